@@ -1,0 +1,56 @@
+"""The small base every method builds on.
+
+A method is an ``nn.Module`` that owns its encoders and heads and turns a collated batch into
+named loss terms. The training engine only calls :meth:`Method.training_losses` and
+:meth:`Method.on_step_end`; the evaluation suite only calls the ``*_features`` and
+``localization_maps`` methods, so every method is evaluated the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+__all__ = ["Method"]
+
+
+class Method(nn.Module):
+    """Base class: subclasses set ``name``, ``config_class`` and implement the hooks below."""
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type] = object
+    #: which inputs the method needs from a batch ("video", "audio").
+    modalities: ClassVar[tuple[str, ...]] = ("video",)
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__()
+        self.cfg = cfg
+
+    def training_losses(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Return every loss term by name plus their weighted sum under ``"loss"``."""
+        raise NotImplementedError
+
+    def on_step_end(self) -> None:
+        """Called after each optimizer step (momentum encoders, queues)."""
+
+    def video_features(self, video: torch.Tensor) -> torch.Tensor:
+        """Pooled clip features ``(B, D)`` from a normalised clip ``(B, 3, T, H, W)``."""
+        raise NotImplementedError(f"method '{self.name}' has no video encoder")
+
+    def audio_features(self, audio: torch.Tensor) -> torch.Tensor:
+        """Pooled audio features ``(B, D)`` from a mono waveform ``(B, N)``."""
+        raise NotImplementedError(f"method '{self.name}' has no audio encoder")
+
+    def localization_maps(self, video: torch.Tensor, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sound-source heat maps ``(B, T', h, w)`` and the clip frame index of each map ``(T',)``."""
+        raise NotImplementedError(f"method '{self.name}' produces no audio-visual localisation map")
+
+    def local_video_features(self, video: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-time-step video features ``(B, D, T)`` (for fine temporal tasks)."""
+        raise NotImplementedError(f"method '{self.name}' has no local (per-step) video features")
+
+    def local_audio_features(self, audio: torch.Tensor, steps: int) -> torch.Tensor:
+        """Per-time-step audio features ``(B, D, steps)``."""
+        raise NotImplementedError(f"method '{self.name}' has no local (per-step) audio features")

@@ -1,0 +1,185 @@
+"""GLCM: global + local cross-modal (video ↔ audio) contrast (methods.md §1).
+
+One clip of ``T`` frames feeds two video pathways: the slow/global one sees every
+``slow_stride``-th frame, the fast/local one all frames. One shared 1-D audio trunk over log-mel
+frames has two 1×1 heads (global, local).
+
+- Global loss (spatially local, temporally global): MIL-NCE between the time-pooled audio vector
+  and the ``h·w`` positions of the time-pooled slow map.
+- AV attention: softmax over positions of the same video's audio·slow-map scores — the
+  sound-source localisation map — pools the fast map spatially.
+- Local loss (spatially global, temporally local): MIL-NCE between each attention-pooled fast
+  step and the ``r`` audio steps aligned with it.
+
+``release_exact=True`` reproduces the released code (raw dot products: no L2 norm, tau = 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from ..config import check_range
+from ..data.logmel import LogMel, resize_time
+from ..errors import ConfigError
+from ..models import Conv1x1Head, ResNet1DAudio, build_video_backbone
+from ..objectives import attention_pool, av_attention, glcm_global_loss, glcm_local_loss
+from .base import Method
+
+__all__ = ["GLCMConfig", "GLCM"]
+
+
+@dataclass
+class GLCMConfig:
+    """Model and loss knobs of GLCM (defaults = release architecture, normalised loss)."""
+
+    name: Literal["glcm"] = "glcm"
+    width_mult: float = 1.0  # slow pathway widths 64·m … 512·m
+    fast_width_mult: float = 1.0  # fast pathway widths 8·m … 64·m
+    audio_width_mult: float = 1.0  # audio trunk widths 64·m … 512·m
+    stem_pool: bool = True  # max-pool after the stem (release: True; False keeps 2x larger maps)
+    slow_stride: int = 8  # slow input = every slow_stride-th frame of the clip
+    audio_steps_per_frame: int = 3  # r: audio steps per fast frame
+    proj_dim_global: int = 512
+    proj_dim_local: int = 64
+    n_mels: int = 80
+    logmel_preset: Literal["glcm", "avid", "avts"] = "glcm"
+    release_exact: bool = False  # True: no L2 norm, tau = 1 (the released code)
+    normalize: bool = True
+    tau: float = 0.07
+    weight_global: float = 1.0
+    weight_local: float = 1.0
+    attention_stopgrad: bool = False
+
+    def validate(self) -> None:
+        for key in ("width_mult", "fast_width_mult", "audio_width_mult"):
+            check_range(f"method.{key}", getattr(self, key), 1e-3, 16.0)
+        check_range("method.slow_stride", self.slow_stride, 1, 64)
+        check_range("method.audio_steps_per_frame", self.audio_steps_per_frame, 1, 32)
+        check_range("method.tau", self.tau, 1e-4, 100.0)
+        check_range("method.n_mels", self.n_mels, 8, 512)
+        if self.weight_global < 0 or self.weight_local < 0 or self.weight_global + self.weight_local == 0:
+            raise ConfigError("method.weight_global and method.weight_local must be >= 0 and not both 0")
+
+    @property
+    def loss_normalize(self) -> bool:
+        return False if self.release_exact else self.normalize
+
+    @property
+    def loss_tau(self) -> float:
+        return 1.0 if self.release_exact else self.tau
+
+
+class GLCM(Method):
+    """GLCM encoders, heads and losses. Inputs: ``video (B,3,T,H,W)``, ``audio (B,N)`` waveform."""
+
+    name = "glcm"
+    config_class = GLCMConfig
+    modalities = ("video", "audio")
+
+    def __init__(self, cfg: GLCMConfig, sample_rate: int = 16000, fps: float = 25.0) -> None:
+        super().__init__(cfg)
+        self.sample_rate = sample_rate
+        self.fps = fps
+        self.slow = build_video_backbone("glcm_slow", width_mult=cfg.width_mult, stem_pool=cfg.stem_pool)
+        self.fast = build_video_backbone("glcm_fast", width_mult=cfg.fast_width_mult, stem_pool=cfg.stem_pool)
+        self.frontend = LogMel.from_preset(cfg.logmel_preset, sample_rate=sample_rate, n_mels=cfg.n_mels)
+        self.audio_norm = nn.BatchNorm1d(cfg.n_mels, affine=False)  # running per-bin dataset statistics
+        self.audio = ResNet1DAudio(in_channels=cfg.n_mels, width_mult=cfg.audio_width_mult)
+        self.v_proj_global = Conv1x1Head(self.slow.out_channels, cfg.proj_dim_global, dims=3)
+        self.v_proj_local = Conv1x1Head(self.fast.out_channels, cfg.proj_dim_local, dims=3)
+        self.a_proj_global = Conv1x1Head(self.audio.out_channels, cfg.proj_dim_global, dims=1)
+        self.a_proj_local = Conv1x1Head(self.audio.out_channels, cfg.proj_dim_local, dims=1)
+
+    # ----------------------------------------------------------------- encoders
+    def _slow_input(self, video: torch.Tensor) -> torch.Tensor:
+        return video[:, :, :: self.cfg.slow_stride]
+
+    def _audio_trunk(self, audio: torch.Tensor, steps: int) -> torch.Tensor:
+        """Waveform ``(B, N)`` → trunk output ``(B, C, steps)`` (log-mel resized to ``steps``)."""
+        with torch.autocast(device_type=audio.device.type, enabled=False):
+            spec = self.frontend(audio.float())  # (B, n_mels, S0)
+            spec = resize_time(spec, steps)  # (B, n_mels, steps)
+            spec = self.audio_norm(spec)
+        return self.audio(spec)
+
+    def _audio_steps(self, num_frames: int) -> int:
+        return self.cfg.audio_steps_per_frame * num_frames
+
+    # ------------------------------------------------------------------ training
+    def training_losses(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        video, audio = batch["video"], batch["audio"]
+        cfg = self.cfg
+        t = video.shape[2]
+        if t % cfg.slow_stride:
+            raise ConfigError(
+                f"data.clip_frames={t} must be a multiple of method.slow_stride={cfg.slow_stride}"
+            )
+        slow_map = self.v_proj_global(self.slow(self._slow_input(video)))  # (B, Dg, Ts, h, w)
+        b, dg, _, h, w = slow_map.shape
+        v_bar = slow_map.float().mean(dim=2).reshape(b, dg, h * w)  # (B, Dg, P)
+        trunk = self._audio_trunk(audio, self._audio_steps(t))  # (B, C, r·T)
+        a_bar = self.a_proj_global(trunk).float().mean(dim=2)  # (B, Dg)
+        a_loc = self.a_proj_local(trunk).float()  # (B, Dl, r·T)
+
+        norm, tau = cfg.loss_normalize, cfg.loss_tau
+        loss_g = glcm_global_loss(a_bar, v_bar, normalize=norm, tau=tau)
+        attn = av_attention(a_bar, v_bar, normalize=norm, tau=tau, stopgrad=cfg.attention_stopgrad)  # (B, P)
+
+        fast_map = self.v_proj_local(self.fast(video)).float()  # (B, Dl, T, h, w)
+        if fast_map.shape[-2:] != (h, w) or fast_map.shape[2] != t:
+            raise ConfigError(
+                f"slow map {h}x{w} and fast map {tuple(fast_map.shape[2:])} disagree; "
+                "both pathways need the same spatial strides and no temporal stride"
+            )
+        u = attention_pool(attn, fast_map.reshape(b, fast_map.shape[1], t, h * w))  # (B, Dl, T)
+        loss_l = glcm_local_loss(u, a_loc, normalize=norm, tau=tau)
+        total = cfg.weight_global * loss_g + cfg.weight_local * loss_l
+        return {"loss": total, "loss_global": loss_g.detach(), "loss_local": loss_l.detach()}
+
+    # ---------------------------------------------------------------- evaluation
+    def video_features(self, video: torch.Tensor) -> torch.Tensor:
+        """Concatenated pooled slow and fast backbone features ``(B, C_slow + C_fast)``."""
+        slow = self.slow(self._slow_input(video)).float().mean(dim=(2, 3, 4))
+        fast = self.fast(video).float().mean(dim=(2, 3, 4))
+        return torch.cat([slow, fast], dim=1)
+
+    def audio_features(self, audio: torch.Tensor) -> torch.Tensor:
+        """Time-pooled audio trunk features ``(B, C_audio)`` at the training step density."""
+        frames = audio.shape[-1] / self.sample_rate * self.fps
+        steps = max(1, int(round(frames * self.cfg.audio_steps_per_frame)))
+        return self._audio_trunk(audio, steps).float().mean(dim=2)
+
+    def localization_maps(self, video: torch.Tensor, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per slow frame: softmax over positions of ``<a_bar, v_{τ,p}>`` → ``(B, Ts, h, w)``."""
+        t = video.shape[2]
+        slow_map = self.v_proj_global(self.slow(self._slow_input(video))).float()  # (B, Dg, Ts, h, w)
+        b, dg, ts, h, w = slow_map.shape
+        a_bar = self.a_proj_global(self._audio_trunk(audio, self._audio_steps(t))).float().mean(dim=2)
+        maps = []
+        for step in range(ts):
+            v = slow_map[:, :, step].reshape(b, dg, h * w)
+            maps.append(av_attention(a_bar, v, normalize=self.cfg.loss_normalize, tau=self.cfg.loss_tau))
+        frames = torch.arange(0, t, self.cfg.slow_stride)[:ts]
+        return torch.stack(maps, dim=1).reshape(b, ts, h, w), frames
+
+    def local_video_features(self, video: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:
+        """Fast-pathway features per frame ``(B, C_fast, T)``: attention-pooled with audio, else mean-pooled."""
+        fmap = self.fast(video).float()  # (B, C, T, h, w)
+        b, c, t, h, w = fmap.shape
+        if audio is None:
+            return fmap.mean(dim=(3, 4))
+        slow_map = self.v_proj_global(self.slow(self._slow_input(video))).float()
+        v_bar = slow_map.mean(dim=2).reshape(b, slow_map.shape[1], h * w)
+        a_bar = self.a_proj_global(self._audio_trunk(audio, self._audio_steps(t))).float().mean(dim=2)
+        attn = av_attention(a_bar, v_bar, normalize=self.cfg.loss_normalize, tau=self.cfg.loss_tau)
+        return attention_pool(attn, fmap.reshape(b, c, t, h * w))
+
+    def local_audio_features(self, audio: torch.Tensor, steps: int) -> torch.Tensor:
+        """Audio trunk features resampled to ``steps`` per clip ``(B, C_audio, steps)``."""
+        return self._audio_trunk(audio, self._audio_steps(steps)).float().reshape(
+            audio.shape[0], -1, steps, self.cfg.audio_steps_per_frame
+        ).mean(dim=3)

@@ -1,0 +1,130 @@
+"""The pretraining config: four small typed sections (data, method, optim, train).
+
+``method`` is the config dataclass of the chosen method (``method.name`` picks it), so each
+method validates its own keys. Load with :func:`load_pretrain_config` (YAML + overrides).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Literal
+
+from ..config import apply_overrides, build, check_range, load_yaml, to_dict
+from ..errors import ConfigError
+
+__all__ = ["DataConfig", "OptimConfig", "TrainConfig", "PretrainConfig", "load_pretrain_config", "config_from_dict"]
+
+
+@dataclass
+class DataConfig:
+    """Where the videos are and what one training clip looks like."""
+
+    root: str = "data/world"  # dataset folder (with manifest.csv) or a manifest file
+    manifest: str = "manifest.csv"
+    split: str | None = "train"  # manifest split used for pretraining (None: every row)
+    clip_frames: int = 32
+    fps: float = 25.0
+    crop_size: int = 112
+    decode_size: int | None = None  # decode frames at this square size (None: native size)
+    sample_rate: int = 16000
+    crop_scale: tuple[float, float] = (0.2, 1.0)
+    flip_p: float = 0.5
+    jitter_p: float = 0.8
+    grayscale_p: float = 0.2
+    num_workers: int = 2
+    on_error: Literal["raise", "skip"] = "raise"
+    missing_audio: Literal["error", "skip", "silence"] = "error"
+    max_retries: int = 10
+
+    def validate(self) -> None:
+        check_range("data.clip_frames", self.clip_frames, 1, 4096)
+        check_range("data.fps", self.fps, 0.1, 1000)
+        check_range("data.crop_size", self.crop_size, 8, 4096)
+        check_range("data.sample_rate", self.sample_rate, 4000, 192000)
+        check_range("data.num_workers", self.num_workers, 0, 256)
+        if not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
+            raise ConfigError(f"config key 'data.crop_scale' = {list(self.crop_scale)} must satisfy 0 < lo <= hi <= 1")
+
+
+@dataclass
+class OptimConfig:
+    """Optimizer and per-iteration learning-rate schedule."""
+
+    name: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    schedule: Literal["cosine", "constant"] = "cosine"
+    warmup_epochs: float = 0.0
+    min_lr: float = 1e-6
+    scale_lr_with_batch: bool = False  # lr = lr · global_batch / 256
+
+    def validate(self) -> None:
+        check_range("optim.lr", self.lr, 0.0, 100.0)
+        check_range("optim.weight_decay", self.weight_decay, 0.0, 10.0)
+        check_range("optim.warmup_epochs", self.warmup_epochs, 0.0, 1e6)
+
+
+@dataclass
+class TrainConfig:
+    """Loop, precision and bookkeeping."""
+
+    out_dir: str = "runs/pretrain"
+    epochs: int = 10
+    batch_size: int = 32
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    channels_last: Literal["auto", "on", "off"] = "auto"
+    grad_clip: float | None = None
+    log_every: int = 10
+    save_every_epochs: int = 1
+    keep_last: int = 2
+    num_threads: int | None = None
+    progress: bool = True
+
+    def validate(self) -> None:
+        check_range("train.epochs", self.epochs, 1, 100000)
+        check_range("train.batch_size", self.batch_size, 1, 1 << 20)
+        check_range("train.keep_last", self.keep_last, 1, 1000)
+
+
+@dataclass
+class PretrainConfig:
+    """A whole pretraining run."""
+
+    method: Any
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+
+def config_from_dict(raw: dict[str, Any]) -> PretrainConfig:
+    """Validate a nested dict into a :class:`PretrainConfig`."""
+    from ..methods import method_class
+
+    raw = dict(raw)
+    allowed = {"method", "data", "optim", "train"}
+    for key in raw:
+        if key not in allowed:
+            raise ConfigError(f"unknown config section '{key}'; allowed sections: {sorted(allowed)}")
+    method_raw = raw.get("method")
+    if not isinstance(method_raw, dict) or "name" not in method_raw:
+        raise ConfigError("config needs a 'method' section with a 'name' (e.g. method.name=glcm)")
+    cls = method_class(str(method_raw["name"]))
+    return PretrainConfig(
+        method=build(cls.config_class, method_raw, prefix="method."),
+        data=build(DataConfig, raw.get("data"), prefix="data."),
+        optim=build(OptimConfig, raw.get("optim"), prefix="optim."),
+        train=build(TrainConfig, raw.get("train"), prefix="train."),
+    )
+
+
+def load_pretrain_config(path: str | Path | None, overrides: Iterable[str] = ()) -> PretrainConfig:
+    """Load a YAML config (or start empty), apply ``key=value`` overrides, validate."""
+    raw = load_yaml(path) if path else {}
+    return config_from_dict(apply_overrides(raw, overrides))

@@ -1,0 +1,49 @@
+"""Optimizers and per-iteration learning-rate schedules."""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+import torch
+
+from .config import OptimConfig
+
+__all__ = ["build_optimizer", "lr_factor", "build_scheduler"]
+
+
+def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: OptimConfig, global_batch: int) -> torch.optim.Optimizer:
+    """Adam / AdamW / SGD with the configured (optionally batch-scaled) learning rate."""
+    lr = cfg.lr * global_batch / 256 if cfg.scale_lr_with_batch else cfg.lr
+    params = [p for p in params if p.requires_grad]
+    if cfg.name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if cfg.name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay)
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str, min_ratio: float) -> float:
+    """Multiplier of the base lr at ``step``.
+
+    Warm-up: linear from 1/100 to 1 over ``warmup_steps``; then cosine
+    ``min_ratio + (1 - min_ratio)·(1 + cos(π·p))/2`` with progress ``p`` in [0, 1], or constant.
+    """
+    if warmup_steps > 0 and step < warmup_steps:
+        return 0.01 + 0.99 * step / warmup_steps
+    if schedule == "constant":
+        return 1.0
+    span = max(1, total_steps - warmup_steps)
+    progress = min(1.0, (step - warmup_steps) / span)
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def build_scheduler(opt: torch.optim.Optimizer, cfg: OptimConfig, steps_per_epoch: int, epochs: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """LambdaLR stepping once per iteration."""
+    total = steps_per_epoch * epochs
+    warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
+    base = opt.param_groups[0]["lr"]
+    min_ratio = min(1.0, cfg.min_lr / base) if base > 0 else 0.0
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: lr_factor(s, total, warmup, cfg.schedule, min_ratio)
+    )
