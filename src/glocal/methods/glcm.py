@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 from ..config import check_range
-from ..data.logmel import LogMel, resize_time
+from ..data.audio_frontend import build_logmel
+from ..data.logmel import resize_time
 from ..errors import ConfigError
 from ..models import Conv1x1Head, ResNet1DAudio, build_video_backbone
 from ..objectives import attention_pool, av_attention, glcm_global_loss, glcm_local_loss
@@ -86,7 +87,7 @@ class GLCM(Method):
         self.fps = fps
         self.slow = build_video_backbone("glcm_slow", width_mult=cfg.width_mult, stem_pool=cfg.stem_pool)
         self.fast = build_video_backbone("glcm_fast", width_mult=cfg.fast_width_mult, stem_pool=cfg.stem_pool)
-        self.frontend = LogMel.from_preset(cfg.logmel_preset, sample_rate=sample_rate, n_mels=cfg.n_mels)
+        self.frontend = build_logmel(cfg.logmel_preset, sample_rate, n_mels=cfg.n_mels)
         self.audio_norm = nn.BatchNorm1d(cfg.n_mels, affine=False)  # running per-bin dataset statistics
         self.audio = ResNet1DAudio(in_channels=cfg.n_mels, width_mult=cfg.audio_width_mult)
         self.v_proj_global = Conv1x1Head(self.slow.out_channels, cfg.proj_dim_global, dims=3)
