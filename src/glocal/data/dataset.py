@@ -89,26 +89,29 @@ class AVClipDataset(Dataset):
         """Make random draws depend on the epoch (call before each epoch, as with DistributedSampler)."""
         self.epoch = int(epoch)
 
-    def _duration(self, vid: int, path: str) -> float:
+    def _timeline(self, vid: int, path: str) -> tuple[float, float]:
+        """``(first frame time, duration)`` from the manifest's ``duration`` column or a probe."""
         if self._durations is not None and np.isfinite(self._durations[vid]) and self._durations[vid] > 0:
-            return float(self._durations[vid])
-        return probe(path).duration
+            return 0.0, float(self._durations[vid])
+        info = probe(path)
+        return info.video_start, info.duration
 
-    def _start(self, rng: np.random.Generator, duration: float, clip: int) -> float:
+    def _start(self, rng: np.random.Generator, timeline: tuple[float, float], clip: int) -> float:
+        origin, duration = timeline
         slack = max(0.0, duration - self.spec.seconds)
         if self.temporal == "random":
-            return float(rng.uniform(0.0, slack))
+            return origin + float(rng.uniform(0.0, slack))
         if self.temporal == "center":
-            return slack / 2
+            return origin + slack / 2
         n = self.clips_per_video
-        return slack * (clip + 0.5) / n if n > 1 else slack / 2
+        return origin + (slack * (clip + 0.5) / n if n > 1 else slack / 2)
 
     def load(self, item: int) -> dict[str, Any]:
         """Load one item without the error policy (raises DataError on bad input)."""
         vid, clip = divmod(item, self.clips_per_video)
         path = str(self.manifest.paths[vid])
         rng = np.random.default_rng([self.seed, self.epoch, item])
-        start = self._start(rng, self._duration(vid, path), clip)
+        start = self._start(rng, self._timeline(vid, path), clip)
         av_clip = read_clip(
             path,
             start,
