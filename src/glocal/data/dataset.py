@@ -28,7 +28,11 @@ from .io import probe, read_clip
 from .manifest import Manifest
 from .transforms import ClipTransform
 
-__all__ = ["ClipSpec", "AVClipDataset", "collate_samples"]
+__all__ = ["ClipSpec", "AVClipDataset", "MissingAudioError", "collate_samples"]
+
+
+class MissingAudioError(DataError):
+    """A video without an audio stream, for a method that needs audio."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,7 @@ class AVClipDataset(Dataset):
                     sample["audio"] = torch.zeros(n)
                     sample["audio_mask"] = torch.tensor(False)
                 else:
-                    raise DataError(f"{path}: no audio stream (data.missing_audio={self.missing_audio!r})")
+                    raise MissingAudioError(f"{path}: no audio stream (data.missing_audio={self.missing_audio!r})")
             else:
                 audio = torch.from_numpy(np.ascontiguousarray(av_clip.audio[0, :n], dtype=np.float32))
                 if audio.shape[0] < n:
@@ -154,7 +158,10 @@ class AVClipDataset(Dataset):
             try:
                 sample = self.load(candidate)
             except DataError as exc:
-                if self.on_error == "raise":
+                skip_it = self.on_error == "skip" or (
+                    isinstance(exc, MissingAudioError) and self.missing_audio == "skip"
+                )
+                if not skip_it:
                     raise
                 skipped.append(str(exc))
                 # Deterministic replacement: another item drawn from (seed, epoch, item, attempt).
