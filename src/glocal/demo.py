@@ -42,7 +42,6 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     cfg_path = Path(config) if config else default_demo_config()
     raw = load_yaml(cfg_path)
-    world_raw = raw.pop("world", {})
     raw = apply_overrides(raw, [*overrides, f"data.root={data_dir}", f"train.out_dir={out / 'pretrain'}"])
     cfg = config_from_dict(raw)
     cfg.train.progress = progress
@@ -50,7 +49,7 @@ def run_demo(
 
     t0 = time.perf_counter()
     print(f"[glocal demo] 1/3 generating the audio-visual world in {data_dir}")
-    world = generate_world(build(WorldConfig, world_raw, prefix="world."), data_dir, progress=progress)
+    world = generate_world(build(WorldConfig, cfg.world or {}, prefix="world."), data_dir, progress=progress)
     timings["synth_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -29,6 +29,8 @@ class EvalContext:
     progress: bool = True
     seed: int = 0
     manifest_name: str = "manifest.csv"
+    #: features already extracted in this run, keyed by (model id, what, split)
+    cache: dict = field(default_factory=dict, repr=False)
 
     @cached_property
     def manifest(self) -> Manifest:

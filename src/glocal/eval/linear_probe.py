@@ -18,11 +18,14 @@ def video_features_by_split(method: Method, ctx: EvalContext, splits: list[str])
     """Frozen video features ``(N, D)`` and labels for each named split."""
     out = {}
     for name in splits:
-        loader = make_loader(ctx.split(name), ctx.data, with_audio=False)
-        out[name] = extract_features(
-            method, loader, _video_fn, device=ctx.device, dtype=ctx.dtype, desc=f"video features [{name}]",
-            progress=ctx.progress,
-        )
+        key = (id(method), "video", name)
+        if key not in ctx.cache:
+            loader = make_loader(ctx.split(name), ctx.data, with_audio=False)
+            ctx.cache[key] = extract_features(
+                method, loader, _video_fn, device=ctx.device, dtype=ctx.dtype, desc=f"video features [{name}]",
+                progress=ctx.progress,
+            )
+        out[name] = ctx.cache[key]
     return out
 
 

@@ -13,7 +13,12 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-__all__ = ["Method"]
+__all__ = ["Method", "fp32"]
+
+
+def fp32(device: torch.device):
+    """Disable autocast inside: losses (scores, log-sum-exp, softmax) are computed in fp32."""
+    return torch.autocast(device_type=device.type, enabled=False)
 
 
 class Method(nn.Module):

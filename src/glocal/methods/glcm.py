@@ -28,7 +28,7 @@ from ..data.logmel import resize_time
 from ..errors import ConfigError
 from ..models import Conv1x1Head, ResNet1DAudio, build_video_backbone
 from ..objectives import attention_pool, av_attention, glcm_global_loss, glcm_local_loss
-from .base import Method
+from .base import Method, fp32
 
 __all__ = ["GLCMConfig", "GLCM"]
 
@@ -127,8 +127,9 @@ class GLCM(Method):
         a_loc = self.a_proj_local(trunk).float()  # (B, Dl, r·T)
 
         norm, tau = cfg.loss_normalize, cfg.loss_tau
-        loss_g = glcm_global_loss(a_bar, v_bar, normalize=norm, tau=tau)
-        attn = av_attention(a_bar, v_bar, normalize=norm, tau=tau, stopgrad=cfg.attention_stopgrad)  # (B, P)
+        with fp32(video.device):  # scores and log-sum-exps in fp32 even under autocast
+            loss_g = glcm_global_loss(a_bar, v_bar, normalize=norm, tau=tau)
+            attn = av_attention(a_bar, v_bar, normalize=norm, tau=tau, stopgrad=cfg.attention_stopgrad)  # (B, P)
 
         fast_map = self.v_proj_local(self.fast(video)).float()  # (B, Dl, T, h, w)
         if fast_map.shape[-2:] != (h, w) or fast_map.shape[2] != t:
@@ -136,8 +137,9 @@ class GLCM(Method):
                 f"slow map {h}x{w} and fast map {tuple(fast_map.shape[2:])} disagree; "
                 "both pathways need the same spatial strides and no temporal stride"
             )
-        u = attention_pool(attn, fast_map.reshape(b, fast_map.shape[1], t, h * w))  # (B, Dl, T)
-        loss_l = glcm_local_loss(u, a_loc, normalize=norm, tau=tau)
+        with fp32(video.device):
+            u = attention_pool(attn, fast_map.reshape(b, fast_map.shape[1], t, h * w))  # (B, Dl, T)
+            loss_l = glcm_local_loss(u, a_loc, normalize=norm, tau=tau)
         total = cfg.weight_global * loss_g + cfg.weight_local * loss_l
         return {"loss": total, "loss_global": loss_g.detach(), "loss_local": loss_l.detach()}
 

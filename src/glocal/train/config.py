@@ -98,6 +98,8 @@ class PretrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    #: optional generated-world settings (``glocal demo`` generates ``data.root`` from them)
+    world: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
@@ -108,7 +110,7 @@ def config_from_dict(raw: dict[str, Any]) -> PretrainConfig:
     from ..methods import method_class
 
     raw = dict(raw)
-    allowed = {"method", "data", "optim", "train"}
+    allowed = {"method", "data", "optim", "train", "world"}
     for key in raw:
         if key not in allowed:
             raise ConfigError(f"unknown config section '{key}'; allowed sections: {sorted(allowed)}")
@@ -116,7 +118,13 @@ def config_from_dict(raw: dict[str, Any]) -> PretrainConfig:
     if not isinstance(method_raw, dict) or "name" not in method_raw:
         raise ConfigError("config needs a 'method' section with a 'name' (e.g. method.name=glcm)")
     cls = method_class(str(method_raw["name"]))
+    world = raw.get("world")
+    if world is not None:
+        from ..data.synth import WorldConfig
+
+        build(WorldConfig, world, prefix="world.")  # validate now, not after training
     return PretrainConfig(
+        world=dict(world) if world is not None else None,
         method=build(cls.config_class, method_raw, prefix="method."),
         data=build(DataConfig, raw.get("data"), prefix="data."),
         optim=build(OptimConfig, raw.get("optim"), prefix="optim."),
