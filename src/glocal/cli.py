@@ -1,4 +1,4 @@
-"""The ``glocal`` command line: synth, pretrain, eval, demo.
+"""The ``glocal`` command line: synth, pretrain, eval, scan, demo.
 
 User-input problems (:class:`~glocal.errors.GlocalError`) are printed as one line
 ``glocal: error: ...`` with exit status 2; anything else keeps its traceback.
@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from .errors import GlocalError
+from .eval.cli import add_arguments as add_eval_arguments
 
 __all__ = ["main"]
 
@@ -36,25 +38,25 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     if args.quiet:
         cfg.train.progress = False
     summary = pretrain(cfg, resume=args.resume)
-    print(json.dumps(summary, indent=2))
+    if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 reports
+        print(json.dumps(summary, indent=2))
+    if summary.get("stopped_by") == "SIGINT":
+        return 130  # Ctrl-C: checkpoint saved, conventional interrupted status
+    return 0  # finished, or preempted by SIGTERM with a checkpoint saved: a clean exit
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from .train.plot import plot_run
+
+    path = plot_run(args.run_dir, args.out)
+    print(f"wrote {path}")
     return 0
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .eval.suite import TASKS, evaluate, results_markdown
+    from .eval.cli import run
 
-    tasks = None if args.task == "all" else [args.task]
-    if tasks and tasks[0] not in TASKS:
-        raise GlocalError(f"unknown eval task '{args.task}'; choose one of {sorted(TASKS) + ['all']}")
-    overrides = {}
-    if args.clips_per_video:
-        overrides["clips_per_video"] = args.clips_per_video
-    results = evaluate(
-        args.checkpoint, args.data, tasks, device=args.device, with_random=not args.no_random,
-        progress=not args.quiet, out_json=args.out, **overrides,
-    )
-    print(results_markdown(results))
-    return 0
+    return run(args)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -62,6 +64,26 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     run_demo(out_dir=args.out, data_dir=args.data, config=args.config, overrides=args.overrides,
              progress=not args.quiet)
+    return 0
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from .data.scan import scan_dataset
+
+    kwargs = {}
+    if args.manifest:
+        kwargs["manifest"] = args.manifest
+    if args.split_file:
+        kwargs["split_file"] = args.split_file
+    if args.fold:
+        kwargs["fold"] = args.fold
+    report = scan_dataset(
+        args.data, args.format, workers=args.workers, min_duration=args.min_duration,
+        require_audio=args.require_audio, audio_only=args.audio_only, out=args.out, **kwargs,
+    )
+    print(report.table())
+    if args.out:
+        print(f"deny list: {args.out} ({len(report.deny)} files); pass it as data.deny_list={args.out}")
     return 0
 
 
@@ -83,24 +105,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("pretrain", help="self-supervised pretraining of a method (GLCM, ...) from a YAML config",
-                       description="Pretrain a method. Config keys can be overridden: train.epochs=5 data.root=DIR")
+                       description="Pretrain a method. Config keys can be overridden: train.epochs=5 data.root=DIR. "
+                                   "Runs unchanged under `torchrun --nproc_per_node N` (train.batch_size is per "
+                                   "rank; see docs/distributed.md). SIGTERM/SIGINT save a checkpoint and exit.")
     p.add_argument("--config", help="YAML config, e.g. configs/glcm.yaml")
     p.add_argument("--resume", help="'auto' (newest valid checkpoint in train.out_dir) or a checkpoint path")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     p.set_defaults(func=_cmd_pretrain)
 
+    p = sub.add_parser("plot", help="render a pretraining run's curves (loss terms, lr, throughput, kNN) to PNG",
+                       description="Plot log.csv / epochs.csv of a `glocal pretrain` run folder to a PNG.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the run folder (train.out_dir)")
+    p.add_argument("--out", help="PNG path (default: RUN_DIR/curves.png)")
+    p.set_defaults(func=_cmd_plot)
+
     p = sub.add_parser("eval", help="evaluate a checkpoint on a downstream task (random init reported beside it)",
-                       description="Evaluate a checkpoint. TASK: linear, retrieval, localization, sound, or all.")
-    p.add_argument("task", help="linear | retrieval | localization | sound | all")
-    p.add_argument("--checkpoint", required=True, help="checkpoint written by `glocal pretrain`")
-    p.add_argument("--data", help="dataset folder or manifest (default: the pretraining data root)")
-    p.add_argument("--out", help="write results JSON here")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--clips-per-video", type=int, default=0, help="uniform clips averaged per video")
-    p.add_argument("--no-random", action="store_true", help="skip the random-init baseline")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+                       description="Evaluate a checkpoint (and a random-init twin) on one protocol or `all`; "
+                                   "writes a JSON report and prints a one-line summary. See docs/evaluation.md.")
+    add_eval_arguments(p)
     p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("scan", help="check every video of a dataset (decodable, audio, duration), write a deny list",
+                       description="Validate a dataset up front, in parallel: decodable video, audio present and not "
+                                   "digital silence, duration, fps. Prints a summary; exit status 0 even when "
+                                   "problems are found (they are reported), 2 on usage errors.")
+    p.add_argument("data", metavar="DATA", help="dataset folder or manifest/Kinetics CSV file")
+    p.add_argument("--format", default="auto",
+                   choices=["auto", "csv", "folder", "ucf101", "hmdb51", "kinetics", "unlabeled"],
+                   help="dataset layout (default: auto-detect)")
+    p.add_argument("--workers", type=int, default=2, help="parallel worker processes (default: 2; 0 = in-process)")
+    p.add_argument("--out", help="write the deny list (paths of files with errors, with reasons) here")
+    p.add_argument("--min-duration", type=float, default=0.0, metavar="S",
+                   help="files shorter than S seconds are errors (default: 0)")
+    p.add_argument("--require-audio", action="store_true",
+                   help="a missing or silent audio track is an error (default: a warning)")
+    p.add_argument("--audio-only", action="store_true", help="a sound dataset: check audio only, no video expected")
+    p.add_argument("--manifest", help="manifest file name inside DATA (default: manifest.csv)")
+    p.add_argument("--split-file", help="UCF101/HMDB51 split-file folder when it is not inside DATA")
+    p.add_argument("--fold", type=int, choices=[1, 2, 3], help="UCF101/HMDB51 official split (default: 1)")
+    p.set_defaults(func=_cmd_scan)
 
     p = sub.add_parser("demo", help="generate the world, pretrain GLCM, evaluate vs random init, print the table",
                        description="End-to-end demo (about 10 minutes on 2 CPU cores).")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from glocal.data.transforms import IMAGENET_MEAN, IMAGENET_STD, ClipTransform, sample_resized_crop
@@ -58,3 +59,108 @@ def test_resized_crop_respects_scale():
         top, left, h, w = sample_resized_crop(rng, 100, 100, (0.25, 0.5))
         assert 0 <= top and top + h <= 100 and 0 <= left and left + w <= 100
         assert 0.2 * 1e4 <= h * w <= 0.55 * 1e4
+
+
+def test_compose_crop_follows_parent_flip():
+    from glocal.data.transforms import CropParams, compose_crop
+
+    parent = CropParams(0.2, 0.1, 0.6, 0.9, flip=False)
+    c = compose_crop(parent, (0.25, 0.5, 0.75, 1.0))
+    assert (c.x0, c.y0, c.x1, c.y1, c.flip) == pytest.approx((0.3, 0.5, 0.5, 0.9, False))
+    flipped = compose_crop(CropParams(0.2, 0.1, 0.6, 0.9, flip=True), (0.0, 0.0, 0.25, 1.0))
+    # the left quarter of a flipped view is the right quarter of its source box
+    assert (flipped.x0, flipped.x1, flipped.flip) == pytest.approx((0.5, 0.6, True))
+
+
+def test_subpixel_crop_is_exact():
+    from glocal.data.transforms import CropParams, crop_resize
+
+    w = 40
+    ramp = torch.arange(w, dtype=torch.float32).add(0.5).view(1, 1, w, 1).expand(2, 10, w, 3).contiguous()
+    crop = CropParams(0.1234, 0.0, 0.6789, 1.0)
+    out = crop_resize(ramp, crop, 16)  # float input: values stay in pixel-centre units
+    centres = (crop.x0 + (torch.arange(16) + 0.5) / 16 * (crop.x1 - crop.x0)) * w
+    assert torch.allclose(out[0, 0, 5], centres, atol=1e-4)
+    flipped = crop_resize(ramp, CropParams(0.1234, 0.0, 0.6789, 1.0, flip=True), 16)
+    assert torch.allclose(flipped[0, 0, 5], centres.flip(0), atol=1e-4)
+    shrink = crop_resize(ramp, CropParams(0.0101, 0.0, 0.9899, 1.0), 4)  # > 2x reduction path
+    want = (0.0101 + (torch.arange(4) + 0.5) / 4 * 0.9798) * w
+    assert torch.allclose(shrink[0, 0, 2], want, atol=0.6)
+
+
+def test_fixed_crop_draws_only_photometric():
+    from glocal.data.transforms import CropParams
+
+    clip = _clip()
+    crop = CropParams(0.1, 0.2, 0.7, 0.9, flip=True)
+    tf = ClipTransform(size=16, jitter_p=1.0)
+    a, ca = tf(clip, np.random.default_rng(0), crop=crop)
+    b, cb = tf(clip, np.random.default_rng(1), crop=crop)
+    plain, _ = ClipTransform(size=16, jitter_p=0.0, grayscale_p=0.0)(clip, np.random.default_rng(0), crop=crop)
+    assert ca == cb == crop and not torch.equal(a, b)
+    ref = ClipTransform(size=16).apply(clip, crop, {"grayscale": False})
+    assert torch.equal(plain, ref)
+
+
+def test_per_frame_mode_draws_each_frame():
+    frame = _clip(t=1)
+    clip = frame.expand(6, -1, -1, -1).contiguous()
+    out, crops = ClipTransform(size=16, per_frame=True)(clip, np.random.default_rng(0))
+    assert out.shape == (3, 6, 16, 16) and len(crops) == 6 and len(set(crops)) > 1
+    assert not torch.equal(out[:, 0], out[:, 1])
+    same, _ = ClipTransform(size=16, per_frame=True, train=False)(clip, np.random.default_rng(0))
+    assert all(torch.equal(same[:, 0], same[:, t]) for t in range(6))
+
+
+def test_gaussian_blur_drawn_and_smooths():
+    from glocal.data.transforms import gaussian_blur
+
+    noise = torch.rand(3, 2, 32, 32)
+    blurred = gaussian_blur(noise, 2.0)
+    assert blurred.shape == noise.shape and blurred.std() < 0.4 * noise.std()
+    assert torch.allclose(blurred.mean(), noise.mean(), atol=0.02)
+    tf = ClipTransform(size=16, blur_p=1.0, blur_sigma=(0.5, 1.5), jitter_p=0.0, grayscale_p=0.0)
+    _, photo = tf.sample(np.random.default_rng(0), 32, 48)
+    assert 0.5 <= photo["blur"] <= 1.5
+    assert "blur" not in ClipTransform(size=16).sample(np.random.default_rng(0), 32, 48)[1]
+
+
+def _reference_jitter(x: torch.Tensor, photo: dict) -> torch.Tensor:
+    """Sequential torchvision-style jitter on float (3, T, H, W) in [0, 1], clamping after each op."""
+    gray_w = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1, 1)
+    for op in photo["order"]:
+        gray = (x * gray_w).sum(0, keepdim=True)
+        if op == 0:
+            x = x * photo["brightness"]
+        elif op == 1:
+            x = gray.mean() + photo["contrast"] * (x - gray.mean())
+        elif op == 2:
+            x = gray + photo["saturation"] * (x - gray)
+        else:
+            yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+            c, s = np.cos(2 * np.pi * photo["hue"]), np.sin(2 * np.pi * photo["hue"])
+            rot = torch.tensor([[1, 0, 0], [0, c, -s], [0, s, c]], dtype=torch.float32)
+            x = torch.einsum("ij,jthw->ithw", torch.linalg.inv(yiq) @ rot @ yiq, x)
+        x = x.clamp(0, 1)
+    return x
+
+
+def test_fused_colour_jitter_matches_sequential_ops_in_range():
+    from glocal.data.transforms import CropParams
+
+    g = torch.Generator().manual_seed(0)
+    clip = torch.randint(90, 170, (3, 16, 16, 3), generator=g, dtype=torch.uint8)  # mid-range colours
+    tf = ClipTransform(size=16)
+    crop = CropParams(0.0, 0.0, 1.0, 1.0)
+    for order in ([0, 1, 2, 3], [3, 2, 1, 0], [1, 3, 0, 2]):
+        photo = {"brightness": 1.1, "contrast": 0.85, "saturation": 1.2, "hue": 0.04, "order": order, "grayscale": False}
+        out = tf.apply(clip, crop, photo)
+        x = clip.permute(3, 0, 1, 2).float() / 255
+        ref = _reference_jitter(x, photo)
+        mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1, 1)
+        std = torch.tensor(IMAGENET_STD).view(3, 1, 1, 1)
+        assert torch.allclose(out, (ref - mean) / std, atol=1e-4), order
+    # grayscale: three equal channels of the luma
+    photo = {"grayscale": True}
+    out = tf.apply(clip, crop, photo) * torch.tensor(IMAGENET_STD).view(3, 1, 1, 1) + torch.tensor(IMAGENET_MEAN).view(3, 1, 1, 1)
+    assert torch.allclose(out[0], out[1], atol=1e-5) and torch.allclose(out[1], out[2], atol=1e-5)

@@ -16,7 +16,8 @@ TINY = dict(width_mult=0.125, fast_width_mult=0.5, audio_width_mult=0.125, stem_
 
 def _batch(b=3, t=8, s=32, sr=8000, fps=8.0):
     g = torch.Generator().manual_seed(0)
-    return {"video": torch.randn(b, 3, t, s, s, generator=g), "audio": torch.randn(b, int(sr * t / fps), generator=g)}
+    return {"clip/video": torch.randn(b, 3, t, s, s, generator=g),
+            "clip/audio": torch.randn(b, int(sr * t / fps), generator=g)}
 
 
 def _method(**kw):
@@ -49,9 +50,9 @@ def test_release_exact_uses_raw_dot_products():
     assert not torch.isclose(raw, norm)
     # The global term equals the objective evaluated on the method's own features.
     with torch.no_grad():
-        slow = m.v_proj_global(m.slow(batch["video"][:, :, ::4]))
+        slow = m.v_proj_global(m.slow(batch["clip/video"][:, :, ::4]))
         v_bar = slow.mean(2).flatten(2)
-        a_bar = m.a_proj_global(m._audio_trunk(batch["audio"], 3 * 8)).mean(2)
+        a_bar = m.a_proj_global(m._audio_trunk(batch["clip/audio"], 3 * 8)).mean(2)
         assert torch.allclose(glcm_global_loss(a_bar, v_bar, normalize=False, tau=1.0), raw, rtol=1e-4)
 
 
@@ -59,14 +60,14 @@ def test_eval_hooks_shapes():
     m = _method().eval()
     batch = _batch(b=2)
     with torch.no_grad():
-        feats = m.video_features(batch["video"])
+        feats = m.video_features(batch["clip/video"])
         assert feats.shape == (2, m.slow.out_channels + m.fast.out_channels)
-        assert m.audio_features(batch["audio"]).shape == (2, m.audio.out_channels)
-        maps, frames = m.localization_maps(batch["video"], batch["audio"])
+        assert m.audio_features(batch["clip/audio"]).shape == (2, m.audio.out_channels)
+        maps, frames = m.localization_maps(batch["clip/video"], batch["clip/audio"])
         assert maps.shape[:2] == (2, 2) and frames.tolist() == [0, 4]
         assert torch.allclose(maps.flatten(2).sum(-1), torch.ones(2, 2), atol=1e-5)
-        assert m.local_video_features(batch["video"]).shape == (2, m.fast.out_channels, 8)
-        assert m.local_audio_features(batch["audio"], 8).shape == (2, m.audio.out_channels, 8)
+        assert m.local_video_features(batch["clip/video"]).shape == (2, m.fast.out_channels, 8)
+        assert m.local_audio_features(batch["clip/audio"], 8).shape == (2, m.audio.out_channels, 8)
 
 
 def test_clip_length_must_divide_slow_stride():

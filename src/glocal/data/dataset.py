@@ -1,155 +1,326 @@
-"""Map-style audio-visual clip dataset with deterministic ``(seed, epoch, index)`` sampling.
+"""Map-style multi-view audio-visual datasets with deterministic ``(seed, epoch, index)`` sampling.
 
-A sample is a dict:
-- ``video``: float ``(3, T, S, S)`` normalised clip,
-- ``audio``: float ``(N,)`` mono waveform covering the same time span (``N = round(sec * sr)``),
-- ``audio_mask``: bool scalar tensor, False when the audio is a stand-in (``missing_audio=silence``),
-- ``label``: int64 class index (-1 when unlabelled), ``index``: dataset index actually used,
-- ``start``: clip start in seconds, ``crop``: ``(x0, y0, x1, y1, flip)`` in source coordinates,
-- ``skipped``: list of ``"path: reason"`` strings for samples replaced under ``on_error=skip``.
+:class:`MultiViewDataset` serves every method: its :class:`~glocal.data.views.ViewSampler`
+plans the views of a sample (GLCM clip, VCLR segment frames, CtrlAug global + locals, AVTS clip
+pairs), the union of all their frame times and audio windows is decoded **once**
+(:meth:`~glocal.data.io.MediaReader.read_window`: one open, one seek per stream, only frames
+that some view shows are converted to RGB) and the views are cut from it.
+
+Sample keys (flat, so :func:`collate_samples` stacks them):
+
+- ``"{view}/video"``: float ``(3, T, S, S)`` from the view's video transform,
+- ``"{view}/crop"``: float ``(5,)`` = ``(x0, y0, x1, y1, flip)`` in normalised source
+  coordinates (``(T, 5)`` for a per-frame transform),
+- ``"{view}/times"``: float64 ``(T,)`` the requested frame times (s),
+- ``"{view}/audio"``: float ``(N,)`` mono waveform, ``N = round(duration / audio_speed * sr)``
+  (or whatever the view's audio transform returns, e.g. a log-mel ``(F, S)``),
+- ``"{view}/audio_mask"``: bool scalar, False when the audio is a stand-in (no audio stream and
+  ``missing_audio="silence"``, or a window entirely outside the audio track),
+- ``"target/{key}"``: the plan's targets as tensors,
+- ``label`` (int64, -1 when unlabelled), ``index`` (the video index actually used),
+  ``skipped`` (list of ``"path: reason"`` strings of samples replaced under ``on_error=skip``).
+
+Randomness: the sampler gets ``default_rng([seed, epoch, index, 0])``, view ``k``'s video
+transform ``default_rng([seed, epoch, index, 1, k])`` and its audio transform
+``default_rng([seed, epoch, index, 2, k])`` (``k`` = position in the plan), so one view's draws
+never shift another's. Call :meth:`MultiViewDataset.set_epoch` before each epoch.
+
+Timeline: the video stream's first frame time and duration from the file (audio-only files: the
+audio stream), narrowed to the manifest's ``start`` / ``end`` columns (seconds) when present.
 
 Bad input policy: ``on_error="raise"`` raises :class:`DataError` naming the file; ``"skip"``
 replaces the sample by another (bounded retries) and reports it in ``skipped`` so the engine can
-count and print it. ``missing_audio``: ``"error"`` | ``"skip"`` | ``"silence"`` (zeros *with*
-``audio_mask=False``, never silent zeros by accident).
+count and print it. ``missing_audio``: ``"error"`` | ``"skip"`` (replace the sample, even with
+``on_error="raise"``) | ``"silence"`` (zeros *with* ``audio_mask=False``, never silent zeros by
+accident).
+
+:class:`AVClipDataset` is the evaluation/legacy single-clip dataset expressed on the same
+machinery (keys ``video``, ``audio``, ``audio_mask``, ``crop``, ``start``, ``clip``).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from ..errors import DataError
-from .io import probe, read_clip
+from .audio_transforms import change_speed
+from .io import MediaReader, SizeSpec
 from .manifest import Manifest
-from .transforms import ClipTransform
+from .samplers import ContiguousClipSampler, MultiClipSampler
+from .transforms import ClipTransform, CropParams, compose_crop
+from .views import SamplePlan, ViewRequest, ViewSampler, validate_plan
 
-__all__ = ["ClipSpec", "AVClipDataset", "MissingAudioError", "collate_samples"]
+__all__ = [
+    "ClipSpec",
+    "MultiViewDataset",
+    "AVClipDataset",
+    "MissingAudioError",
+    "collate_samples",
+]
+
+#: A video transform: ``(uint8 (T, H, W, 3), rng[, crop=CropParams]) -> (float (3, T, S, S), crop)``.
+VideoTransform = Callable[..., tuple[torch.Tensor, Any]]
+#: An audio transform: ``(float (N,), rng) -> (tensor, params)``.
+AudioTransform = Callable[[torch.Tensor, np.random.Generator], tuple[torch.Tensor, Any]]
 
 
 class MissingAudioError(DataError):
     """A video without an audio stream, for a method that needs audio."""
 
 
-@dataclass(frozen=True)
-class ClipSpec:
-    """What one view looks like: ``num_frames`` at ``fps``, decoded at ``decode_size`` (H, W)."""
+def _float_column(manifest: Manifest, name: str) -> np.ndarray | None:
+    """A numeric manifest column as float64 (NaN where empty), or None when absent."""
+    if not manifest.has_column(name):
+        return None
+    raw = manifest.column(name)
+    if raw.dtype.kind in "fiu":
+        return raw.astype(np.float64)
+    out = np.full(raw.shape[0], np.nan, dtype=np.float64)
+    for i, v in enumerate(raw.tolist()):
+        if str(v).strip():
+            try:
+                out[i] = float(v)
+            except ValueError as e:
+                raise DataError(f"{manifest.source}: row {i + 1}: column '{name}' = {v!r} is not a number") from e
+    return out
 
-    num_frames: int = 16
-    fps: float = 16.0
-    sample_rate: int = 16000
-    decode_size: tuple[int, int] | None = None
-    with_audio: bool = True
 
-    @property
-    def seconds(self) -> float:
-        return self.num_frames / self.fps
+def _target_tensor(value: float | int | np.ndarray) -> torch.Tensor:
+    """Targets as tensors: ints -> int64, floats -> float32, arrays keep integer/bool dtypes."""
+    if isinstance(value, (bool, np.bool_)):
+        return torch.tensor(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return torch.tensor(int(value), dtype=torch.int64)
+    if isinstance(value, (float, np.floating)):
+        return torch.tensor(float(value), dtype=torch.float32)
+    arr = np.asarray(value)
+    if arr.dtype.kind in "iub":
+        return torch.from_numpy(arr.astype(np.int64) if arr.dtype.kind != "b" else arr.copy())
+    return torch.from_numpy(arr.astype(np.float32))
 
 
-class AVClipDataset(Dataset):
-    """One clip (video + co-located audio) per item; random start in training, centred in eval.
+def _crop_tensor(crop: CropParams | list[CropParams] | Any) -> torch.Tensor | None:
+    """``(5,)`` (or ``(T, 5)`` for per-frame crops) float32; None for unknown crop objects."""
+    if isinstance(crop, CropParams):
+        return torch.tensor(crop.as_list(), dtype=torch.float32)
+    if isinstance(crop, list) and crop and all(isinstance(c, CropParams) for c in crop):
+        return torch.tensor([c.as_list() for c in crop], dtype=torch.float32)
+    return None
 
-    ``clips_per_video > 1`` with ``temporal="uniform"`` yields evenly spaced clips (evaluation):
-    item ``i`` is clip ``i % clips_per_video`` of video ``i // clips_per_video``.
+
+class MultiViewDataset(Dataset):
+    """Multi-view samples from ``manifest`` (see the module docstring for keys and policies).
+
+    Args:
+        manifest: the videos (and labels).
+        sampler: plans the views of each sample.
+        transforms: video transform per ``ViewRequest.transform`` key.
+        audio_transforms: optional audio transform per key (applied after speed change and
+            reversal); views whose key has none get the raw waveform.
+        size: decode size (int: shorter side, aspect kept; ``(H, W)``; None: native).
+        sample_rate: audio rate (Hz) of every view.
+        seed: base seed of the ``(seed, epoch, index)`` generators.
+        on_error, missing_audio, max_retries: the bad-input policy.
+        with_audio: False drops every audio request (no audio decoded, no audio keys).
+        speed_mode: resampler for ``audio_speed != 1`` (``"sinc"`` or ``"linear"``).
+        decoder_threads: video decoder threads per file. None (default): FFmpeg's automatic
+            frame threading. ``"auto"``: inside a DataLoader worker the usable cores divided by
+            the number of workers (at least 1), automatic in the main process -- about 15 %
+            less CPU per sample when the workers alone fill a dedicated machine, but slower on a
+            machine shared with other work (fewer threads get a smaller share). An int: that
+            many threads.
     """
 
     def __init__(
         self,
         manifest: Manifest,
-        spec: ClipSpec,
-        transform: ClipTransform,
+        sampler: ViewSampler,
+        transforms: dict[str, VideoTransform],
         *,
-        temporal: Literal["random", "center", "uniform"] = "random",
-        clips_per_video: int = 1,
+        audio_transforms: dict[str, AudioTransform] | None = None,
+        size: SizeSpec = None,
+        sample_rate: int = 16000,
         seed: int = 0,
         on_error: Literal["raise", "skip"] = "raise",
         missing_audio: Literal["error", "skip", "silence"] = "error",
         max_retries: int = 10,
+        with_audio: bool = True,
+        speed_mode: Literal["sinc", "linear"] = "sinc",
+        decoder_threads: int | Literal["auto"] | None = None,
     ) -> None:
         if len(manifest) == 0:
             raise DataError(f"{manifest.source}: no videos to load")
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        if missing_audio not in ("error", "skip", "silence"):
+            raise ValueError(f"missing_audio must be 'error', 'skip' or 'silence', got {missing_audio!r}")
         self.manifest = manifest
-        self.spec = spec
-        self.transform = transform
-        self.temporal = temporal
-        self.clips_per_video = clips_per_video if temporal == "uniform" else 1
-        self.seed = seed
+        self.sampler = sampler
+        self.transforms = dict(transforms)
+        self.audio_transforms = dict(audio_transforms or {})
+        self.size = size
+        self.sample_rate = int(sample_rate)
+        self.seed = int(seed)
         self.on_error = on_error
         self.missing_audio = missing_audio
-        self.max_retries = max_retries
+        self.max_retries = int(max_retries)
+        self.with_audio = with_audio
+        self.speed_mode = speed_mode
+        self.decoder_threads = decoder_threads
         self.epoch = 0
-        self._durations = (
-            manifest.columns["duration"].astype(np.float64) if manifest.has_column("duration") else None
-        )
+        self._seg_start = _float_column(manifest, "start")
+        self._seg_end = _float_column(manifest, "end")
 
+    # ------------------------------------------------------------------ indexing hooks
     def __len__(self) -> int:
-        return len(self.manifest) * self.clips_per_video
+        return len(self.manifest)
 
     def set_epoch(self, epoch: int) -> None:
         """Make random draws depend on the epoch (call before each epoch, as with DistributedSampler)."""
         self.epoch = int(epoch)
 
-    def _timeline(self, vid: int, path: str) -> tuple[float, float]:
-        """``(first frame time, duration)`` from the manifest's ``duration`` column or a probe."""
-        if self._durations is not None and np.isfinite(self._durations[vid]) and self._durations[vid] > 0:
-            return 0.0, float(self._durations[vid])
-        info = probe(path)
-        return info.video_start, info.duration
+    def video_index(self, item: int) -> int:
+        """Manifest row of dataset item ``item`` (one item per video here)."""
+        return int(item)
 
-    def _start(self, rng: np.random.Generator, timeline: tuple[float, float], clip: int) -> float:
-        origin, duration = timeline
-        slack = max(0.0, duration - self.spec.seconds)
-        if self.temporal == "random":
-            return origin + float(rng.uniform(0.0, slack))
-        if self.temporal == "center":
-            return origin + slack / 2
-        n = self.clips_per_video
-        return origin + (slack * (clip + 0.5) / n if n > 1 else slack / 2)
+    def plan(self, item: int, rng: np.random.Generator, origin: float, duration: float, fps: float) -> SamplePlan:
+        """The views of item ``item`` (default: ask the sampler)."""
+        return self.sampler.plan(rng, origin, duration, fps)
+
+    # ------------------------------------------------------------------ loading
+    def _timeline(self, vid: int, reader: MediaReader) -> tuple[float, float, float]:
+        """``(origin, duration, native fps)`` of the usable part of the file."""
+        info = reader.info
+        if info.has_video:
+            origin, duration = reader.video_span()
+        else:
+            origin, duration = info.audio_start, info.duration
+        end = origin + duration
+        if self._seg_start is not None and np.isfinite(self._seg_start[vid]):
+            origin = max(origin, float(self._seg_start[vid]))
+        if self._seg_end is not None and np.isfinite(self._seg_end[vid]):
+            end = min(end, float(self._seg_end[vid]))
+        if end <= origin:
+            raise DataError(f"{reader.path}: the usable segment [{origin:.3f}, {end:.3f}] s is empty")
+        return origin, end - origin, info.fps if info.fps > 0 else 25.0
+
+    def _threads(self) -> int | None:
+        """Decoder threads for the current process (see ``decoder_threads``)."""
+        if self.decoder_threads != "auto":
+            return self.decoder_threads  # type: ignore[return-value]
+        info = torch.utils.data.get_worker_info()
+        if info is None:
+            return None
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return max(1, cores // max(1, info.num_workers))
+
+    def _snap(self, t: float) -> float:
+        """``t`` on the audio sample grid (so cutting views from one window is exact)."""
+        return round(t * self.sample_rate) / self.sample_rate
 
     def load(self, item: int) -> dict[str, Any]:
         """Load one item without the error policy (raises DataError on bad input)."""
-        vid, clip = divmod(item, self.clips_per_video)
+        vid = self.video_index(item)
         path = str(self.manifest.paths[vid])
-        rng = np.random.default_rng([self.seed, self.epoch, item])
-        start = self._start(rng, self._timeline(vid, path), clip)
-        av_clip = read_clip(
-            path,
-            start,
-            self.spec.num_frames,
-            self.spec.fps,
-            size=self.spec.decode_size,
-            sample_rate=self.spec.sample_rate,
-            read_audio=self.spec.with_audio,
-        )
-        frames = torch.from_numpy(np.ascontiguousarray(av_clip.frames))
-        video, crop = self.transform(frames, rng)
-        sample: dict[str, Any] = {
-            "video": video,
-            "label": torch.tensor(int(self.manifest.labels[vid]), dtype=torch.int64),
-            "index": torch.tensor(vid, dtype=torch.int64),
-            "clip": torch.tensor(clip, dtype=torch.int64),
-            "start": torch.tensor(start, dtype=torch.float64),
-            "crop": torch.tensor([crop.x0, crop.y0, crop.x1, crop.y1, float(crop.flip)], dtype=torch.float32),
-        }
-        if self.spec.with_audio:
-            n = int(round(self.spec.seconds * self.spec.sample_rate))
-            if av_clip.audio is None:
-                if self.missing_audio == "silence":
-                    sample["audio"] = torch.zeros(n)
-                    sample["audio_mask"] = torch.tensor(False)
-                else:
-                    raise MissingAudioError(f"{path}: no audio stream (data.missing_audio={self.missing_audio!r})")
+        key = [self.seed, self.epoch, int(item)]
+        with MediaReader(path, threads=self._threads()) as reader:
+            origin, duration, fps = self._timeline(vid, reader)
+            plan = self.plan(item, np.random.default_rng([*key, 0]), origin, duration, fps)
+            views = validate_plan(plan)
+            position = {v.name: k for k, v in enumerate(plan.views)}
+            video_views = [v for v in views if len(v.times)]
+            audio_views = [v for v in views if v.audio is not None] if self.with_audio else []
+            if audio_views and not reader.info.has_audio and self.missing_audio != "silence":
+                raise MissingAudioError(f"{path}: no audio stream (data.missing_audio={self.missing_audio!r})")
+            audio_win = None
+            if audio_views:
+                starts = [self._snap(v.audio[0]) for v in audio_views]  # type: ignore[index]
+                ends = [s + v.audio[1] for s, v in zip(starts, audio_views)]  # type: ignore[index]
+                audio_win = (min(starts), max(ends) - min(starts))
+            if video_views:
+                keep = np.concatenate([np.asarray(v.times, dtype=np.float64) for v in video_views])
+                t0, t1 = float(keep.min()), float(keep.max())
             else:
-                audio = torch.from_numpy(np.ascontiguousarray(av_clip.audio[0, :n], dtype=np.float32))
-                if audio.shape[0] < n:
-                    audio = torch.nn.functional.pad(audio, (0, n - audio.shape[0]))
-                sample["audio"] = audio
-                sample["audio_mask"] = torch.tensor(True)
+                keep, t0 = None, audio_win[0] if audio_win else origin
+                t1 = t0
+            win = reader.read_window(
+                t0, t1, keep=keep, size=self.size, read_video=bool(video_views), audio=audio_win,
+                read_audio=bool(audio_views), sample_rate=self.sample_rate,
+            )
+        sample: dict[str, Any] = {}
+        crops: dict[str, Any] = {}
+        for v in views:
+            k = position[v.name]
+            if len(v.times):
+                self._cut_video(sample, crops, v, win.frames_at(v.times), np.random.default_rng([*key, 1, k]))
+            if v.audio is not None and self.with_audio:
+                self._cut_audio(sample, v, win, np.random.default_rng([*key, 2, k]))
+        for name, value in plan.targets.items():
+            sample[f"target/{name}"] = _target_tensor(value)
+        sample["label"] = torch.tensor(int(self.manifest.labels[vid]), dtype=torch.int64)
+        sample["index"] = torch.tensor(vid, dtype=torch.int64)
         return sample
+
+    def _transform(self, v: ViewRequest) -> VideoTransform:
+        if v.transform not in self.transforms:
+            raise KeyError(
+                f"view {v.name!r} asks for transform {v.transform!r}; the dataset has {sorted(self.transforms)}"
+            )
+        return self.transforms[v.transform]
+
+    def _cut_video(
+        self,
+        sample: dict[str, Any],
+        crops: dict[str, Any],
+        v: ViewRequest,
+        frames: np.ndarray,
+        rng: np.random.Generator,
+    ) -> None:
+        """Transform one view's frames ``(T, H, W, 3)`` and store its keys."""
+        tf = self._transform(v)
+        clip = torch.from_numpy(frames)
+        if v.region_of is not None:
+            parent = crops.get(v.region_of)
+            if not isinstance(parent, CropParams):
+                raise ValueError(
+                    f"view {v.name!r}: region_of={v.region_of!r} has no single crop (per-frame or audio-only view)"
+                )
+            out, crop = tf(clip, rng, crop=compose_crop(parent, v.region))  # type: ignore[arg-type]
+        else:
+            out, crop = tf(clip, rng)
+        crops[v.name] = crop
+        sample[f"{v.name}/video"] = out
+        crop_t = _crop_tensor(crop)
+        if crop_t is not None:
+            sample[f"{v.name}/crop"] = crop_t
+        sample[f"{v.name}/times"] = torch.from_numpy(np.asarray(v.times, dtype=np.float64).copy())
+
+    def _cut_audio(self, sample: dict[str, Any], v: ViewRequest, win: Any, rng: np.random.Generator) -> None:
+        """Cut, speed-change, reverse and transform one view's audio; store its keys."""
+        start, dur = self._snap(v.audio[0]), float(v.audio[1])  # type: ignore[index]
+        n_out = max(0, int(round(dur / v.audio_speed * self.sample_rate)))
+        if win.audio is None:  # no audio stream, missing_audio == "silence"
+            wave, real = torch.zeros(n_out), False
+        else:
+            cut, valid = win.audio_at(start, dur)
+            wave, real = torch.from_numpy(cut[0]), bool(valid.any())
+            if v.audio_speed != 1.0:
+                wave, _ = change_speed(wave, v.audio_speed, mode=self.speed_mode, num_out=n_out)
+            elif wave.shape[0] != n_out:
+                wave = wave[:n_out]
+            if v.reverse_audio:
+                wave = wave.flip(0)
+        atf = self.audio_transforms.get(v.transform)
+        if atf is not None:
+            wave, _ = atf(wave, rng)
+        sample[f"{v.name}/audio"] = wave.contiguous()
+        sample[f"{v.name}/audio_mask"] = torch.tensor(real)
 
     def __getitem__(self, item: int) -> dict[str, Any]:
         skipped: list[str] = []
@@ -174,6 +345,91 @@ class AVClipDataset(Dataset):
             f"{self.max_retries + 1} consecutive samples failed to load (data.on_error=skip); "
             f"the dataset looks broken. Last errors: {skipped[-3:]}"
         )
+
+
+# ------------------------------------------------------------------------------------------
+# Single-clip dataset (evaluation, simple baselines)
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """What one clip looks like: ``num_frames`` at ``fps``, decoded at ``decode_size``
+    (``(H, W)``, an int shorter side, or None for native)."""
+
+    num_frames: int = 16
+    fps: float = 16.0
+    sample_rate: int = 16000
+    decode_size: SizeSpec = None
+    with_audio: bool = True
+
+    @property
+    def seconds(self) -> float:
+        return self.num_frames / self.fps
+
+
+class AVClipDataset(MultiViewDataset):
+    """One clip (video + co-located audio) per item; random start in training, centred in eval.
+
+    ``clips_per_video > 1`` with ``temporal="uniform"`` yields evenly spaced clips (evaluation):
+    item ``i`` is clip ``i % clips_per_video`` of video ``i // clips_per_video``
+    (:meth:`MultiClipSampler.plan_one`). Keys: ``video`` ``(3, T, S, S)``, ``audio`` ``(N,)``,
+    ``audio_mask``, ``crop`` ``(5,)``, ``start`` (s), ``clip``, ``label``, ``index``, ``skipped``.
+    """
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        spec: ClipSpec,
+        transform: ClipTransform | VideoTransform,
+        *,
+        temporal: Literal["random", "center", "uniform"] = "random",
+        clips_per_video: int = 1,
+        seed: int = 0,
+        on_error: Literal["raise", "skip"] = "raise",
+        missing_audio: Literal["error", "skip", "silence"] = "error",
+        max_retries: int = 10,
+    ) -> None:
+        self.spec = spec
+        self.temporal = temporal
+        self.clips_per_video = clips_per_video if temporal == "uniform" else 1
+        sampler: ViewSampler
+        if temporal == "uniform":
+            sampler = MultiClipSampler(self.clips_per_video, spec.num_frames, spec.fps, with_audio=spec.with_audio)
+        else:
+            sampler = ContiguousClipSampler(spec.num_frames, spec.fps, temporal=temporal, with_audio=spec.with_audio)
+        super().__init__(
+            manifest, sampler, {"clip": transform}, size=spec.decode_size, sample_rate=spec.sample_rate,
+            seed=seed, on_error=on_error, missing_audio=missing_audio, max_retries=max_retries,
+            with_audio=spec.with_audio,
+        )
+
+    def __len__(self) -> int:
+        return len(self.manifest) * self.clips_per_video
+
+    def video_index(self, item: int) -> int:
+        return int(item) // self.clips_per_video
+
+    def plan(self, item: int, rng: np.random.Generator, origin: float, duration: float, fps: float) -> SamplePlan:
+        if isinstance(self.sampler, MultiClipSampler):
+            return self.sampler.plan_one(int(item) % self.clips_per_video, origin, duration)
+        return super().plan(item, rng, origin, duration, fps)
+
+    def load(self, item: int) -> dict[str, Any]:
+        s = super().load(item)
+        out: dict[str, Any] = {
+            "video": s["clip/video"],
+            "label": s["label"],
+            "index": s["index"],
+            "clip": torch.tensor(int(item) % self.clips_per_video, dtype=torch.int64),
+            "start": s["clip/times"][0].clone() if len(s["clip/times"]) else torch.tensor(0.0, dtype=torch.float64),
+        }
+        if "clip/crop" in s:
+            out["crop"] = s["clip/crop"]
+        if "clip/audio" in s:
+            out["audio"] = s["clip/audio"]
+            out["audio_mask"] = s["clip/audio_mask"]
+        return out
 
 
 def collate_samples(batch: list[dict[str, Any]]) -> dict[str, Any]:

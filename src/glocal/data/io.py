@@ -6,26 +6,57 @@ All times are seconds on the file's own timeline: the first video frame sits at
 audio samples are placed into the output window by pts, so encoder priming (AAC's ~1024-sample
 delay), edit lists, seek granularity and dropped packets never shift audio against video.
 
+Entry points:
+
+- :func:`read_window` / :meth:`MediaReader.read_window`: decode every frame on screen in
+  ``[t0, t1]`` once (seek to the keyframe before ``t0``, stop at the first frame past ``t1``;
+  with ``keep`` times only the frames shown at those times are converted to RGB and unneeded
+  non-reference frames are dropped by the decoder), plus one audio window; cut any number of
+  views from the resulting :class:`DecodedWindow` with :func:`select_frames` (the frame on
+  screen at each time) and :meth:`DecodedWindow.audio_at`. :class:`MediaReader` keeps the file
+  open between probing and reading (the dataset plans its views from the probe).
+- :func:`read_clip`: ``num_frames`` frames at ``fps`` from ``start`` + the audio of that span (a
+  read_window of the clip).
+- :func:`read_audio`: audio only (wav/flac/ogg/mp3/m4a or a video's audio track).
+- :func:`probe`: metadata.
+
+Frames are resized inside swscale (``size``: an int shorter side with the aspect kept, or
+``(H, W)``) with one swscale context per window.
+
 Shapes: frames are uint8 ``(T, H, W, 3)`` RGB, audio is float32 ``(C, N)``, validity masks are
 bool ``(N,)``.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import os
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import av.error
+from av.video.reformatter import VideoReformatter
 import numpy as np
 
 from glocal.errors import DataError
 
-__all__ = ["MediaInfo", "AVClip", "probe", "read_clip", "read_audio"]
+__all__ = [
+    "MediaInfo",
+    "AVClip",
+    "DecodedWindow",
+    "MediaReader",
+    "SizeSpec",
+    "probe",
+    "read_window",
+    "select_frames",
+    "read_clip",
+    "read_audio",
+]
 
 # Slack when comparing a frame's pts with a target time (seconds), on top of one time-base tick
 # (containers such as Matroska round timestamps to 1 ms).
@@ -33,10 +64,13 @@ _PTS_EPS = 1e-6
 # Audio is decoded from this long before the window so that decoders with overlapping
 # transforms (AAC, MP3, Vorbis) have settled when the window starts.
 _AUDIO_PREROLL = 0.1
-# Before ``times[0] - _FULL_DECODE_MARGIN`` the video decoder skips non-reference frames (they
-# can never be shown); from there on every frame is decoded. Roughly halves the cost of
-# decoding from a distant keyframe in B-frame streams.
-_FULL_DECODE_MARGIN = 0.5
+# A packet whose frame (pts ``p``) cannot be on screen at any wanted time -- no wanted time in
+# ``[p, p + _SHOW_HORIZON_FRAMES / fps]`` (plus timestamp slack) -- is decoded with ``skip_frame=NONREF``: the decoder
+# drops it unless other frames reference it. Roughly halves the cost of decoding from a distant
+# keyframe in B-frame streams, and of sparse frame sets. A frame that was dropped but turns out
+# to be on screen at a wanted time (a gap in a variable-frame-rate stream) is detected exactly
+# and the window is decoded again without dropping.
+_SHOW_HORIZON_FRAMES = 1.0
 # Undecodable packets tolerated per stream before the file is declared broken.
 _MAX_BAD_PACKETS = 64
 # Errors FFmpeg raises while demuxing a damaged/truncated file; treated as end of stream.
@@ -113,8 +147,11 @@ def _check_path(path: str | os.PathLike[str]) -> str:
     return str(p)
 
 
-def _open(path: str) -> av.container.InputContainer:
-    """Open ``path`` for reading (video decoder threads on), FFmpeg/OS failures -> :class:`DataError`."""
+def _open(path: str, threads: int | None = None) -> av.container.InputContainer:
+    """Open ``path`` for reading, FFmpeg/OS failures -> :class:`DataError`.
+
+    ``threads``: video decoder threads (None: FFmpeg's automatic frame/slice threading; 1: a
+    single thread, best when several loader processes already share the cores)."""
     try:
         container = av.open(path, mode="r", metadata_errors="ignore")
     except av.error.InvalidDataError as e:
@@ -122,7 +159,14 @@ def _open(path: str) -> av.container.InputContainer:
     except (av.error.FFmpegError, OSError) as e:
         raise DataError(f"{path}: cannot open ({_reason(e)})") from e
     for stream in container.streams.video[:1]:
-        stream.thread_type = "AUTO"  # must be set before the decoder opens
+        # must be set before the decoder opens
+        if threads is None:
+            stream.thread_type = "AUTO"
+        elif threads > 1:
+            stream.thread_type = "AUTO"
+            stream.codec_context.thread_count = int(threads)
+        else:
+            stream.codec_context.thread_count = 1
     return container
 
 
@@ -135,7 +179,9 @@ def _seconds(ts: int | None, time_base: Fraction | None) -> float | None:
     """Convert a stream timestamp to seconds (None when either part is unknown)."""
     if ts is None or time_base is None:
         return None
-    return float(ts * time_base)
+    # int arithmetic + one true division: correctly rounded like float(ts * time_base), without
+    # building Fractions (a measurable cost at hundreds of packets per window)
+    return (ts * time_base.numerator) / time_base.denominator
 
 
 def _tick(stream: av.stream.Stream) -> float:
@@ -326,6 +372,9 @@ def _decode(
 # Video
 # --------------------------------------------------------------------------------------------
 
+#: Decode size: None (native), an int (shorter side, aspect kept) or ``(H, W)``.
+SizeSpec = int | tuple[int, int] | None
+
 
 def _frame_time(frame: av.VideoFrame, previous: float | None, step: float) -> float:
     """Presentation time of ``frame`` in seconds; extrapolated from ``previous`` when pts is missing."""
@@ -335,145 +384,234 @@ def _frame_time(frame: av.VideoFrame, previous: float | None, step: float) -> fl
     return 0.0 if previous is None else previous + step
 
 
-class _FrameSelector:
-    """Pick, for each target time, the frame on screen at that time (last pts <= t).
+def _resolve_size(size: SizeSpec, width: int, height: int) -> tuple[int, int] | None:
+    """Output ``(H, W)`` for a display frame of ``width`` x ``height`` (None: native size)."""
+    if size is None:
+        return None
+    if isinstance(size, (int, np.integer)):
+        scale = int(size) / max(1, min(width, height))
+        return max(1, int(round(height * scale))), max(1, int(round(width * scale)))
+    return int(size[0]), int(size[1])
 
-    Frames are pushed in presentation order; only frames that end up selected are converted to
-    RGB (resized inside swscale and rotated upright), each at most once.
+
+class _WindowCollector:
+    """Collect, in presentation order, the distinct frames on screen at the times of interest.
+
+    Times of interest: every time in ``[t0, t1]`` (``keep=None``) or only the sorted ``keep``
+    times. A frame with pts ``p`` is on screen at ``t`` when ``p <= t + tolerance`` and the next
+    frame's pts is ``> t + tolerance``; the first decoded frame also covers earlier times. Frames
+    are pushed in presentation order; only collected frames are converted to RGB (resized inside
+    swscale and rotated upright), each once.
     """
 
-    def __init__(self, times: np.ndarray, size: tuple[int, int] | None, tolerance: float) -> None:
-        self.times = times
+    def __init__(
+        self,
+        t0: float,
+        t1: float,
+        keep: np.ndarray | None,
+        size: SizeSpec,
+        tolerance: float,
+    ) -> None:
+        self.t0, self.t1 = t0, t1
+        self.keep = keep
+        self.k = 0  # index of the first keep time not yet covered
         self.size = size
         self.tolerance = tolerance
-        self.out: list[np.ndarray | None] = [None] * len(times)
-        self.next = 0  # index of the first target not filled yet
-        self.prev: av.VideoFrame | None = None
-        self.prev_t = 0.0
-        self.prev_rgb: np.ndarray | None = None
+        self.frames: list[np.ndarray] = []
+        self.pts: list[float] = []
+        self.pending: av.VideoFrame | None = None
+        self.pending_t = 0.0
+        self.settled_any = False
+        self.seen: list[float] = []  # pts of every decoded frame
+        self.done = False
         self.rotation = 0
-        self.first_pick: float | None = None  # time of the frame chosen for times[0]
+        # One swscale context for every frame of the window (a frame's own ``to_ndarray(width=,
+        # height=)`` builds a new one per call: ~4x slower at 320x240).
+        self.reformatter = VideoReformatter()
 
     def _rgb(self, frame: av.VideoFrame) -> np.ndarray:
         """Frame as uint8 ``(H, W, 3)`` RGB at the requested display size, upright."""
         self.rotation = _normalize_rotation(frame.rotation)
         k = self.rotation // 90
-        if self.size is None:
-            arr = frame.to_ndarray(format="rgb24")
+        disp_w, disp_h = (frame.height, frame.width) if k % 2 else (frame.width, frame.height)
+        out = _resolve_size(self.size, disp_w, disp_h)
+        if out is None:
+            rgb = self.reformatter.reformat(frame, format="rgb24")
         else:
-            h, w = self.size
+            h, w = out
             if k % 2:  # resize the stored (unrotated) frame to the transposed size
                 h, w = w, h
-            arr = frame.to_ndarray(format="rgb24", width=w, height=h)
+            rgb = self.reformatter.reformat(frame, width=w, height=h, format="rgb24")
+        arr = rgb.to_ndarray()
         return np.ascontiguousarray(np.rot90(arr, k)) if k else arr
 
-    def _prev_rgb(self) -> np.ndarray:
-        if self.prev_rgb is None:
-            self.prev_rgb = self._rgb(self.prev)
-        return self.prev_rgb
-
     def push(self, frame: av.VideoFrame, t: float) -> bool:
-        """Consume a frame shown from ``t`` on; return True once every target is filled."""
-        times, n = self.times, len(self.times)
-        while self.next < n and times[self.next] + self.tolerance < t:
-            # Target precedes this frame: the previous frame is on screen (or, before the very
-            # first frame, show the first frame).
-            if self.prev is None:
-                self.prev, self.prev_t, self.prev_rgb = frame, t, None
-            self._fill_next()
-        if frame is not self.prev:
-            self.prev, self.prev_t, self.prev_rgb = frame, t, None
-        return self.next >= n
+        """Consume a frame shown from ``t`` on; return True once no later frame can be needed."""
+        if self.pending is not None:
+            self._settle(t)
+        self.pending, self.pending_t = frame, t
+        self.seen.append(t)
+        return self.done
 
-    def _fill_next(self) -> None:
-        """Assign the current (previous) frame to the next unfilled target."""
-        if self.next == 0:
-            self.first_pick = self.prev_t
-        self.out[self.next] = self._prev_rgb()
-        self.next += 1
+    def _settle(self, next_t: float) -> None:
+        """Keep or drop the pending frame, which stays on screen until ``next_t``."""
+        tol = self.tolerance
+        if self.keep is not None:
+            needed = False
+            while self.k < len(self.keep) and self.keep[self.k] + tol < next_t:
+                needed = True
+                self.k += 1
+            self.done = self.k >= len(self.keep)
+        else:
+            starts_in_time = self.pending_t <= self.t1 + tol or not self.settled_any
+            needed = next_t > self.t0 + tol and starts_in_time
+            self.done = next_t > self.t1 + tol
+        if needed:
+            self.frames.append(self._rgb(self.pending))
+            self.pts.append(self.pending_t)
+        self.settled_any = True
+        self.pending = None
 
-    def finish(self) -> np.ndarray | None:
-        """Fill targets past the last frame with the last frame; ``(T, H, W, 3)`` or None."""
-        if self.prev is None:
-            return None
-        while self.next < len(self.times):
-            self._fill_next()
-        return np.stack(self.out)
-
-
-def _nonref_skipper(stream: av.stream.Stream, until: float | None) -> Callable[[av.Packet], None]:
-    """Make the decoder skip non-reference frames until a packet's pts reaches ``until`` s."""
-    ctx = stream.codec_context
-    ctx.skip_frame = "DEFAULT" if until is None else "NONREF"
-    state = {"skipping": until is not None}
-
-    def on_packet(packet: av.Packet) -> None:
-        if state["skipping"]:
-            t = _seconds(packet.pts, packet.time_base)
-            if t is None or t >= until:
-                ctx.skip_frame = "DEFAULT"
-                state["skipping"] = False
-
-    return on_packet
+    def finish(self) -> None:
+        """End of stream: the pending frame stays on screen for ever."""
+        if self.pending is not None:
+            self._settle(math.inf)
 
 
-def _select_frames(
+class _SkipPolicy:
+    """Per packet, let the decoder drop the frame if it is non-reference and cannot be shown.
+
+    Wanted times: the sorted ``keep`` times, or every time from ``t0`` on (``keep=None``).
+    Packets whose pts has no wanted time within ``[pts - tolerance, pts + horizon)`` are marked
+    (``skip_frame=NONREF``); the decoder still decodes marked frames that others reference.
+    """
+
+    def __init__(
+        self, stream: av.stream.Stream, t0: float, keep: np.ndarray | None, tolerance: float, enabled: bool
+    ) -> None:
+        self.ctx = stream.codec_context
+        rate = stream.average_rate or stream.guessed_rate
+        self.horizon = (_SHOW_HORIZON_FRAMES / float(rate) if rate else 0.5) + 2 * tolerance
+        self.t0 = t0
+        self.keep = keep.tolist() if keep is not None else None
+        self.tolerance = tolerance
+        self.enabled = enabled
+        self.marked: list[float] = []
+        self.mode = ""
+        self._set("DEFAULT")
+
+    def _set(self, mode: str) -> None:
+        if mode != self.mode:
+            self.ctx.skip_frame = mode
+            self.mode = mode
+
+    def _wanted(self, t: float) -> bool:
+        if self.keep is None:
+            return t + self.horizon > self.t0
+        i = bisect.bisect_left(self.keep, t - self.tolerance)
+        return i < len(self.keep) and self.keep[i] < t + self.horizon
+
+    def __call__(self, packet: av.Packet) -> None:
+        t = _seconds(packet.pts, packet.time_base) if self.enabled else None
+        if t is not None and not self._wanted(t):
+            self.marked.append(t)
+            self._set("NONREF")
+        else:
+            self._set("DEFAULT")
+
+    def missed(self, col: "_WindowCollector", times: np.ndarray) -> bool:
+        """Whether a dropped frame would have been on screen at one of ``times``."""
+        if not self.marked:
+            return False
+        dropped = np.setdiff1d(np.asarray(self.marked), np.asarray(col.seen))
+        if dropped.size == 0 or not col.frames:
+            return bool(dropped.size)
+        pts = np.asarray(col.pts)
+        limit = times + col.tolerance
+        chosen = pts[select_frames(pts, times, col.tolerance)]
+        lower = np.where(chosen <= limit, chosen, -np.inf)  # before the first frame: any drop counts
+        upto = np.searchsorted(dropped, limit, side="right")
+        return bool(np.any(upto > np.searchsorted(dropped, lower, side="right")))
+
+
+def _collect(
     container: av.container.InputContainer,
-    times: np.ndarray,
-    size: tuple[int, int] | None,
+    t0: float,
+    t1: float,
+    keep: np.ndarray | None,
+    size: SizeSpec,
     seek_to: float | None,
-    skip_until: float | None,
+    drop: bool,
     path: str,
-) -> tuple[_FrameSelector, float | None]:
-    """Seek to the keyframe before ``seek_to`` (None: the start), decode forward until every
-    target in ``times`` is filled, skipping non-reference frames before ``skip_until`` (None:
-    decode all) -> (selector, time of the first decoded frame or None)."""
+) -> tuple[_WindowCollector, _SkipPolicy, float | None]:
+    """Seek to the keyframe before ``seek_to`` (None: the start), decode forward until no later
+    frame can be needed, letting the decoder drop unneeded non-reference frames when ``drop``
+    -> (finished collector, its skip policy, time of the first decoded frame or None)."""
     vstream = container.streams.video[0]
     rate = vstream.average_rate or vstream.guessed_rate
     step = 1.0 / float(rate) if rate else 0.0
-    selector = _FrameSelector(times, size, tolerance=max(_PTS_EPS, _tick(vstream) + _PTS_EPS))
+    tolerance = max(_PTS_EPS, _tick(vstream) + _PTS_EPS)
+    col = _WindowCollector(t0, t1, keep, size, tolerance)
     _seek(container, vstream, seek_to, path)
-    on_packet = _nonref_skipper(vstream, skip_until)
+    policy = _SkipPolicy(vstream, t0, keep, tolerance, drop)
     t: float | None = None
     first: float | None = None
-    for frame in _decode(container, vstream, path, on_packet):
-        t = _frame_time(frame, t, step)
-        first = t if first is None else first
-        if selector.push(frame, t):
-            break
-    return selector, first
+    try:
+        for frame in _decode(container, vstream, path, policy):
+            t = _frame_time(frame, t, step)
+            first = t if first is None else first
+            if col.push(frame, t):
+                break
+    finally:
+        policy._set("DEFAULT")
+    col.finish()
+    return col, policy, first
 
 
-def _read_frames(
+def _read_video_window(
     container: av.container.InputContainer,
-    times: np.ndarray,
-    size: tuple[int, int] | None,
+    t0: float,
+    t1: float,
+    keep: np.ndarray | None,
+    size: SizeSpec,
     video_start: float,
     path: str,
-) -> tuple[np.ndarray, int]:
-    """Decode the frames displayed at ``times`` (sorted seconds) -> (uint8 ``(T, H, W, 3)``, rotation).
+) -> _WindowCollector:
+    """Decode the frames on screen in ``[t0, t1]`` (or at the sorted ``keep`` times) once.
 
-    Seeks once to the keyframe before ``times[0]`` and decodes forward (non-reference frames
-    more than ``_FULL_DECODE_MARGIN`` before ``times[0]`` are skipped). Decodes again, in the
-    rare cases where that could be wrong: from the start of the stream when the seek overshoots
-    (formats without an index such as MPEG-TS can land after the target or on a non-keyframe
-    that decodes to nothing), and without skipping when the frame on screen at ``times[0]``
-    lies in the skipped region (a gap in a variable-frame-rate stream).
+    Seeks once to the keyframe before ``t0`` and decodes forward, stopping at the first frame
+    past the window; non-reference frames that cannot be on screen at a wanted time are dropped
+    by the decoder (see ``_SHOW_HORIZON_FRAMES``). Decodes again, in the rare cases where that
+    could be wrong: from the start of the stream when the seek overshoots (formats without an
+    index such as MPEG-TS can land after the target or on a non-keyframe that decodes to
+    nothing), and without dropping when a dropped frame would have been on screen at a wanted
+    time (a gap in a variable-frame-rate stream).
     """
-    target = max(float(times[0]), video_start)
-    skip_until = target - _FULL_DECODE_MARGIN
+    target = max(float(t0), video_start)
     seek_to: float | None = target
-    selector, first = _select_frames(container, times, size, seek_to, skip_until, path)
-    if first is None or first > target + selector.tolerance:
+    col, policy, first = _collect(container, t0, t1, keep, size, seek_to, True, path)
+    if first is None or first > target + col.tolerance:
         seek_to = None
-        selector, first = _select_frames(container, times, size, seek_to, skip_until, path)
-    frames = selector.finish()
-    if selector.first_pick is not None and selector.first_pick < skip_until:
-        selector, _ = _select_frames(container, times, size, seek_to, None, path)
-        frames = selector.finish()
-    if frames is None:
-        raise DataError(f"{path}: no decodable video frame at or before {times[-1]:.3f} s")
-    return frames, selector.rotation
+        col, policy, first = _collect(container, t0, t1, keep, size, seek_to, True, path)
+    if policy.missed(col, keep if keep is not None else np.array([float(t0)])):
+        col, _, _ = _collect(container, t0, t1, keep, size, seek_to, False, path)
+    if not col.frames:
+        raise DataError(f"{path}: no decodable video frame at or before {t1:.3f} s")
+    return col
+
+
+def select_frames(pts: np.ndarray, times: np.ndarray, tolerance: float = _PTS_EPS) -> np.ndarray:
+    """Index of the frame on screen at each time: the last ``pts <= t + tolerance``.
+
+    pts: ``(N,)`` ascending frame times in seconds (``N >= 1``); times: ``(T,)`` seconds in any
+    order. Times before the first frame get frame 0, times after the last frame the last one.
+    Returns int64 ``(T,)``.
+    """
+    pts = np.asarray(pts, dtype=np.float64)
+    if pts.ndim != 1 or pts.size == 0:
+        raise ValueError(f"pts must be a non-empty (N,) array, got shape {pts.shape}")
+    idx = np.searchsorted(pts, np.asarray(times, dtype=np.float64) + tolerance, side="right") - 1
+    return np.clip(idx, 0, pts.size - 1).astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------------
@@ -634,7 +772,193 @@ def _audio_end(container: av.container.InputContainer, info: MediaInfo) -> float
 # --------------------------------------------------------------------------------------------
 
 
-def _check_args(num_frames: int, fps: float, sample_rate: int, size: tuple[int, int] | None) -> None:
+@dataclass
+class DecodedWindow:
+    """Everything decoded for one time window of one file (see :func:`read_window`).
+
+    frames: uint8 ``(N, H, W, 3)`` RGB, the distinct frames on screen in the window (or at the
+        requested ``keep`` times), upright, in presentation order; None when video was not read.
+    pts: float64 ``(N,)`` ascending presentation time of each frame in seconds.
+    audio: float32 ``(C, M)`` covering ``[audio_start, audio_start + M / sample_rate)``, or None
+        when audio was not requested or the file has none.
+    audio_valid: bool ``(M,)``; False where the window holds no decoded audio (zero padding).
+    tolerance: slack (seconds) used when matching a time to a frame's pts (one time-base tick).
+    """
+
+    frames: np.ndarray | None
+    pts: np.ndarray
+    audio: np.ndarray | None
+    audio_start: float
+    audio_valid: np.ndarray | None
+    sample_rate: int
+    info: MediaInfo
+    tolerance: float = _PTS_EPS
+
+    def select(self, times: np.ndarray) -> np.ndarray:
+        """Indices into ``frames`` of the frame on screen at each of ``times`` ``(T,)`` -> ``(T,)``."""
+        return select_frames(self.pts, times, self.tolerance)
+
+    def frames_at(self, times: np.ndarray) -> np.ndarray:
+        """uint8 ``(T, H, W, 3)``: the frame on screen at each time (a copy)."""
+        if self.frames is None:
+            raise ValueError("this window was read without video")
+        return self.frames[self.select(times)]
+
+    def audio_at(self, start: float, duration: float) -> tuple[np.ndarray, np.ndarray]:
+        """Cut ``[start, start + duration)`` -> (float32 ``(C, n)``, bool ``(n,)`` valid),
+        ``n = round(duration * sample_rate)``; parts outside the decoded audio are zeros, invalid.
+
+        The cut starts at sample ``round((start - audio_start) * sample_rate)`` of the window, so
+        a start on the sample grid gives exactly the samples a separate read would give.
+        """
+        if self.audio is None or self.audio_valid is None:
+            raise ValueError("this window holds no audio")
+        n = max(0, int(round(duration * self.sample_rate)))
+        k0 = int(round((start - self.audio_start) * self.sample_rate))
+        out = np.zeros((self.audio.shape[0], n), dtype=np.float32)
+        valid = np.zeros(n, dtype=bool)
+        lo, hi = max(k0, 0), min(k0 + n, self.audio.shape[1])
+        if hi > lo:
+            out[:, lo - k0 : hi - k0] = self.audio[:, lo:hi]
+            valid[lo - k0 : hi - k0] = self.audio_valid[lo:hi]
+        return out, valid
+
+
+def _check_size(size: SizeSpec) -> None:
+    """Validate a decode size (programming errors -> ValueError)."""
+    if size is None:
+        return
+    if isinstance(size, (int, np.integer)):
+        if size <= 0:
+            raise ValueError(f"size must be > 0, got {size}")
+        return
+    if len(size) != 2 or min(size) <= 0:
+        raise ValueError(f"size must be an int (shorter side) or (H, W) with positive sides, got {size}")
+
+
+class MediaReader:
+    """One open media file: its metadata plus any number of :meth:`read_window` calls.
+
+    ``MediaReader(path)`` opens and probes without decoding (``rotation`` stays 0 in ``info``
+    until frames are read; windows report the rotation seen on their frames). ``threads``: video
+    decoder threads (None: FFmpeg's automatic threading). Use as a context
+    manager or call :meth:`close`. Raises :class:`DataError` for a missing/empty/unreadable file.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, probe_first_frame: bool = False, threads: int | None = None
+    ) -> None:
+        self.path = _check_path(path)
+        with ExitStack() as stack:
+            self._container = stack.enter_context(_open(self.path, threads))
+            self.info = _probe_container(self._container, self.path, decode_first=probe_first_frame)
+            self._stack = stack.pop_all()
+
+    def __enter__(self) -> "MediaReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        self._stack.close()
+
+    def video_span(self) -> tuple[float, float]:
+        """``(first frame time, duration)`` of the video stream in seconds (the whole media's
+        duration when the stream declares none). Requires a video stream."""
+        if not self.info.has_video:
+            raise DataError(f"{self.path}: no video stream")
+        start = self.info.video_start
+        end = _stream_end(self._container.streams.video[0])
+        if end is None or end <= start:
+            end = min(self.info.video_start, self.info.audio_start) + self.info.duration
+        return start, max(0.0, end - start)
+
+    def read_window(
+        self,
+        t0: float,
+        t1: float,
+        *,
+        keep: np.ndarray | None = None,
+        size: SizeSpec = None,
+        read_video: bool = True,
+        audio: tuple[float, float] | None = None,
+        read_audio: bool = True,
+        sample_rate: int = 16000,
+        mono: bool = True,
+    ) -> DecodedWindow:
+        """See :func:`read_window`."""
+        if t1 < t0:
+            raise ValueError(f"need t0 <= t1, got {t0} > {t1}")
+        if sample_rate <= 0:
+            raise ValueError(f"sample_rate must be > 0, got {sample_rate}")
+        _check_size(size)
+        info, path, container = self.info, self.path, self._container
+        frames: np.ndarray | None = None
+        pts = np.zeros(0, dtype=np.float64)
+        tolerance = _PTS_EPS
+        if read_video:
+            if not info.has_video:
+                raise DataError(f"{path}: no video stream")
+            if keep is not None:
+                keep = np.sort(np.asarray(keep, dtype=np.float64).ravel())
+                if keep.size == 0:
+                    raise ValueError("keep must hold at least one time")
+                if keep[0] < t0 - 1e-9 or keep[-1] > t1 + 1e-9:
+                    raise ValueError(f"keep times must lie in [t0, t1] = [{t0}, {t1}]")
+            col = _read_video_window(container, float(t0), float(t1), keep, size, info.video_start, path)
+            frames, pts = np.stack(col.frames), np.asarray(col.pts, dtype=np.float64)
+            tolerance = col.tolerance
+            info = self.info = _with_rotation(info, col.rotation)
+        wave = valid = None
+        a_start, a_dur = (float(t0), float(t1) - float(t0)) if audio is None else audio
+        if read_audio and info.has_audio:
+            n = max(0, int(round(a_dur * sample_rate)))
+            wave, valid = _read_audio_window(
+                container, float(a_start), n, sample_rate, mono, info.audio_start, path
+            )
+        return DecodedWindow(frames, pts, wave, float(a_start), valid, int(sample_rate), info, tolerance)
+
+
+def read_window(
+    path: str | os.PathLike[str],
+    t0: float,
+    t1: float,
+    *,
+    size: SizeSpec = None,
+    sample_rate: int = 16000,
+    read_audio: bool = True,
+    audio: tuple[float, float] | None = None,
+    keep: np.ndarray | None = None,
+    read_video: bool = True,
+    mono: bool = True,
+) -> DecodedWindow:
+    """Decode every frame on screen in ``[t0, t1]`` once, plus the audio of a window.
+
+    Video: seeks to the keyframe before ``t0``, decodes forward and stops at the first frame past
+    ``t1``; frames are converted to RGB inside swscale at ``size`` (an int: shorter side with the
+    aspect kept; ``(H, W)``; None: native) and rotated upright. With ``keep`` (times in
+    ``[t0, t1]``) only the frames on screen at those times are converted and returned (all frames
+    up to ``max(keep)`` are still decoded, as the codec needs them). Cut views from the result
+    with :meth:`DecodedWindow.select` / :func:`select_frames` (frame on screen at each time).
+
+    Audio (when ``read_audio`` and the file has an audio stream): ``audio=(start, duration)``
+    seconds (default ``(t0, t1 - t0)``), float32 ``(C, round(duration * sample_rate))``
+    (``C = 1`` when ``mono``) placed by pts, with a validity mask; cut views with
+    :meth:`DecodedWindow.audio_at`.
+
+    Raises :class:`DataError` for a missing/empty/unreadable file or, with ``read_video``, a
+    file without a (decodable) video stream.
+    """
+    with MediaReader(path) as reader:
+        return reader.read_window(
+            t0, t1, keep=keep, size=size, read_video=read_video, audio=audio,
+            read_audio=read_audio, sample_rate=sample_rate, mono=mono,
+        )
+
+
+def _check_args(num_frames: int, fps: float, sample_rate: int, size: SizeSpec) -> None:
     """Validate caller arguments (programming errors -> ValueError)."""
     if num_frames < 0:
         raise ValueError(f"num_frames must be >= 0, got {num_frames}")
@@ -642,8 +966,7 @@ def _check_args(num_frames: int, fps: float, sample_rate: int, size: tuple[int, 
         raise ValueError(f"fps must be > 0, got {fps}")
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be > 0, got {sample_rate}")
-    if size is not None and (len(size) != 2 or min(size) <= 0):
-        raise ValueError(f"size must be (H, W) with positive sides, got {size}")
+    _check_size(size)
 
 
 def read_clip(
@@ -652,7 +975,7 @@ def read_clip(
     num_frames: int,
     fps: float,
     *,
-    size: tuple[int, int] | None = None,
+    size: SizeSpec = None,
     audio_duration: float | None = None,
     sample_rate: int = 16000,
     mono: bool = True,
@@ -661,43 +984,40 @@ def read_clip(
 ) -> AVClip:
     """Read frames at ``start + k / fps`` (k < num_frames) and audio of ``[start, start + audio_duration)``.
 
-    frames: uint8 ``(T, H, W, 3)`` RGB, upright, resized to ``size=(H, W)`` when given; a target
-    before the first frame gets the first frame, one past the end repeats the last frame.
+    frames: uint8 ``(T, H, W, 3)`` RGB, upright, resized to ``size`` (``(H, W)``, or an int for
+    the shorter side) when given; a target before the first frame gets the first frame, one past
+    the end repeats the last frame.
     audio: float32 ``(C, N)``, ``N = round(audio_duration * sample_rate)``
     (``audio_duration`` defaults to ``num_frames / fps``), with ``audio_valid`` ``(N,)``.
-    The file is opened once; audio is read after the video from the same container.
+    The file is opened once (a :func:`read_window` of the clip's span).
 
     Raises :class:`DataError` for a missing/empty/unreadable file or, with ``read_video``, a
     file without a (decodable) video stream. A missing audio stream gives ``audio=None``.
     """
     _check_args(num_frames, fps, sample_rate, size)
-    p = _check_path(path)
     times = float(start) + np.arange(num_frames, dtype=np.float64) / float(fps)
-    with _open(p) as container:
-        info = _probe_container(container, p, decode_first=not read_video)
-        frames = None
-        if read_video:
-            if not info.has_video:
-                raise DataError(f"{p}: no video stream")
-            if num_frames == 0:
-                frames, rotation = _empty_frames(info, size)
-            else:
-                frames, rotation = _read_frames(container, times, size, info.video_start, p)
-            info = _with_rotation(info, rotation)
-        audio = valid = None
-        if read_audio and info.has_audio:
-            dur = num_frames / float(fps) if audio_duration is None else float(audio_duration)
-            n = max(0, int(round(dur * sample_rate)))
-            audio, valid = _read_audio_window(
-                container, float(start), n, sample_rate, mono, info.audio_start, p
-            )
-    return AVClip(frames, times, audio, valid, int(sample_rate), info)
+    dur = num_frames / float(fps) if audio_duration is None else float(audio_duration)
+    with MediaReader(path, probe_first_frame=not read_video) as reader:
+        info = reader.info
+        if read_video and not info.has_video:
+            raise DataError(f"{reader.path}: no video stream")
+        video = read_video and num_frames > 0
+        t0, t1 = (float(times[0]), float(times[-1])) if video else (float(start), float(start))
+        win = reader.read_window(
+            t0, t1, keep=times if video else None, size=size, read_video=video,
+            audio=(float(start), dur), read_audio=read_audio, sample_rate=sample_rate, mono=mono,
+        )
+        frames = win.frames_at(times) if video else None
+        if read_video and not video:
+            frames = _empty_frames(win.info, size)
+    return AVClip(frames, times, win.audio, win.audio_valid, int(sample_rate), win.info)
 
 
-def _empty_frames(info: MediaInfo, size: tuple[int, int] | None) -> tuple[np.ndarray, int]:
+def _empty_frames(info: MediaInfo, size: SizeSpec) -> np.ndarray:
     """A ``(0, H, W, 3)`` uint8 array for ``num_frames == 0`` (rotation unknown: 0)."""
-    h, w = size if size is not None else (info.height, info.width)
-    return np.zeros((0, h, w, 3), dtype=np.uint8), info.rotation
+    out = _resolve_size(size, info.width, info.height)
+    h, w = out if out is not None else (info.height, info.width)
+    return np.zeros((0, h, w, 3), dtype=np.uint8)
 
 
 def _with_rotation(info: MediaInfo, rotation: int) -> MediaInfo:

@@ -1,10 +1,19 @@
-"""Temporally consistent video transforms that return their parameters.
+"""Video transforms that return their parameters: temporally consistent or per frame.
 
 Input clips are uint8 ``(T, H, W, 3)`` tensors; outputs float ``(3, T, S, S)`` normalised with
 ImageNet statistics. Randomness comes from a ``numpy.random.Generator`` passed in by the
-dataset (seeded by ``(seed, epoch, index)``), so a sample is reproducible and resumable. The
-sampled geometry is returned so that aligned views (GLCM slow/fast, CtrlAug global/local) can be
-mapped onto each other.
+dataset (seeded by ``(seed, epoch, index)``), so a sample is reproducible and resumable.
+
+:class:`ClipTransform` draws one random resized crop + flip + colour jitter + grayscale + blur
+for the whole clip (``per_frame=False``, GLCM / CtrlAug / AVTS) or an independent draw for every
+frame (``per_frame=True``, VCLR). The sampled geometry is returned as :class:`CropParams` in
+normalised source coordinates so aligned views can be mapped onto each other; passing
+``crop=`` fixes the geometry and draws only the photometric part (how the dataset realises a
+``region_of`` view: :func:`compose_crop` of the parent's crop and the region).
+
+Geometry is exact: a crop whose edges fall on source pixels is sliced and resized with an
+antialiased bilinear filter; a sub-pixel crop (a composed region) is resampled bilinearly at
+exactly its box (after an antialiased integer pre-reduction when it shrinks more than 2x).
 """
 
 from __future__ import annotations
@@ -16,10 +25,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["CropParams", "ClipTransform", "IMAGENET_MEAN", "IMAGENET_STD", "normalize_clip"]
+__all__ = [
+    "CropParams",
+    "ClipTransform",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "compose_crop",
+    "crop_resize",
+    "gaussian_blur",
+    "normalize_clip",
+    "sample_resized_crop",
+]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+_GRAY = (0.299, 0.587, 0.114)
 
 
 @dataclass(frozen=True)
@@ -31,6 +51,23 @@ class CropParams:
     x1: float
     y1: float
     flip: bool = False
+
+    def as_list(self) -> list[float]:
+        """``[x0, y0, x1, y1, flip]`` (the dataset's ``"{view}/crop"`` row)."""
+        return [self.x0, self.y0, self.x1, self.y1, float(self.flip)]
+
+
+def compose_crop(parent: CropParams, region: tuple[float, float, float, float]) -> CropParams:
+    """The source-coordinate crop of ``region`` = ``(x0, y0, x1, y1)`` given in ``parent``'s
+    displayed (cropped, possibly flipped) frame; the result shares ``parent``'s flip, so it
+    displays exactly that part of ``parent``'s output."""
+    rx0, ry0, rx1, ry1 = region
+    w, h = parent.x1 - parent.x0, parent.y1 - parent.y0
+    if parent.flip:
+        x0, x1 = parent.x1 - rx1 * w, parent.x1 - rx0 * w
+    else:
+        x0, x1 = parent.x0 + rx0 * w, parent.x0 + rx1 * w
+    return CropParams(x0, parent.y0 + ry0 * h, x1, parent.y0 + ry1 * h, parent.flip)
 
 
 def sample_resized_crop(
@@ -64,46 +101,121 @@ def normalize_clip(x: torch.Tensor) -> torch.Tensor:
     return (x - mean) / std
 
 
-def _adjust_saturation(x: torch.Tensor, factor: float) -> torch.Tensor:
-    gray = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]).unsqueeze(0)
-    return (gray + factor * (x - gray)).clamp(0, 1)
+def _on_pixels(v: float, n: int) -> int | None:
+    """``v * n`` as an int when it is one (within 1e-6), else None."""
+    p = v * n
+    r = int(round(p))
+    return r if abs(p - r) < 1e-6 else None
 
 
-def _rotate_hue(x: torch.Tensor, shift: float) -> torch.Tensor:
-    """Hue rotation by ``shift`` turns (in [-0.5, 0.5]) as a rotation in YIQ space."""
-    m_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], dtype=x.dtype)
-    m_rgb = torch.linalg.inv(m_yiq)
+def _crop_resize_cthw(frames: torch.Tensor, crop: CropParams, size: int) -> torch.Tensor:
+    """``(T, H, W, 3)`` -> cropped, resized, flipped ``(3, T, size, size)`` in the input's dtype
+    and range when the crop lies on pixel edges (uint8 stays uint8: the antialiased bilinear
+    resize has a fast SIMD path for it), float otherwise."""
+    t, h, w, _ = frames.shape
+    edges = [_on_pixels(crop.x0, w), _on_pixels(crop.y0, h), _on_pixels(crop.x1, w), _on_pixels(crop.y1, h)]
+    x = frames.permute(0, 3, 1, 2)  # (T, 3, H, W), channels-last memory
+    if all(e is not None for e in edges):
+        left, top, right, bottom = edges  # type: ignore[misc]
+        right, bottom = max(right, left + 1), max(bottom, top + 1)
+        x = x[:, :, top:bottom, left:right]
+        if x.shape[-2:] != (size, size):
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    else:
+        x = _resample_box(x.float(), crop, size)
+    if crop.flip:
+        x = x.flip(-1)
+    return x.permute(1, 0, 2, 3).contiguous()
+
+
+def crop_resize(frames: torch.Tensor, crop: CropParams, size: int) -> torch.Tensor:
+    """Crop ``frames`` uint8/float ``(T, H, W, 3)`` to ``crop`` (normalised, flip applied) and
+    resize to ``size`` x ``size`` -> float ``(T, 3, size, size)`` in [0, 1] (uint8 input) or in
+    the input's range (float input)."""
+    out = _crop_resize_cthw(frames, crop, size).permute(1, 0, 2, 3).float()
+    return out / 255.0 if frames.dtype == torch.uint8 else out
+
+
+def _resample_box(x: torch.Tensor, crop: CropParams, size: int) -> torch.Tensor:
+    """Bilinear sampling of float ``(T, C, H, W)`` at a sub-pixel box -> ``(T, C, size, size)``."""
+    t, _, h, w = x.shape
+    shrink = min((crop.x1 - crop.x0) * w, (crop.y1 - crop.y0) * h) / size
+    factor = int(shrink // 2) * 2 if shrink >= 2 else 1
+    if factor > 1:  # antialiased pre-reduction; normalised coordinates are unchanged
+        x = F.interpolate(x, size=(max(1, h // factor), max(1, w // factor)), mode="bilinear",
+                          align_corners=False, antialias=True)
+    centres = (torch.arange(size, dtype=torch.float32) + 0.5) / size
+    gx = (crop.x0 + centres * (crop.x1 - crop.x0)) * 2 - 1
+    gy = (crop.y0 + centres * (crop.y1 - crop.y0)) * 2 - 1
+    grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], dim=-1)  # (S, S, 2) as (x, y)
+    grid = grid.unsqueeze(0).expand(t, -1, -1, -1)
+    return F.grid_sample(x.contiguous(), grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def _gray_matrix(dtype: torch.dtype) -> torch.Tensor:
+    """``(3, 3)`` matrix mapping RGB to the luma replicated on the three channels."""
+    return torch.tensor(_GRAY, dtype=dtype).view(1, 3).expand(3, 3).contiguous()
+
+
+def _hue_matrix(shift: float) -> torch.Tensor:
+    """float64 ``(3, 3)`` hue rotation by ``shift`` turns (in [-0.5, 0.5]) in YIQ space."""
+    m_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], dtype=torch.float64)
     c, s = math.cos(2 * math.pi * shift), math.sin(2 * math.pi * shift)
-    rot = torch.tensor([[1, 0, 0], [0, c, -s], [0, s, c]], dtype=x.dtype)
-    mat = m_rgb @ rot @ m_yiq
-    return torch.einsum("ij,jthw->ithw", mat, x).clamp(0, 1)
+    rot = torch.tensor([[1, 0, 0], [0, c, -s], [0, s, c]], dtype=torch.float64)
+    return torch.linalg.inv(m_yiq) @ rot @ m_yiq
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of ``(C, T, H, W)`` over H and W (radius ``ceil(3 sigma)`` pixels,
+    reflect padding); same shape out."""
+    c, t, h, w = x.shape
+    radius = min(int(math.ceil(3 * sigma)), h - 1, w - 1)
+    if radius < 1:
+        return x
+    k = torch.arange(-radius, radius + 1, dtype=x.dtype)
+    k = torch.exp(-0.5 * (k / sigma) ** 2)
+    k = k / k.sum()
+    y = x.reshape(c * t, 1, h, w)
+    y = F.conv2d(F.pad(y, (radius, radius, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
+    y = F.conv2d(F.pad(y, (0, 0, radius, radius), mode="reflect"), k.view(1, 1, -1, 1))
+    return y.reshape(c, t, h, w)
 
 
 @dataclass
 class ClipTransform:
-    """Random resized crop + flip + colour jitter + grayscale, identical for every frame.
+    """Random resized crop + flip + colour jitter + grayscale + Gaussian blur, ImageNet-normalised.
 
-    With ``train=False`` it is a deterministic centre crop of the largest square (``scale`` ignored).
+    ``per_frame=False``: one draw for the whole clip (temporally consistent); ``True``: an
+    independent draw for every frame (the returned crop is then a list, one per frame). With
+    ``train=False`` it is a deterministic centre crop of the largest square (``scale`` ignored,
+    no photometric change). ``blur_sigma`` is in output pixels.
     """
 
     size: int = 112
     scale: tuple[float, float] = (0.2, 1.0)
+    ratio: tuple[float, float] = (3 / 4, 4 / 3)
     flip_p: float = 0.5
     jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1)
     jitter_p: float = 0.8
     grayscale_p: float = 0.2
+    blur_p: float = 0.0
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+    per_frame: bool = False
     train: bool = True
 
-    def sample(self, rng: np.random.Generator, height: int, width: int) -> tuple[CropParams, dict]:
-        """Draw crop geometry and photometric parameters for one clip."""
+    def sample_crop(self, rng: np.random.Generator, height: int, width: int) -> CropParams:
+        """Draw the crop geometry (and flip) for a ``height`` x ``width`` source."""
         if self.train:
-            top, left, h, w = sample_resized_crop(rng, height, width, self.scale)
+            top, left, h, w = sample_resized_crop(rng, height, width, self.scale, self.ratio)
             flip = bool(rng.random() < self.flip_p)
         else:
             side = min(height, width)
             top, left, h, w = (height - side) // 2, (width - side) // 2, side, side
             flip = False
-        crop = CropParams(left / width, top / height, (left + w) / width, (top + h) / height, flip)
+        return CropParams(left / width, top / height, (left + w) / width, (top + h) / height, flip)
+
+    def sample_photo(self, rng: np.random.Generator) -> dict:
+        """Draw the photometric parameters (jitter factors and order, grayscale, blur sigma)."""
         photo: dict = {}
         if self.train and rng.random() < self.jitter_p:
             b, c, s, hue = self.jitter
@@ -115,35 +227,86 @@ class ClipTransform:
                 "order": rng.permutation(4).tolist(),
             }
         photo["grayscale"] = bool(self.train and rng.random() < self.grayscale_p)
-        return crop, photo
+        if self.train and self.blur_p > 0 and rng.random() < self.blur_p:
+            photo["blur"] = float(rng.uniform(*self.blur_sigma))
+        return photo
+
+    def sample(self, rng: np.random.Generator, height: int, width: int) -> tuple[CropParams, dict]:
+        """Draw crop geometry and photometric parameters for one clip."""
+        crop = self.sample_crop(rng, height, width)
+        return crop, self.sample_photo(rng)
 
     def apply(self, frames: torch.Tensor, crop: CropParams, photo: dict) -> torch.Tensor:
-        """uint8 ``(T, H, W, 3)`` → normalised float ``(3, T, size, size)``."""
-        t, h, w, _ = frames.shape
-        top, left = int(round(crop.y0 * h)), int(round(crop.x0 * w))
-        bottom, right = max(top + 1, int(round(crop.y1 * h))), max(left + 1, int(round(crop.x1 * w)))
-        x = frames[:, top:bottom, left:right].permute(0, 3, 1, 2).float().div_(255.0)  # (T, 3, h, w)
-        if x.shape[-2:] != (self.size, self.size):
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=True)
-        if crop.flip:
-            x = x.flip(-1)
-        x = x.permute(1, 0, 2, 3).contiguous()  # (3, T, S, S)
-        if "order" in photo:
-            for op in photo["order"]:
-                if op == 0:
-                    x = (x * photo["brightness"]).clamp(0, 1)
-                elif op == 1:
-                    mean = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]).mean()
-                    x = (mean + photo["contrast"] * (x - mean)).clamp(0, 1)
-                elif op == 2:
-                    x = _adjust_saturation(x, photo["saturation"])
-                elif abs(photo["hue"]) > 1e-6:
-                    x = _rotate_hue(x, photo["hue"])
-        if photo.get("grayscale"):
-            gray = 0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]
-            x = gray.unsqueeze(0).expand(3, -1, -1, -1).contiguous()
-        return normalize_clip(x)
+        """uint8 ``(T, H, W, 3)`` -> normalised float ``(3, T, size, size)``.
 
-    def __call__(self, frames: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, CropParams]:
-        crop, photo = self.sample(rng, int(frames.shape[1]), int(frames.shape[2]))
-        return self.apply(frames, crop, photo), crop
+        The colour jitter (brightness, contrast, saturation, hue in the drawn ``order``) is one
+        3x3 colour matrix plus offset, applied with the ImageNet normalisation in a single pass
+        and clamped once to the valid range (contrast uses the mean luma the preceding ops
+        give). Grayscale and blur follow on the clamped colours.
+        """
+        x = _crop_resize_cthw(frames, crop, self.size)  # (3, T, S, S)
+        scale = 1.0 / 255.0 if frames.dtype == torch.uint8 else 1.0
+        flat = x.reshape(3, -1)
+        mat, bias = self._colour_matrix(photo, flat, scale)
+        mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float64)
+        inv_std = 1.0 / torch.tensor(IMAGENET_STD, dtype=torch.float64)
+        flat = flat.float()
+        if not photo.get("grayscale") and "blur" not in photo:
+            # normalise(clamp(y, 0, 1)) == clamp(normalise(y), per-channel bounds)
+            a = (inv_std[:, None] * mat * scale).float()
+            c = (inv_std * (bias - mean)).float()
+            out = torch.addmm(c.view(3, 1), a, flat)
+            lo, hi = (-mean * inv_std).float().view(3, 1), ((1 - mean) * inv_std).float().view(3, 1)
+            return out.clamp_(min=lo, max=hi).view(x.shape)
+        y = torch.addmm(bias.float().view(3, 1), (mat * scale).float(), flat).clamp_(0, 1)
+        if photo.get("grayscale"):
+            y = _gray_matrix(y.dtype) @ y
+        if "blur" in photo:
+            y = gaussian_blur(y.view(x.shape), photo["blur"]).reshape(3, -1)
+        out = torch.addmm((-mean * inv_std).float().view(3, 1), torch.diag(inv_std).float(), y)
+        return out.view(x.shape)
+
+    @staticmethod
+    def _colour_matrix(photo: dict, flat: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """float64 ``(3, 3)`` matrix and ``(3,)`` offset of the jitter in ``photo`` (identity
+        without jitter); ``flat`` ``(3, N)`` pixels times ``scale`` are in [0, 1]."""
+        mat = torch.eye(3, dtype=torch.float64)
+        bias = torch.zeros(3, dtype=torch.float64)
+        if "order" not in photo:
+            return mat, bias
+        gray = torch.tensor(_GRAY, dtype=torch.float64)
+        eye, zero = torch.eye(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
+        for op in photo["order"]:
+            if op == 0:
+                step, shift = photo["brightness"] * eye, zero
+            elif op == 1:
+                mean_rgb = flat.sum(dim=1, dtype=torch.float64) * scale / flat.shape[1]
+                luma = float(gray @ (mat @ mean_rgb + bias))
+                c = photo["contrast"]
+                step, shift = c * eye, torch.full((3,), (1 - c) * luma, dtype=torch.float64)
+            elif op == 2:
+                f = photo["saturation"]
+                step, shift = f * eye + (1 - f) * _gray_matrix(torch.float64), zero
+            else:
+                step, shift = _hue_matrix(photo["hue"]), zero
+            mat, bias = step @ mat, step @ bias + shift
+        return mat, bias
+
+    def __call__(
+        self, frames: torch.Tensor, rng: np.random.Generator, crop: CropParams | None = None
+    ) -> tuple[torch.Tensor, CropParams | list[CropParams]]:
+        """uint8 ``(T, H, W, 3)`` -> (float ``(3, T, size, size)``, crop). ``crop`` given: fixed
+        geometry (e.g. a composed region), photometric parameters still drawn from ``rng``."""
+        _, h, w, _ = frames.shape
+        if not self.per_frame:
+            if crop is None:
+                crop, photo = self.sample(rng, int(h), int(w))
+            else:
+                photo = self.sample_photo(rng)
+            return self.apply(frames, crop, photo), crop
+        outs, crops = [], []
+        for t in range(frames.shape[0]):
+            c = self.sample_crop(rng, int(h), int(w)) if crop is None else crop
+            outs.append(self.apply(frames[t : t + 1], c, self.sample_photo(rng)))
+            crops.append(c)
+        return torch.cat(outs, dim=1), crops

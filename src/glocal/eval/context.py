@@ -1,4 +1,4 @@
-"""What every evaluation protocol receives: the dataset, how to draw clips, where to run."""
+"""What every evaluation protocol receives: the dataset, how to draw clips, task options, where to run."""
 
 from __future__ import annotations
 
@@ -6,16 +6,61 @@ import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from ..data.manifest import Manifest, read_manifest, resolve_manifest
+from ..data.formats import load_manifest
+from ..data.manifest import Manifest
 from ..errors import DataError
 from .features import EvalData
 
-__all__ = ["EvalContext"]
+__all__ = ["EvalContext", "EvalOptions"]
+
+
+@dataclass
+class EvalOptions:
+    """Knobs of the protocols (defaults sized for the generated world; see docs/evaluation.md)."""
+
+    #: linear probe / sound classification classifier: logistic regression or linear SVM (C on val)
+    classifier: Literal["logreg", "svm"] = "logreg"
+    #: candidate regularisation values, chosen on the validation split
+    Cs: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
+    #: kNN neighbours (cosine, temperature-weighted vote)
+    knn_k: int = 20
+    #: retrieval cut-offs (those larger than the gallery are dropped)
+    retrieval_ks: tuple[int, ...] = (1, 5, 10, 20, 50)
+    #: nearest-neighbour search through faiss: "auto" (when installed), "on" (required), "off"
+    faiss: Literal["auto", "on", "off"] = "auto"
+    #: sound classification: uniformly spaced audio crops (clip length) averaged per file
+    audio_crops: int = 3
+    #: fine-tuning: epochs, Adam learning rate, batch size, uniform test clips averaged per video
+    finetune_epochs: int = 3
+    finetune_lr: float = 1e-4
+    finetune_batch_size: int = 8
+    finetune_test_clips: int = 3
+    #: event localisation: segment length (AVE: 1.0 s) and labels ("binary" event/background or
+    #: "class": background + the video's class, AVE's 29-way setting)
+    segment_seconds: float = 0.25
+    event_labels: Literal["binary", "class"] = "binary"
+    #: temporal head (fine-grained temporal task): training epochs and learning rate
+    head_epochs: int = 60
+    head_lr: float = 1e-3
+    #: temporal action localisation: score thresholds, gap (s) below which runs are merged,
+    #: frames used to fit the per-frame classifier (subsampled above this)
+    tal_thresholds: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+    tal_merge_gap: float = 0.0
+    max_train_frames: int = 20000
+    #: deepfake / sync detection manifest (relative to the dataset folder)
+    fake_manifest: str = "fake/manifest.csv"
+    #: fingerprinting: edits applied to the queries and the embedding used ("auto": fused when the
+    #: method has audio, else video)
+    edits: tuple[str, ...] = ("crop", "blur", "reencode", "noise", "speed")
+    fingerprint_modality: Literal["auto", "video", "audio", "fused"] = "auto"
+    #: sound-source localisation ground truth when a frame has several boxes (one per annotator):
+    #: Flickr-SoundNet "consensus" (sum / 2, clipped) or VGG-SS "union"
+    box_merge: Literal["consensus", "union"] = "consensus"
 
 
 @dataclass
@@ -29,12 +74,27 @@ class EvalContext:
     progress: bool = True
     seed: int = 0
     manifest_name: str = "manifest.csv"
+    #: dataset layout for :func:`~glocal.data.formats.load_manifest` ("auto" detects it)
+    data_format: str = "auto"
+    #: deny list written by ``glocal scan`` (its files are left out)
+    deny_list: str | None = None
+    options: EvalOptions = field(default_factory=EvalOptions)
     #: features already extracted in this run, keyed by (model id, what, split)
     cache: dict = field(default_factory=dict, repr=False)
+    #: per-frame feature kinds to compute together whenever a timeline of the dataset is extracted
+    timeline_prefetch: tuple[str, ...] = ()
 
     @cached_property
     def manifest(self) -> Manifest:
-        return read_manifest(resolve_manifest(self.data_root, self.manifest_name))
+        return load_manifest(self.data_root, self.data_format, manifest=self.manifest_name, deny_list=self.deny_list)
+
+    @property
+    def manifest_source(self) -> str | None:
+        """The dataset manifest's file name, or None when the dataset has none (e.g. ESC-50 data)."""
+        try:
+            return self.manifest.source
+        except DataError:
+            return None
 
     def split(self, name: str) -> Manifest:
         """Rows of one split; a clear error if the manifest has no such split."""
@@ -43,20 +103,62 @@ class EvalContext:
     def has_split(self, name: str) -> bool:
         return self.manifest.has_column("split") and bool(np.any(self.manifest.columns["split"] == name))
 
+    @property
+    def annotations_path(self) -> Path:
+        return Path(self.manifest.root) / "annotations.json"
+
     @cached_property
     def annotations(self) -> dict[str, Any]:
         """``annotations.json`` next to the manifest (per-video boxes and events)."""
-        path = Path(self.manifest.root) / "annotations.json"
+        path = self.annotations_path
         if not path.is_file():
             raise DataError(
                 f"{path} not found: this task needs per-frame boxes / events (see docs/world_format.md)"
             )
-        return json.loads(path.read_text())
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path} is not valid JSON: {exc}") from None
+
+    def annotation_key(self, abs_path: str) -> str:
+        """The key of a video in ``annotations.json``: its path relative to the manifest folder."""
+        path, root = Path(abs_path).resolve(), Path(self.manifest.root).resolve()
+        return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(abs_path)
 
     def video_annotation(self, abs_path: str) -> dict[str, Any]:
         """The annotation entry of a video, looked up by its path relative to the manifest folder."""
-        rel = Path(abs_path).resolve().relative_to(Path(self.manifest.root).resolve()).as_posix()
+        rel = self.annotation_key(abs_path)
         videos = self.annotations.get("videos", {})
         if rel not in videos:
-            raise DataError(f"annotations.json has no entry for '{rel}'")
+            raise DataError(f"{self.annotations_path} has no entry for '{rel}'")
         return videos[rel]
+
+    def require_annotation_field(self, task: str, key: str, split: str | None = None) -> None:
+        """Raise :class:`DataError` naming the task unless every video (of ``split``) has ``key``."""
+        path = self.annotations_path
+        if not path.is_file():
+            raise DataError(f"task '{task}' needs {path} with per-video '{key}' (see docs/world_format.md)")
+        manifest = self.manifest if split is None else self.split(split)
+        videos = self.annotations.get("videos", {})
+        for p in manifest.paths.tolist():
+            rel = self.annotation_key(p)
+            if rel not in videos or key not in videos[rel]:
+                raise DataError(f"task '{task}' needs '{key}' for every video in {path}; '{rel}' has none")
+
+    def require_labels(self, task: str, splits: tuple[str, ...] = ("train", "test")) -> None:
+        """Raise :class:`DataError` naming the task unless the manifest has labels and the splits."""
+        m = self.manifest
+        if not m.class_names or bool((m.labels < 0).all()):
+            raise DataError(f"task '{task}' needs a 'label' column in {m.source}")
+        if not m.has_column("split"):
+            raise DataError(f"task '{task}' needs a 'split' column (train/val/test) in {m.source}")
+        for s in splits:
+            if not self.has_split(s):
+                present = sorted(set(m.columns["split"].tolist()))
+                raise DataError(f"task '{task}': split '{s}' is empty in {m.source} (splits present: {present})")
+
+    @cached_property
+    def fake_manifest_path(self) -> Path:
+        """``fake/manifest.csv`` (or :attr:`EvalOptions.fake_manifest`) of the dataset folder."""
+        root = Path(self.manifest.root) if self.data_root.is_file() else self.data_root
+        return root / self.options.fake_manifest

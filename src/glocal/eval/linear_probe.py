@@ -1,13 +1,23 @@
-"""Linear probe (and kNN) on frozen, clip-averaged video features: train split → test split."""
+"""Linear probe on frozen, clip-averaged video features: train split → test split (spec 8.2).
+
+Features: ``method.video_features`` of ``clips_per_video`` uniformly spaced centre-cropped clips,
+averaged per video. Classifier: logistic regression or linear SVM (``--classifier``), features
+standardised, ``C`` chosen on the ``val`` split (a stratified part of train when there is none),
+then refitted on train + val; metric: test top-1.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 from ..methods import Method
+from .classifiers import fit_linear
 from .context import EvalContext
 from .features import extract_features, make_loader
-from .probes import knn_classify, linear_probe
 
-__all__ = ["video_features_by_split", "run"]
+__all__ = ["video_features_by_split", "requires", "run"]
 
 
 def _video_fn(method: Method, batch: dict):
@@ -15,10 +25,10 @@ def _video_fn(method: Method, batch: dict):
 
 
 def video_features_by_split(method: Method, ctx: EvalContext, splits: list[str]) -> dict[str, tuple]:
-    """Frozen video features ``(N, D)`` and labels for each named split."""
+    """Frozen video features ``(N, D)`` and labels ``(N,)`` for each named split (cached per model)."""
     out = {}
     for name in splits:
-        key = (id(method), "video", name)
+        key = (id(method), "video", name, ctx.data)
         if key not in ctx.cache:
             loader = make_loader(ctx.split(name), ctx.data, with_audio=False)
             ctx.cache[key] = extract_features(
@@ -29,13 +39,20 @@ def video_features_by_split(method: Method, ctx: EvalContext, splits: list[str])
     return out
 
 
-def run(method: Method, ctx: EvalContext) -> dict[str, float]:
-    """Top-1 of a logistic-regression probe (C picked on val) and of a cosine kNN classifier."""
+def requires(ctx: EvalContext, task: str = "linear") -> None:
+    """Labels and non-empty train / test splits."""
+    ctx.require_labels(task)
+
+
+def run(method: Method, ctx: EvalContext) -> dict[str, Any]:
+    """Test top-1 of the linear classifier chosen by ``ctx.options.classifier``."""
     splits = ["train", "test"] + (["val"] if ctx.has_split("val") else [])
     feats = video_features_by_split(method, ctx, splits)
     (xtr, ytr), (xte, yte) = feats["train"], feats["test"]
     val = feats.get("val")
-    probe = linear_probe(xtr, ytr, xte, yte, val_x=val[0] if val else None, val_y=val[1] if val else None,
-                         seed=ctx.seed)
-    knn = knn_classify(xtr, ytr, xte, yte, k=min(20, len(ytr)))
-    return {"linear_top1": probe["top1"], "knn_top1": knn["top1"]}
+    clf = fit_linear(xtr, ytr, val[0] if val else None, val[1] if val else None,
+                     classifier=ctx.options.classifier, Cs=ctx.options.Cs, seed=ctx.seed)
+    top1 = float(np.mean(clf.predict(xte) == yte))
+    return {"top1": top1, "meta": {"classifier": ctx.options.classifier, "C": clf.C, "val_top1": clf.val_top1,
+                                   "note": clf.note, "train": int(ytr.size), "test": int(yte.size),
+                                   "clips_per_video": ctx.data.clips_per_video}}

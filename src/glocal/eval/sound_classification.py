@@ -1,40 +1,188 @@
-"""Sound classification with the frozen audio encoder: ESC-50-style k-fold linear probe.
+"""Sound classification with the frozen audio encoder: ESC-50-style k-fold linear probe (spec 8.2).
 
-Labels come from the ``sound_label`` column when present (else ``label``); folds from the
-``fold`` column when present, else from the train/test split.
+Two dataset layouts:
+
+* a glocal manifest (``manifest.csv``): labels from ``sound_label`` when present (else ``label``),
+  folds from ``fold`` when present (leave-one-fold-out, mean top-1), else train → test;
+* an ESC-50 folder / CSV: ``meta/esc50.csv`` (or any CSV) with columns
+  ``filename,fold,target,category``; audio files are found next to the CSV, in ``audio/`` next to
+  it, or in ``../audio/`` (the ESC-50 release layout). Labels are ``category`` (else ``target``).
+
+Features: ``method.audio_features`` of ``audio_crops`` uniformly spaced crops of
+``clip_frames / fps`` seconds (the pretraining clip length), averaged per file; audio is read with
+:func:`glocal.data.io.read_audio` (audio files or the audio track of videos).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import csv
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
 
+from ..data.io import read_audio
+from ..errors import DataError
 from ..methods import Method
+from ..train.precision import autocast
+from .classifiers import fit_linear
 from .context import EvalContext
-from .features import extract_features, make_loader
-from .probes import kfold_linear_probe, linear_probe
+from .features import EvalData
 
-__all__ = ["run"]
-
-
-def _audio_fn(method: Method, batch: dict):
-    return method.audio_features(batch["audio"])
+__all__ = ["AudioCropDataset", "find_esc50", "read_esc50", "sound_table", "audio_features", "requires", "run"]
 
 
-def run(method: Method, ctx: EvalContext) -> dict[str, float]:
-    """Mean top-1 over folds (or train → test top-1 without folds)."""
-    manifest = ctx.manifest
-    if manifest.has_column("sound_label"):
-        codes, names = manifest.encode("sound_label")
-        manifest = dataclasses.replace(manifest, labels=codes, class_names=names)
-    loader = make_loader(manifest, ctx.data, with_audio=True)
-    x, y = extract_features(method, loader, _audio_fn, device=ctx.device, dtype=ctx.dtype,
-                            desc="audio features", progress=ctx.progress)
-    if manifest.has_column("fold"):
-        folds = manifest.columns["fold"].astype(np.int64)
-        res = kfold_linear_probe(x, y, folds, seed=ctx.seed)
-        return {"sound_top1": float(res["mean_top1"])}
-    split = manifest.column("split")
-    tr, te = split == "train", split == "test"
-    return {"sound_top1": float(linear_probe(x[tr], y[tr], x[te], y[te], seed=ctx.seed)["top1"])}
+def find_esc50(data_root: str | Path) -> Path | None:
+    """The ESC-50-style CSV of ``data_root`` (a CSV file with ``filename`` and ``fold`` columns, or a
+    folder with ``meta/esc50.csv`` / ``esc50.csv``), else None."""
+    root = Path(data_root)
+    candidates = [root] if root.is_file() else [root / "meta" / "esc50.csv", root / "esc50.csv"]
+    for c in candidates:
+        if c.is_file() and c.suffix.lower() == ".csv":
+            with open(c, encoding="utf-8-sig", newline="") as fh:
+                header = [h.strip() for h in next(csv.reader(fh), [])]
+            if "filename" in header and "fold" in header:
+                return c
+    return None
+
+
+def read_esc50(csv_path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(paths, labels, folds)`` of an ESC-50-style CSV (``filename,fold,target,category``)."""
+    csv_path = Path(csv_path)
+    with open(csv_path, encoding="utf-8-sig", newline="") as fh:
+        rows = [{k.strip(): (v or "").strip() for k, v in r.items()} for r in csv.DictReader(fh)]
+    if not rows:
+        raise DataError(f"{csv_path} has no rows")
+    label_key = "category" if "category" in rows[0] else ("target" if "target" in rows[0] else None)
+    if label_key is None:
+        raise DataError(f"task 'sound': {csv_path} needs a 'category' or 'target' column")
+    bases = [csv_path.parent, csv_path.parent / "audio", csv_path.parent.parent / "audio"]
+    sample = [r["filename"] for r in rows[:20]]
+    found = [sum((b / f).is_file() for f in sample) for b in bases]
+    if max(found) == 0:
+        raise DataError(f"task 'sound': the audio files of {csv_path} (e.g. '{sample[0]}') are not in any of "
+                        f"{[str(b) for b in bases]}")
+    base = bases[int(np.argmax(found))]
+    paths = np.array([str(base / r["filename"]) for r in rows])
+    missing = [p for p in paths.tolist() if not Path(p).is_file()]
+    if missing:
+        raise DataError(f"task 'sound': {len(missing)} audio files of {csv_path} are missing, e.g. {missing[0]}")
+    try:
+        folds = np.array([int(r["fold"]) for r in rows], dtype=np.int64)
+    except ValueError as exc:
+        raise DataError(f"task 'sound': bad 'fold' value in {csv_path}: {exc}") from None
+    return paths, np.array([r[label_key] for r in rows]), folds
+
+
+class AudioCropDataset(Dataset):
+    """Item ``i`` = ``{"audio": (crops, N), "index": i}``: uniformly spaced crops of file ``i``."""
+
+    def __init__(self, paths: np.ndarray, data: EvalData, crops: int) -> None:
+        if len(paths) == 0:
+            raise DataError("no audio files to load")
+        self.paths, self.data, self.crops = paths, data, max(1, int(crops))
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        sr = self.data.sample_rate
+        wave, _ = read_audio(str(self.paths[i]), sample_rate=sr)
+        wave = wave.mean(axis=0) if wave.shape[0] > 1 else wave[0]
+        n = int(round(self.data.clip_frames / self.data.fps * sr))
+        slack = max(0, wave.shape[0] - n)
+        out = np.zeros((self.crops, n), dtype=np.float32)
+        for j in range(self.crops):
+            start = int(round(slack * (j + 0.5) / self.crops)) if self.crops > 1 else slack // 2
+            seg = wave[start:start + n]
+            out[j, : seg.shape[0]] = seg
+        return {"audio": torch.from_numpy(out), "index": torch.tensor(i)}
+
+
+def _collate(batch: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    return {k: torch.stack([b[k] for b in batch]) for k in batch[0]}
+
+
+@torch.no_grad()
+def audio_features(method: Method, ctx: EvalContext, paths: np.ndarray) -> np.ndarray:
+    """Crop-averaged ``method.audio_features`` ``(N, D)`` of the files ``paths`` (cached per model)."""
+    crops = max(ctx.data.clips_per_video, ctx.options.audio_crops)
+    key = (id(method), "audio-crops", hash(tuple(paths.tolist())), ctx.data, crops)
+    if key in ctx.cache:
+        return ctx.cache[key]
+    loader = DataLoader(AudioCropDataset(paths, ctx.data, crops), batch_size=max(1, ctx.data.batch_size // crops),
+                        shuffle=False, num_workers=ctx.data.num_workers, collate_fn=_collate)
+    method.eval()
+    out = []
+    for batch in tqdm(loader, desc="audio features", disable=not ctx.progress, leave=False):
+        audio = batch["audio"].to(ctx.device)  # (B, crops, N)
+        b, c, n = audio.shape
+        with autocast(ctx.device, ctx.dtype):
+            f = method.audio_features(audio.reshape(b * c, n)).float()
+        out.append(f.reshape(b, c, -1).mean(dim=1).cpu().numpy())
+    ctx.cache[key] = np.concatenate(out).astype(np.float32)
+    return ctx.cache[key]
+
+
+def sound_table(ctx: EvalContext) -> dict[str, Any]:
+    """Files, labels, folds (or None) and splits (or None) of the dataset, in either layout."""
+    esc = find_esc50(ctx.data_root)
+    if esc is not None:
+        paths, labels, folds = read_esc50(esc)
+        return {"paths": paths, "labels": labels, "folds": folds, "split": None, "source": str(esc)}
+    m = ctx.manifest
+    if m.has_column("sound_label"):
+        labels = m.columns["sound_label"]
+    elif m.class_names and not bool((m.labels < 0).any()):
+        labels = np.array(m.class_names)[m.labels]
+    else:
+        raise DataError(f"task 'sound' needs a 'sound_label' or 'label' column in {m.source}")
+    folds = None
+    if m.has_column("fold"):
+        try:
+            folds = m.columns["fold"].astype(np.int64)
+        except ValueError as exc:
+            raise DataError(f"task 'sound': bad 'fold' value in {m.source}: {exc}") from None
+    elif not m.has_column("split"):
+        raise DataError(f"task 'sound' needs a 'fold' or a 'split' column in {m.source}")
+    return {"paths": m.paths, "labels": labels, "folds": folds, "split": m.columns.get("split"), "source": m.source}
+
+
+def requires(ctx: EvalContext) -> None:
+    table = sound_table(ctx)
+    if table["folds"] is None:
+        split = table["split"]
+        for s in ("train", "test"):
+            if not np.any(split == s):
+                raise DataError(f"task 'sound': split '{s}' is empty in {table['source']} "
+                                "and there is no 'fold' column")
+
+
+def run(method: Method, ctx: EvalContext) -> dict[str, Any]:
+    """Mean top-1 over leave-one-fold-out folds (or train → test top-1 without folds)."""
+    table = sound_table(ctx)
+    x = audio_features(method, ctx, table["paths"])
+    y = table["labels"]
+    opts = dict(classifier=ctx.options.classifier, Cs=ctx.options.Cs, seed=ctx.seed)
+    if table["folds"] is not None:
+        folds = table["folds"]
+        per_fold, per_c = [], []
+        fold_ids = np.unique(folds)
+        if fold_ids.size < 2:
+            raise DataError(f"task 'sound': k-fold evaluation needs at least two folds in {table['source']}")
+        for f in fold_ids:
+            test = folds == f
+            clf = fit_linear(x[~test], y[~test], **opts)
+            per_fold.append(float(np.mean(clf.predict(x[test]) == y[test])))
+            per_c.append(clf.C)
+        return {"top1": float(np.mean(per_fold)),
+                "meta": {"protocol": f"{fold_ids.size}-fold", "per_fold": per_fold, "folds": fold_ids.tolist(),
+                         "C": per_c, "files": int(len(y)), "source": table["source"]}}
+    split = table["split"]
+    tr, va, te = split == "train", split == "val", split == "test"
+    clf = fit_linear(x[tr], y[tr], x[va] if va.any() else None, y[va] if va.any() else None, **opts)
+    return {"top1": float(np.mean(clf.predict(x[te]) == y[te])),
+            "meta": {"protocol": "train/test", "C": clf.C, "source": table["source"]}}

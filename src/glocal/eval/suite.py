@@ -1,54 +1,295 @@
-"""Run several protocols for a checkpoint and for a random-init encoder of the same architecture."""
+"""Run evaluation protocols for a checkpoint and for a random-init encoder of the same architecture.
+
+:data:`TASKS` registers every protocol (one module each under ``glocal.eval``); :func:`run_evaluation`
+loads the checkpoint, checks which tasks the method and the dataset allow, builds the random-init
+twin (BatchNorm statistics re-estimated on training clips) and runs them, returning an
+:class:`EvalReport` (metrics, per-task details, timings) that renders as JSON, as a table and as a
+one-line summary. ``glocal eval TASK|all`` is a thin wrapper around it.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import torch
 
-from ..data.dataset import collate_samples
-from ..methods import Method, build_method
+from ..errors import DataError, GlocalError
+from ..methods import Method
 from ..train.config import PretrainConfig
-from ..train.engine import build_pretrain_dataset, method_from_checkpoint
 from ..train.precision import resolve_device
-from . import linear_probe, localization, retrieval, sound_classification
-from .context import EvalContext
-from .features import EvalData, recalibrate_batchnorm
+from . import (
+    deepfake,
+    event,
+    finetune,
+    fingerprint,
+    knn,
+    linear_probe,
+    localization,
+    retrieval,
+    sound_classification,
+    tal,
+    temporal,
+)
+from .checkpoint import build_like, calibrate, load_method
+from .context import EvalContext, EvalOptions
+from .features import EvalData, make_loader
 
-__all__ = ["TASKS", "eval_data_from_config", "random_init_like", "evaluate", "results_markdown"]
+__all__ = ["Task", "TASKS", "EvalReport", "eval_data_from_config", "random_init_like", "run_evaluation",
+           "evaluate", "results_markdown"]
 
-#: task name → (protocol, which modalities it needs)
-TASKS: dict[str, tuple[Callable[[Method, EvalContext], dict[str, float]], tuple[str, ...]]] = {
-    "linear": (linear_probe.run, ("video",)),
-    "retrieval": (retrieval.run, ("video",)),
-    "localization": (localization.run, ("video", "audio")),
-    "sound": (sound_classification.run, ("audio",)),
+
+@dataclass(frozen=True)
+class Task:
+    """One protocol: ``run(method, ctx) -> {metric: float, ..., "meta": {...}}``.
+
+    ``requires(ctx)`` raises :class:`DataError` (naming the task and what is missing) when the dataset
+    lacks what the task reads; ``modalities`` are the method inputs it needs; ``headline`` the
+    metrics shown in the summary table.
+    """
+
+    name: str
+    run: Callable[[Method, EvalContext], dict[str, Any]]
+    requires: Callable[[EvalContext], None]
+    modalities: tuple[str, ...]
+    headline: tuple[str, ...]
+    description: str
+
+
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (
+        Task("linear", linear_probe.run, linear_probe.requires, ("video",), ("top1",),
+             "linear probe (logistic regression / linear SVM) on frozen video features, test top-1"),
+        Task("knn", knn.run, knn.requires, ("video",), ("top1",), "cosine kNN on frozen video features, test top-1"),
+        Task("finetune", finetune.run, finetune.requires, ("video",), ("top1",),
+             "end-to-end fine-tuning of the video encoder + linear head, multi-clip test top-1"),
+        Task("retrieval", retrieval.run, retrieval.requires, ("video",), ("R@1", "R@5", "R@10"),
+             "test queries vs train gallery, cosine, R@1/5/10/20/50"),
+        Task("sound", sound_classification.run, sound_classification.requires, ("audio",), ("top1",),
+             "frozen audio encoder, k-fold (ESC-50) linear probe, mean top-1"),
+        Task("localization", localization.run, localization.requires, ("video", "audio"), ("cIoU@0.5", "AUC"),
+             "sound-source localisation maps vs boxes, cIoU@0.5 and AUC"),
+        Task("event", event.run, event.requires, ("video",), ("segment_acc",),
+             "audio-visual event localisation (AVE): per-segment event/background, segment accuracy"),
+        Task("temporal", temporal.run, temporal.requires, ("video",), ("top1",),
+             "fine-grained temporal (rhythm) classification from the local pathway, top-1"),
+        Task("deepfake", deepfake.run, deepfake.requires, ("video", "audio"), ("auc",),
+             "audio-visual deepfake / desync detection, video-level AUC"),
+        Task("tal", tal.run, tal.requires, ("video",), ("AR@100", "AR-AN_AUC", "mAP@0.5"),
+             "temporal action localisation from per-frame scores, AR@k, AR-AN AUC, mAP@0.5"),
+        Task("fingerprint", fingerprint.run, fingerprint.requires, ("video",), ("mean_R@1", "mean_R@5"),
+             "robust video fingerprinting (AVTS): originals vs benign edits, recall@1/5"),
+    )
 }
 
 
+#: uniformly spaced clips whose frozen features are averaged per video (the spec's protocols use 10)
+DEFAULT_CLIPS_PER_VIDEO = 4
+
+
 def eval_data_from_config(cfg: PretrainConfig, **overrides: Any) -> EvalData:
-    """Evaluation clips with the pretraining clip geometry."""
+    """Evaluation clips with the pretraining clip geometry (``overrides``: any :class:`EvalData` field)."""
     d = cfg.data
     kw = dict(clip_frames=d.clip_frames, fps=d.fps, crop_size=d.crop_size, sample_rate=d.sample_rate,
-              decode_size=d.decode_size, num_workers=d.num_workers)
-    kw.update(overrides)
+              decode_size=d.decode_size, num_workers=d.num_workers, clips_per_video=DEFAULT_CLIPS_PER_VIDEO)
+    kw.update({k: v for k, v in overrides.items() if v is not None})
     return EvalData(**kw)
 
 
-def random_init_like(cfg: PretrainConfig, device: torch.device, seed: int = 0, calibrate: bool = True) -> Method:
+def _calibration_batches(ctx: EvalContext, cfg: PretrainConfig, with_audio: bool) -> Iterable[dict[str, Any]]:
+    """Label-free clips for re-estimating BatchNorm statistics of the random-init twin.
+
+    The evaluation dataset's train split (all rows without a split column); else the pretraining
+    data's train split; else (ESC-50 audio-only data) audio crops of the files.
+    """
+    roots = [(ctx.data_root, ctx.manifest_name), (Path(cfg.data.root), cfg.data.manifest)]
+    for root, name in roots:
+        probe_ctx = dataclasses.replace(ctx, data_root=Path(root), manifest_name=name, cache={})
+        try:
+            manifest = probe_ctx.manifest
+        except DataError:
+            continue
+        if probe_ctx.has_split("train"):
+            manifest = manifest.split("train")
+        return make_loader(manifest, ctx.data, with_audio=with_audio)
+    esc = sound_classification.find_esc50(ctx.data_root)
+    if esc is not None:
+        paths, _, _ = sound_classification.read_esc50(esc)
+        ds = sound_classification.AudioCropDataset(paths, ctx.data, 1)
+        return ({"audio": b["audio"][:, 0]} for b in torch.utils.data.DataLoader(
+            ds, batch_size=ctx.data.batch_size, num_workers=ctx.data.num_workers))
+    raise DataError(f"no data to calibrate the random-init baseline: {ctx.data_root} has no manifest")
+
+
+def random_init_like(cfg: PretrainConfig, ctx: EvalContext, seed: int = 0, calibrate_bn: bool = True) -> Method:
     """A freshly initialised method of the same architecture, BN statistics re-estimated on train clips."""
-    torch.manual_seed(seed)
-    method = build_method(cfg.method, sample_rate=cfg.data.sample_rate, fps=cfg.data.fps).to(device)
-    if calibrate:
-        ds = build_pretrain_dataset(cfg, with_audio="audio" in method.modalities)
-        loader = torch.utils.data.DataLoader(ds, batch_size=cfg.train.batch_size, shuffle=False,
-                                             num_workers=cfg.data.num_workers,
-                                             collate_fn=collate_samples)
-        recalibrate_batchnorm(method, loader, lambda m, b: m.training_losses(b), device=device)
-    return method
+    method = build_like(cfg, ctx.device, seed=seed)
+    if calibrate_bn:
+        calibrate(method, _calibration_batches(ctx, cfg, with_audio="audio" in method.modalities), ctx.device)
+    return method.eval()
+
+
+@dataclass
+class EvalReport:
+    """Everything one ``glocal eval`` run produced.
+
+    ``metrics[model][task]`` = ``{metric: value}``; ``meta[model][task]`` = protocol details;
+    ``seconds[model][task]`` = wall time; ``skipped[task]`` = why a task of ``all`` did not run.
+    Models are ``"checkpoint"`` and (unless disabled) ``"random_init"``.
+    """
+
+    checkpoint: str
+    data: str
+    method: str
+    tasks: list[str]
+    metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    meta: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    seconds: dict[str, dict[str, float]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    eval_data: dict[str, Any] = field(default_factory=dict)
+
+    def flat(self) -> dict[str, dict[str, float]]:
+        """``{model: {"task/metric": value}}``."""
+        return {m: {f"{t}/{k}": v for t, res in per.items() for k, v in res.items()} for m, per in self.metrics.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def write_json(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2, default=str))
+        return path
+
+    def table(self, full: bool = False) -> str:
+        """Markdown table: one row per (task, metric) — headline metrics unless ``full`` — one column per model."""
+        models = list(self.metrics)
+        lines = ["| task | metric | " + " | ".join(models) + " |", "|---|---|" + "---:|" * len(models)]
+        for task in self.tasks:
+            names = list(dict.fromkeys(k for m in models for k in self.metrics[m].get(task, {})))
+            if not full:
+                names = [n for n in TASKS[task].headline if n in names] or names[:1]
+            for n in names:
+                vals = [self.metrics[m].get(task, {}).get(n) for m in models]
+                lines.append(f"| {task} | {n} | " + " | ".join("-" if v is None else f"{v:.3f}" for v in vals) + " |")
+        return "\n".join(lines)
+
+    def summary(self) -> str:
+        """One line: the headline metrics of each task for each model."""
+        parts = []
+        for task in self.tasks:
+            per_model = []
+            for m in self.metrics:
+                res = self.metrics[m].get(task, {})
+                keys = [k for k in TASKS[task].headline if k in res] or list(res)[:1]
+                per_model.append(f"{m} " + " ".join(f"{k}={res[k]:.3f}" for k in keys))
+            parts.append(f"{task}: " + " | ".join(per_model))
+        secs = sum(s for per in self.seconds.values() for s in per.values())
+        skipped = f"; skipped: {', '.join(self.skipped)}" if self.skipped else ""
+        return "; ".join(parts) + f" ({secs:.1f} s{skipped})"
+
+
+def _task_error(task: str, exc: GlocalError) -> GlocalError:
+    msg = str(exc)
+    if msg.startswith(f"task '{task}'"):
+        return exc
+    return type(exc)(f"task '{task}': {msg}")
+
+
+def run_evaluation(
+    checkpoint: str | Path,
+    data_root: str | Path | None = None,
+    tasks: list[str] | None = None,
+    *,
+    device: str = "auto",
+    with_random: bool = True,
+    progress: bool = True,
+    options: EvalOptions | None = None,
+    seed: int | None = None,
+    **eval_overrides: Any,
+) -> EvalReport:
+    """Evaluate ``checkpoint`` (and a random-init twin) on ``tasks`` (None = every task that applies).
+
+    Explicitly named tasks must be runnable: a method without the needed modality or hook, or a
+    dataset without the needed labels / annotations, raises a :class:`GlocalError` naming the task.
+    With ``tasks=None`` such tasks are skipped and listed in :attr:`EvalReport.skipped`.
+
+    Args:
+        checkpoint: a ``glocal pretrain`` checkpoint.
+        data_root: dataset folder / manifest (default: the pretraining ``data.root``).
+        options: protocol knobs (:class:`EvalOptions`).
+        seed: seed of every random draw (default: the pretraining seed).
+        **eval_overrides: :class:`EvalData` fields (``clips_per_video``, ``batch_size``, ``num_workers``, ...).
+    """
+    dev = resolve_device(device)
+    method, cfg = load_method(checkpoint, dev)
+    root = Path(data_root or cfg.data.root)
+    ctx = EvalContext(root, eval_data_from_config(cfg, **eval_overrides), device=dev, progress=progress,
+                      seed=cfg.train.seed if seed is None else seed, manifest_name=cfg.data.manifest,
+                      options=options or EvalOptions())
+    explicit = tasks is not None
+    names = list(tasks) if explicit else list(TASKS)
+    unknown = [t for t in names if t not in TASKS]
+    if unknown:
+        raise GlocalError(f"unknown eval task(s) {unknown}; choose from {list(TASKS) + ['all']}")
+    report = EvalReport(str(checkpoint), str(root), cfg.method.name, [], options=dataclasses.asdict(ctx.options),
+                        eval_data=dataclasses.asdict(ctx.data))
+    runnable = []
+    for name in names:
+        task = TASKS[name]
+        missing = [m for m in task.modalities if m not in method.modalities]
+        try:
+            if missing:
+                raise GlocalError(f"task '{name}' needs {missing}, which method '{cfg.method.name}' does not use")
+            task.requires(ctx)
+        except GlocalError as exc:
+            if explicit:
+                raise _task_error(name, exc) from exc
+            report.skipped[name] = str(exc)
+            if progress:
+                print(f"[glocal] skipping {name}: {exc}")
+            continue
+        runnable.append(name)
+    if not runnable:
+        reasons = "; ".join(f"{k}: {v}" for k, v in report.skipped.items())
+        raise DataError(f"no evaluation task can run on {root}: {reasons}")
+
+    kinds: list[str] = []
+    if any(t in runnable for t in ("event", "tal")):
+        kinds += event.local_kinds(method)
+    if "temporal" in runnable:
+        kinds.append("video")
+    if len(set(kinds)) > 1:  # several timeline kinds: decode every window once
+        ctx.timeline_prefetch = tuple(dict.fromkeys(kinds))
+    models: dict[str, Method] = {"checkpoint": method}
+    if with_random:
+        models["random_init"] = random_init_like(cfg, ctx, seed=ctx.seed)
+    for label, model in models.items():
+        for name in runnable:
+            t0 = time.perf_counter()
+            try:
+                out = TASKS[name].run(model, ctx)
+            except NotImplementedError as exc:
+                if explicit:
+                    raise GlocalError(f"task '{name}': {exc}") from exc
+                report.skipped[name] = str(exc)
+                continue
+            except GlocalError as exc:
+                raise _task_error(name, exc) from exc
+            secs = time.perf_counter() - t0
+            report.metrics.setdefault(label, {})[name] = {k: float(v) for k, v in out.items() if k != "meta"}
+            report.meta.setdefault(label, {})[name] = out.get("meta", {})
+            report.seconds.setdefault(label, {})[name] = secs
+            if progress:
+                print(f"[glocal] {label:>12} {name:<13} done in {secs:.1f}s")
+    report.tasks = [t for t in runnable if t not in report.skipped]
+    return report
 
 
 def evaluate(
@@ -62,37 +303,21 @@ def evaluate(
     out_json: str | Path | None = None,
     **eval_overrides: Any,
 ) -> dict[str, dict[str, float]]:
-    """Evaluate ``checkpoint`` (and a random-init twin) on ``tasks``; returns {model: {metric: value}}."""
-    dev = resolve_device(device)
-    method, cfg, _ = method_from_checkpoint(checkpoint, dev)
-    ctx = EvalContext(Path(data_root or cfg.data.root), eval_data_from_config(cfg, **eval_overrides),
-                      device=dev, progress=progress, seed=cfg.train.seed, manifest_name=cfg.data.manifest)
-    names = tasks or [t for t, (_, mods) in TASKS.items() if all(m in method.modalities for m in mods)]
-    models = {cfg.method.name: method}
-    if with_random:
-        models["random_init"] = random_init_like(cfg, dev, seed=cfg.train.seed)
-    results: dict[str, dict[str, float]] = {}
-    for label, model in models.items():
-        row: dict[str, float] = {}
-        for task in names:
-            fn, _ = TASKS[task]
-            t0 = time.perf_counter()
-            row.update(fn(model, ctx))
-            if progress:
-                print(f"[glocal] {label:>12} {task:<13} done in {time.perf_counter() - t0:.1f}s")
-        results[label] = row
+    """Evaluate ``checkpoint`` (and a random-init twin); returns ``{model: {"task/metric": value}}``."""
+    report = run_evaluation(checkpoint, data_root, tasks, device=device, with_random=with_random,
+                            progress=progress, **eval_overrides)
     if out_json:
-        Path(out_json).parent.mkdir(parents=True, exist_ok=True)
-        Path(out_json).write_text(json.dumps(results, indent=2))
-    return results
+        report.write_json(out_json)
+    return report.flat()
 
 
 def results_markdown(results: dict[str, dict[str, float]]) -> str:
-    """A markdown table: one row per metric, one column per model."""
+    """A markdown table of :func:`evaluate`'s results: one row per task / metric, one column per model."""
     models = list(results)
-    metrics = list(dict.fromkeys(k for r in results.values() for k in r))
-    lines = ["| metric | " + " | ".join(models) + " |", "|---|" + "---:|" * len(models)]
-    for m in metrics:
-        vals = [results[x].get(m) for x in models]
-        lines.append(f"| {m} | " + " | ".join("-" if v is None else f"{v:.3f}" for v in vals) + " |")
+    keys = list(dict.fromkeys(k for r in results.values() for k in r))
+    lines = ["| task | metric | " + " | ".join(models) + " |", "|---|---|" + "---:|" * len(models)]
+    for key in keys:
+        task, _, metric = key.partition("/") if "/" in key else ("", "", key)
+        vals = [results[m].get(key) for m in models]
+        lines.append(f"| {task} | {metric} | " + " | ".join("-" if v is None else f"{v:.3f}" for v in vals) + " |")
     return "\n".join(lines)

@@ -6,13 +6,24 @@ from typing import Any
 
 from ..errors import ConfigError
 from .base import Method
+from .avid import AVID, AVIDConfig
 from .glcm import GLCM, GLCMConfig
+from .moco import MoCo, MoCoConfig
+from .simclr import SimCLR, SimCLRConfig
+from .vclr import VCLR, VCLRConfig
 
 METHODS: dict[str, type[Method]] = {
     "glcm": GLCM,
+    "simclr": SimCLR,
+    "moco": MoCo,
+    "avid": AVID,
+    "vclr": VCLR,
 }
 
-__all__ = ["METHODS", "Method", "GLCM", "GLCMConfig", "method_class", "build_method"]
+__all__ = [
+    "METHODS", "Method", "GLCM", "GLCMConfig", "SimCLR", "SimCLRConfig", "MoCo", "MoCoConfig", "AVID", "AVIDConfig",
+    "VCLR", "VCLRConfig", "method_class", "build_method",
+]
 
 
 def method_class(name: str) -> type[Method]:

@@ -8,10 +8,13 @@ named loss terms. The training engine only calls :meth:`Method.training_losses` 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from ..data.views import ViewSampler
 
 __all__ = ["Method", "fp32"]
 
@@ -32,6 +35,36 @@ class Method(nn.Module):
     def __init__(self, cfg: Any) -> None:
         super().__init__()
         self.cfg = cfg
+
+    @classmethod
+    def config_only(cls, cfg: Any) -> "Method":
+        """An instance that only holds ``cfg`` (its ``__init__`` is not run: no networks), on
+        which the data hooks can be called; :func:`glocal.data.build.build_pretrain_dataset`
+        uses it when it is not given the method itself."""
+        obj = cls.__new__(cls)
+        Method.__init__(obj, cfg)
+        return obj
+
+    # ------------------------------------------------------------------ data hooks
+    # They define what one training sample is (glocal.data.views) and must only read
+    # ``self.cfg`` and class attributes (see ``config_only``).
+    def build_sampler(self, data_cfg: Any) -> "ViewSampler":
+        """The view sampler of a training sample. Default: one random contiguous clip ``"clip"``
+        of ``data.clip_frames`` frames at ``data.fps``, with its audio if the method uses audio."""
+        from ..data.build import default_sampler
+
+        return default_sampler(data_cfg, with_audio="audio" in self.modalities)
+
+    def transforms(self, data_cfg: Any) -> dict[str, Any]:
+        """Video transforms by ``ViewRequest.transform`` key. Default: ``{"clip": ClipTransform}``
+        from the data config (crop size/scale, flip, jitter, grayscale)."""
+        from ..data.build import default_transforms
+
+        return default_transforms(data_cfg)
+
+    def audio_transforms(self, data_cfg: Any) -> dict[str, Any]:
+        """Audio transforms by ``ViewRequest.transform`` key (default none: raw waveforms)."""
+        return {}
 
     def training_losses(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Return every loss term by name plus their weighted sum under ``"loss"``."""

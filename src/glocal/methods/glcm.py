@@ -24,6 +24,9 @@ from torch import nn
 
 from ..config import check_range
 from ..data.audio_frontend import build_logmel
+from ..data.audio_transforms import WaveformAugment
+from ..data.build import default_transforms
+from ..data.samplers import ContiguousClipSampler
 from ..data.logmel import resize_time
 from ..errors import ConfigError
 from ..models import Conv1x1Head, ResNet1DAudio, build_video_backbone
@@ -54,6 +57,9 @@ class GLCMConfig:
     weight_global: float = 1.0
     weight_local: float = 1.0
     attention_stopgrad: bool = False
+    #: under torch.distributed, contrast against the clips of every rank (spec 1.9); the engine's
+    #: sampler orders ranks so that W ranks x B clips equal one process with W·B clips
+    gather_negatives: bool = False
 
     def validate(self) -> None:
         for key in ("width_mult", "fast_width_mult", "audio_width_mult"):
@@ -75,7 +81,7 @@ class GLCMConfig:
 
 
 class GLCM(Method):
-    """GLCM encoders, heads and losses. Inputs: ``video (B,3,T,H,W)``, ``audio (B,N)`` waveform."""
+    """GLCM encoders, heads and losses. Batch: ``clip/video (B,3,T,H,W)``, ``clip/audio (B,N)`` waveform."""
 
     name = "glcm"
     config_class = GLCMConfig
@@ -110,9 +116,24 @@ class GLCM(Method):
     def _audio_steps(self, num_frames: int) -> int:
         return self.cfg.audio_steps_per_frame * num_frames
 
+    # ---------------------------------------------------------------- data hooks
+    def build_sampler(self, data_cfg: Any) -> ContiguousClipSampler:
+        """One random clip ``"clip"``: ``data.clip_frames`` frames at ``data.fps`` + the audio of
+        the same span (the slow input is every ``slow_stride``-th frame, taken in the model)."""
+        return ContiguousClipSampler(data_cfg.clip_frames, data_cfg.fps, temporal="random", with_audio=True)
+
+    def transforms(self, data_cfg: Any) -> dict[str, Any]:
+        """One temporally consistent crop/flip/jitter for the clip, so slow and fast pathways
+        see the same geometry (spec 1.4)."""
+        return default_transforms(data_cfg)
+
+    def audio_transforms(self, data_cfg: Any) -> dict[str, Any]:
+        """Gain +-10 % on the waveform (spec 1.4); never a shift against the video."""
+        return {"clip": WaveformAugment(gain=0.1)}
+
     # ------------------------------------------------------------------ training
     def training_losses(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        video, audio = batch["video"], batch["audio"]
+        video, audio = batch["clip/video"], batch["clip/audio"]
         cfg = self.cfg
         t = video.shape[2]
         if t % cfg.slow_stride:
@@ -128,7 +149,7 @@ class GLCM(Method):
 
         norm, tau = cfg.loss_normalize, cfg.loss_tau
         with fp32(video.device):  # scores and log-sum-exps in fp32 even under autocast
-            loss_g = glcm_global_loss(a_bar, v_bar, normalize=norm, tau=tau)
+            loss_g = glcm_global_loss(a_bar, v_bar, normalize=norm, tau=tau, gather=cfg.gather_negatives)
             attn = av_attention(a_bar, v_bar, normalize=norm, tau=tau, stopgrad=cfg.attention_stopgrad)  # (B, P)
 
         fast_map = self.v_proj_local(self.fast(video)).float()  # (B, Dl, T, h, w)
@@ -139,7 +160,7 @@ class GLCM(Method):
             )
         with fp32(video.device):
             u = attention_pool(attn, fast_map.reshape(b, fast_map.shape[1], t, h * w))  # (B, Dl, T)
-            loss_l = glcm_local_loss(u, a_loc, normalize=norm, tau=tau)
+            loss_l = glcm_local_loss(u, a_loc, normalize=norm, tau=tau, gather=cfg.gather_negatives)
         total = cfg.weight_global * loss_g + cfg.weight_local * loss_l
         return {"loss": total, "loss_global": loss_g.detach(), "loss_local": loss_l.detach()}
 

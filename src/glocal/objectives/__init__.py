@@ -8,6 +8,7 @@ from .glcm import (
     glcm_local_loss,
     global_scores,
 )
+from .distributed import all_gather_no_grad, all_gather_with_grad, dist_info, mil_nce_local
 from .info_nce import (
     MULTI_POSITIVE_MODES,
     info_nce,
@@ -17,6 +18,14 @@ from .info_nce import (
 )
 from .memory import FeatureQueue, momentum_update
 from .mil_nce import POOL_MODES, mil_nce
+from .vclr import (
+    INTRA_MODES,
+    ORDER_NORM_AXES,
+    normalize_order_features,
+    permute_tuples,
+    seco_inter_loss,
+    seco_intra_loss,
+)
 from .pretext import (
     GradientReversal,
     GradientReversalLayer,
@@ -31,6 +40,10 @@ __all__ = [
     "POOL_MODES",
     "MULTI_POSITIVE_MODES",
     "mil_nce",
+    "mil_nce_local",
+    "all_gather_with_grad",
+    "all_gather_no_grad",
+    "dist_info",
     "global_scores",
     "glcm_global_loss",
     "av_attention",
@@ -48,4 +61,10 @@ __all__ = [
     "grad_reverse",
     "jsd_mi_lower_bound",
     "mi_jsd_lower_bound",
+    "INTRA_MODES",
+    "ORDER_NORM_AXES",
+    "seco_inter_loss",
+    "seco_intra_loss",
+    "normalize_order_features",
+    "permute_tuples",
 ]

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .distributed import all_gather_with_grad, dist_info, mil_nce_local
 from .mil_nce import mil_nce
 
 __all__ = [
@@ -83,7 +84,7 @@ def global_scores(audio_g: Tensor, video_map: Tensor, *, normalize: bool, tau: f
 
 
 def glcm_global_loss(
-    audio_g: Tensor, video_map: Tensor, *, normalize: bool = True, tau: float = 0.07
+    audio_g: Tensor, video_map: Tensor, *, normalize: bool = True, tau: float = 0.07, gather: bool = False
 ) -> Tensor:
     """GLCM global (spatially local / temporally global) loss ``L_g``.
 
@@ -91,14 +92,30 @@ def glcm_global_loss(
         audio_g: ``(B, D)``.
         video_map: ``(B, D, P)`` or ``(B, D, H, W)``.
         normalize, tau: see :func:`global_scores`; ``normalize=False, tau=1.0`` = release.
+        gather: under ``torch.distributed``, use the clips of every rank as negatives (see
+            :mod:`glocal.objectives.distributed`): this rank's anchors against all ranks' items;
+            returns the mean over this rank's anchors (no-op with one process).
 
     Returns:
         0-dim tensor
         ``L_g = (1/B) sum_i [ LSE({g_ijp}_{j,p} ∪ {g_jip}_{j,p}) - LSE_p g_iip ]``
         (symmetric MIL-NCE, audio ``i`` anchors, the ``P`` positions of video ``i`` positives).
     """
-    # L_g = mean_i [ LSE({g_ij,p} ∪ {g_ji,p}) - LSE_p g_ii,p ]
-    return mil_nce(global_scores(audio_g, video_map, normalize=normalize, tau=tau), symmetric=True)
+    rank, world = dist_info()
+    if not gather or world == 1:
+        # L_g = mean_i [ LSE({g_ij,p} ∪ {g_ji,p}) - LSE_p g_ii,p ]
+        return mil_nce(global_scores(audio_g, video_map, normalize=normalize, tau=tau), symmetric=True)
+    _check_tau(tau)
+    video_map = _flat_map(video_map, "video_map")
+    _check_global(audio_g, video_map)
+    if normalize:
+        audio_g = F.normalize(audio_g, dim=1)
+        video_map = F.normalize(video_map, dim=1)
+    a_all, v_all = all_gather_with_grad(audio_g), all_gather_with_grad(video_map)
+    # rows: g[i_local, j, p] = <a_i, v_jp> / tau;  cols: g[j, i_local, p] = <a_j, v_ip> / tau
+    rows = torch.einsum("id,jdp->ijp", audio_g, v_all) / tau
+    cols = torch.einsum("jd,idp->jip", a_all, video_map) / tau
+    return mil_nce_local(rows, cols, rank * audio_g.shape[0], symmetric=True)
 
 
 def av_attention(
@@ -156,7 +173,7 @@ def attention_pool(attn: Tensor, fmap: Tensor) -> Tensor:
 
 
 def glcm_local_loss(
-    video_local: Tensor, audio_local: Tensor, *, normalize: bool = True, tau: float = 0.07
+    video_local: Tensor, audio_local: Tensor, *, normalize: bool = True, tau: float = 0.07, gather: bool = False
 ) -> Tensor:
     """GLCM local (spatially global / temporally local) loss ``L_l``.
 
@@ -165,6 +182,9 @@ def glcm_local_loss(
         audio_local: ``(B, D, S)`` local audio features ``b`` with ``S = r * T`` exactly.
         normalize, tau: L2-normalise each step vector over ``D`` / temperature;
             ``normalize=False, tau=1.0`` = release.
+        gather: under ``torch.distributed``, use the steps of every rank's clips as negatives
+            (this rank's anchors / audio groups against all ranks'); returns the mean over this
+            rank's ``B*T`` anchors (no-op with one process).
 
     Returns:
         0-dim tensor. With ``l(i,t; j,t',k) = <u_it, b_j,rt'+k> / tau`` (a ``(B*T, B*T, r)``
@@ -202,6 +222,13 @@ def glcm_local_loss(
     u = video_local.transpose(1, 2).reshape(n_vid * n_t, dim)
     # Audio groups: b_(j,t'),k = b_j,rt'+k, ordered (video, step, member) -> (B*T, r, D)
     b = audio_local.transpose(1, 2).reshape(n_vid * n_t, r, dim)
-    # l(i,t; j,t',k) = <u_it, b_j,rt'+k> / tau                            -> (B*T, B*T, r)
-    scores = torch.einsum("nd,mkd->nmk", u, b) / tau
-    return mil_nce(scores, symmetric=True)
+    rank, world = dist_info()
+    if not gather or world == 1:
+        # l(i,t; j,t',k) = <u_it, b_j,rt'+k> / tau                        -> (B*T, B*T, r)
+        scores = torch.einsum("nd,mkd->nmk", u, b) / tau
+        return mil_nce(scores, symmetric=True)
+    # Rank-major global order of (video, step) rows = the single-process order of the global batch
+    u_all, b_all = all_gather_with_grad(u), all_gather_with_grad(b)
+    rows = torch.einsum("nd,mkd->nmk", u, b_all) / tau  # local anchors vs all audio groups
+    cols = torch.einsum("nd,mkd->nmk", u_all, b) / tau  # all anchors vs local audio groups
+    return mil_nce_local(rows, cols, rank * u.shape[0], symmetric=True)

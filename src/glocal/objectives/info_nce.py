@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .distributed import all_gather_with_grad, dist_info
+
 __all__ = [
     "info_nce",
     "multi_positive_nce",
@@ -41,6 +43,7 @@ def info_nce(
     symmetric: bool = False,
     normalize: bool = True,
     in_batch_negatives: bool = True,
+    gather: bool = False,
 ) -> Tensor:
     """InfoNCE with the diagonal pairs ``(q_i, k_i)`` as positives.
 
@@ -57,6 +60,11 @@ def info_nce(
         in_batch_negatives: use the other rows of ``k`` as negatives (default). ``False``
             gives MoCo / VCLR-style logits ``[q_i·k_i, q_i·queue]`` (needs a queue and
             ``symmetric=False``).
+        gather: under ``torch.distributed``, the in-batch candidates are the keys (and, for the
+            symmetric direction, the queries) of **every** rank, gathered with gradients; this
+            rank's rows only, so the result is the mean over this rank's ``N`` queries (see
+            :mod:`glocal.objectives.distributed`). No-op with one process or without in-batch
+            negatives.
 
     Returns:
         0-dim tensor
@@ -75,10 +83,14 @@ def info_nce(
         k = F.normalize(k, dim=1)
     n = q.shape[0]
 
+    rank, world = dist_info()
+    gathered = gather and world > 1 and in_batch_negatives
+    k_cand = all_gather_with_grad(k) if gathered else k
+    q_cand = all_gather_with_grad(q) if gathered and symmetric else q
     if in_batch_negatives:
-        # logits_ij = q_i·k_j / τ (positive on the diagonal), then q_i·n / τ for queue items n
-        logits = q @ k.t() / tau
-        labels = torch.arange(n, device=q.device)
+        # logits_ij = q_i·k_j / τ (positive at the global row index of i), then q_i·n / τ for queue items n
+        logits = q @ k_cand.t() / tau
+        labels = torch.arange(n, device=q.device) + (rank * n if gathered else 0)
     else:
         # logits_i = [q_i·k_i, q_i·n_1, ..., q_i·n_K] / τ (positive at column 0)
         logits = (q * k).sum(dim=1, keepdim=True) / tau
@@ -89,7 +101,7 @@ def info_nce(
     loss = F.cross_entropy(logits, labels)
     if symmetric:
         # L_{k->q} = -(1/N) sum_i log e^{k_i·q_i/τ} / sum_j e^{k_i·q_j/τ};  L = (L_{q->k} + L_{k->q}) / 2
-        loss = 0.5 * (loss + F.cross_entropy(k @ q.t() / tau, labels))
+        loss = 0.5 * (loss + F.cross_entropy(k @ q_cand.t() / tau, labels))
     return loss
 
 

@@ -22,6 +22,9 @@ class DataConfig:
 
     root: str = "data/world"  # dataset folder (with manifest.csv) or a manifest file
     manifest: str = "manifest.csv"
+    #: dataset layout (docs/data_formats.md): auto | csv | folder | ucf101 | hmdb51 | kinetics | unlabeled
+    format: Literal["auto", "csv", "folder", "ucf101", "hmdb51", "kinetics", "unlabeled"] = "auto"
+    deny_list: str | None = None  # file written by `glocal scan DATA --out FILE`; its files are left out
     split: str | None = "train"  # manifest split used for pretraining (None: every row)
     clip_frames: int = 32
     fps: float = 25.0
@@ -68,26 +71,70 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    """Loop, precision and bookkeeping."""
+    """Loop, scale-out, precision, fault tolerance and bookkeeping (docs/distributed.md).
+
+    ``batch_size`` is **per rank** (per process): under ``torchrun --nproc_per_node W`` an
+    optimizer step sees ``batch_size · W · grad_accum`` clips. Negatives come from one
+    micro-batch of one rank unless ``method.gather_negatives`` (then all ranks' micro-batches).
+    """
 
     out_dir: str = "runs/pretrain"
     epochs: int = 10
-    batch_size: int = 32
+    batch_size: int = 32  # per rank
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # fp16 (+ GradScaler): CUDA only
     channels_last: Literal["auto", "on", "off"] = "auto"
-    grad_clip: float | None = None
-    log_every: int = 10
+    compile: bool = False  # torch.compile the training step (falls back to eager with a warning)
+    compile_backend: str = "inductor"
+    grad_accum: int = 1  # micro-batches per optimizer step
+    grad_clip: float | None = None  # max global gradient L2 norm
+    deterministic: bool = False  # torch.use_deterministic_algorithms(True), no cudnn autotuning
+    sync_bn: bool = False  # BatchNorm statistics over all ranks (SyncBatchNorm; any device)
+    find_unused_parameters: bool = False  # DDP: only for methods with parameters unused in a step
+    dist_timeout_s: float = 1800.0  # collective timeout
+    on_nonfinite: Literal["raise", "skip_step"] = "raise"  # NaN/inf loss or gradient
+    max_consecutive_skips: int = 10  # skip_step: give up after this many non-finite steps in a row
+    log_every: int = 10  # steps between log.csv rows
     save_every_epochs: int = 1
-    keep_last: int = 2
+    save_every_steps: int = 0  # also checkpoint every N optimizer steps (0: off)
+    keep_last: int = 2  # regular checkpoints kept (best.pt is kept besides)
+    best_metric: Literal["auto", "loss", "knn_top1", "none"] = "auto"  # auto: knn_top1 if monitored, else loss
     num_threads: int | None = None
     progress: bool = True
+    tensorboard: bool = False  # also write TensorBoard events (needs the tensorboard package)
+    monitor_every_epochs: int = 0  # online kNN monitor every N epochs (0: off)
+    monitor_bank_split: str = "train"  # labelled split whose features form the kNN bank
+    monitor_query_split: str = "val"  # labelled split classified by kNN (top-1 reported)
+    monitor_max_videos: int = 256  # per split (evenly spaced subset)
+    monitor_k: int = 20
 
     def validate(self) -> None:
         check_range("train.epochs", self.epochs, 1, 100000)
         check_range("train.batch_size", self.batch_size, 1, 1 << 20)
         check_range("train.keep_last", self.keep_last, 1, 1000)
+        check_range("train.grad_accum", self.grad_accum, 1, 1 << 16)
+        check_range("train.log_every", self.log_every, 1, 1 << 30)
+        check_range("train.save_every_epochs", self.save_every_epochs, 1, 1 << 30)
+        check_range("train.save_every_steps", self.save_every_steps, 0, 1 << 30)
+        check_range("train.max_consecutive_skips", self.max_consecutive_skips, 1, 1 << 30)
+        check_range("train.monitor_every_epochs", self.monitor_every_epochs, 0, 1 << 30)
+        check_range("train.monitor_max_videos", self.monitor_max_videos, 2, 1 << 30)
+        check_range("train.monitor_k", self.monitor_k, 1, 1 << 16)
+        check_range("train.dist_timeout_s", self.dist_timeout_s, 1.0, 1e7)
+        if self.grad_clip is not None:
+            check_range("train.grad_clip", self.grad_clip, 0.0, None)
+        if self.best_metric == "knn_top1" and self.monitor_every_epochs == 0:
+            raise ConfigError(
+                "train.best_metric=knn_top1 needs the online kNN monitor: set train.monitor_every_epochs >= 1"
+            )
+
+    @property
+    def resolved_best_metric(self) -> str | None:
+        """The metric that selects ``best.pt`` (``None``: no best checkpoint)."""
+        if self.best_metric == "auto":
+            return "knn_top1" if self.monitor_every_epochs > 0 else "loss"
+        return None if self.best_metric == "none" else self.best_metric
 
 
 @dataclass

@@ -8,7 +8,16 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["resolve_device", "cpu_has_fast_bf16", "resolve_precision", "autocast", "use_channels_last"]
+__all__ = [
+    "resolve_device",
+    "cpu_has_fast_bf16",
+    "resolve_precision",
+    "autocast",
+    "use_channels_last",
+    "make_grad_scaler",
+    "configure_determinism",
+    "precision_name",
+]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -68,3 +77,35 @@ def use_channels_last(setting: str, device: torch.device, dtype: torch.dtype | N
     if setting == "off":
         return False
     return dtype is not None
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    """``fp32`` / ``bf16`` / ``fp16`` for an autocast dtype."""
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, str(dtype))
+
+
+def make_grad_scaler(device: torch.device, dtype: torch.dtype | None) -> "torch.amp.GradScaler | None":
+    """A GradScaler for fp16 autocast (CUDA only); ``None`` for fp32 and bf16 (no underflow)."""
+    if dtype != torch.float16:
+        return None
+    if device.type != "cuda":
+        from ..errors import ConfigError
+
+        raise ConfigError("train.precision=fp16 (with a GradScaler) needs a CUDA device; use bf16 or fp32 on CPU")
+    return torch.amp.GradScaler("cuda")
+
+
+def configure_determinism(deterministic: bool, device: torch.device) -> None:
+    """``True``: deterministic kernels only (errors on ops without one), no cuDNN autotuning.
+    ``False``: let cuDNN pick the fastest convolution algorithms."""
+    import os
+
+    if deterministic:
+        if device.type == "cuda":
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+    else:
+        torch.use_deterministic_algorithms(False)
+        torch.backends.cudnn.benchmark = device.type == "cuda"

@@ -303,7 +303,7 @@ def sample_scene(cfg: WorldConfig, index: int, label: int, rhythm: int) -> Scene
     n_distractors = int(rng.integers(0, cfg.max_distractors + 1))
     others = [c for c in range(cfg.num_classes) if c != label]
     shapes = [label] + [int(others[i]) for i in rng.integers(0, len(others), size=n_distractors)]
-    radii = rng.uniform(0.12, 0.22, size=len(shapes)) * min(H, W)
+    radii = rng.uniform(*cfg.object_radius, size=len(shapes)) * min(H, W)
     colors = [_sample_color(rng, background.mean_color) for _ in shapes]
 
     # Paths: retry a few times so that objects start apart (they may still cross later).

@@ -1,0 +1,348 @@
+"""Decode benchmark (issue 3, "Speed"): samples/s of the GLCM views through the data pipeline.
+
+Generates ``--videos`` 10-s 320x240 25-fps H.264 + AAC (44.1 kHz stereo) videos with moving
+content into a temporary folder (``glocal.data.av_writer.write_mp4``), then measures samples/s
+of the GLCM sample (32 frames at 16 fps = 2 s, decoded at shorter side 128, random resized crop
+to 112 px with flip/jitter/grayscale, + the 2 s of co-located audio as an 80-bin log-mel) with
+0, 1 and 2 DataLoader workers for:
+
+- ``glocal``: :class:`glocal.data.dataset.MultiViewDataset` + ``ContiguousClipSampler`` (one
+  decode of the union window: seek to the keyframe before the clip, stop after it, resize in
+  swscale, convert only the frames shown, audio decoded for the window only);
+- ``naive`` (a): decode the whole file (every frame to RGB at full size, all audio), then pick
+  the frames, crop and resize -- the common ``read_video``-then-slice loader;
+- ``naive_sws`` (a'): the same with one reused swscale context (a stronger baseline: PyAV's
+  ``to_ndarray`` builds a new context per frame);
+- ``per_view`` (b): each GLCM view decoded separately (fast = 32 frames, slow = every 8th
+  frame, audio) with :func:`read_clip` / :func:`read_audio`, then the same transforms;
+- ``raw`` (c): the decoder limit -- PyAV seeks to the same keyframe and decodes the same
+  frames (up to the clip's last frame), no conversion, no audio, no processing.
+
+It prints the median samples/s per pipeline and worker count, the ratios glocal/naive,
+glocal/per_view and glocal/raw, and an in-process breakdown of where a glocal sample's time
+goes. Targets (issue 3): >= 3x naive and >= 0.7x raw.
+
+Run: ``.venv/bin/python benchmarks/decode.py`` (about 5-10 minutes on 2 cores; ``--quick``
+for a smoke run). ``--threads`` sets torch's intra-op threads in the main process (default 1,
+as in loader workers: small per-sample tensor ops slow down with more threads on busy cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import av
+import numpy as np
+from av.video.reformatter import VideoReformatter
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from glocal.data.audio_frontend import build_logmel
+from glocal.data.audio_transforms import LogMelAugment
+from glocal.data.av_writer import write_mp4
+from glocal.data.dataset import MultiViewDataset, collate_samples
+from glocal.data.io import MediaReader, read_audio, read_clip, select_frames
+from glocal.data.manifest import Manifest
+from glocal.data.samplers import ContiguousClipSampler
+from glocal.data.transforms import ClipTransform
+from glocal.data.views import SamplePlan, ViewRequest
+
+SECONDS, WIDTH, HEIGHT, VIDEO_FPS = 10.0, 320, 240, 25
+CLIP_FRAMES, CLIP_FPS, SLOW_STRIDE = 32, 16.0, 8
+CROP, DECODE_SHORT_SIDE, SR, AUDIO_SR_IN = 112, 128, 16000, 44100
+
+
+# --------------------------------------------------------------------------------------------
+# Test media
+# --------------------------------------------------------------------------------------------
+
+
+def make_video(path: Path, seed: int) -> Path:
+    """10 s of moving gradients, drifting texture and bouncing discs, with a chord + noise."""
+    rng = np.random.default_rng(seed)
+    n = int(SECONDS * VIDEO_FPS)
+    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
+    texture = rng.random((HEIGHT // 8 + 2, WIDTH // 8 + 2, 3)).astype(np.float32)
+    tex = np.repeat(np.repeat(texture, 8, 0), 8, 1)
+    frames = np.empty((n, HEIGHT, WIDTH, 3), np.uint8)
+    centres = rng.uniform([0, 0], [WIDTH, HEIGHT], size=(4, 2))
+    vel = rng.uniform(-6, 6, size=(4, 2))
+    colours = rng.uniform(0, 255, size=(4, 3))
+    for t in range(n):
+        shift = t * 0.7
+        ox = int(shift) % 8
+        img = 60 * tex[:HEIGHT, ox : ox + WIDTH] + (0.4 * ((xx + 3 * t) % 255))[..., None] * np.array([1.0, 0.5, 0.2])
+        for c, v, col in zip(centres, vel, colours):
+            p = (c + v * t) % [WIDTH, HEIGHT]
+            mask = (xx - p[0]) ** 2 + (yy - p[1]) ** 2 < 30**2
+            img[mask] = col
+        frames[t] = np.clip(img, 0, 255).astype(np.uint8)
+    k = np.arange(int(SECONDS * AUDIO_SR_IN)) / AUDIO_SR_IN
+    chord = sum(np.sin(2 * np.pi * f * k) for f in rng.uniform(200, 2000, 3)) / 6
+    audio = np.stack([chord, chord]) + 0.02 * rng.standard_normal((2, k.size))
+    return write_mp4(path, frames, VIDEO_FPS, audio.astype(np.float32), AUDIO_SR_IN)
+
+
+def clip_start(index: int, seed: int = 0) -> float:
+    """The clip start every pipeline uses for sample ``index``."""
+    span = CLIP_FRAMES / CLIP_FPS
+    return float(np.random.default_rng([seed, index]).uniform(0.0, SECONDS - span))
+
+
+# --------------------------------------------------------------------------------------------
+# Pipelines
+# --------------------------------------------------------------------------------------------
+
+
+class GlocalPipeline(MultiViewDataset):
+    """The library pipeline, with the benchmark's deterministic clip starts."""
+
+    decoder_threads: int | str | None = None
+
+    def __init__(self, paths: list[str], n: int) -> None:
+        manifest = Manifest(root=Path(paths[0]).parent, paths=np.array(paths), labels=np.zeros(len(paths), np.int64), class_names=[])
+        self.n = n
+        self.clip = ContiguousClipSampler(CLIP_FRAMES, CLIP_FPS, with_audio=True)
+        super().__init__(
+            manifest, self.clip, {"clip": ClipTransform(size=CROP)},
+            audio_transforms={"clip": LogMelAugment(build_logmel("glcm", SR, n_mels=80))},
+            size=DECODE_SHORT_SIDE, sample_rate=SR, decoder_threads=self.decoder_threads,
+        )
+
+    def __len__(self) -> int:
+        return self.n
+
+    def video_index(self, item: int) -> int:
+        return item % len(self.manifest)
+
+    def plan(self, item: int, rng: np.random.Generator, origin: float, duration: float, fps: float) -> SamplePlan:
+        """What ``ContiguousClipSampler`` plans, with the benchmark's start for ``item``."""
+        start = clip_start(item)
+        times = start + np.arange(CLIP_FRAMES) / CLIP_FPS
+        return SamplePlan([ViewRequest("clip", times, audio=(start, CLIP_FRAMES / CLIP_FPS))], {})
+
+
+class _Base(Dataset):
+    def __init__(self, paths: list[str], n: int) -> None:
+        self.paths, self.n = paths, n
+        self.tf = ClipTransform(size=CROP)
+        self.logmel = LogMelAugment(build_logmel("glcm", SR, n_mels=80))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def finish(self, frames: np.ndarray, audio: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+        video, _ = self.tf(torch.from_numpy(frames), rng)
+        spec, _ = self.logmel(torch.from_numpy(np.ascontiguousarray(audio)), rng)
+        return {"clip/video": video, "clip/audio": spec}
+
+
+class NaivePipeline(_Base):
+    """(a) Decode the whole file (all frames to RGB at full size, all audio), then slice.
+
+    Frames are converted with ``frame.to_ndarray(format="rgb24")`` as most loaders do.
+    """
+
+    shared_reformatter = False
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        path = self.paths[i % len(self.paths)]
+        start = clip_start(i)
+        frames, pts = [], []
+        reformatter = VideoReformatter()
+        with av.open(path) as c:
+            vs = c.streams.video[0]
+            vs.thread_type = "AUTO"
+            for f in c.decode(vs):
+                if self.shared_reformatter:
+                    frames.append(reformatter.reformat(f, format="rgb24").to_ndarray())
+                else:
+                    frames.append(f.to_ndarray(format="rgb24"))
+                pts.append(float(f.pts * f.time_base))
+        all_frames = np.stack(frames)
+        wave, _ = read_audio(path, 0.0, SECONDS, sample_rate=SR)
+        times = start + np.arange(CLIP_FRAMES) / CLIP_FPS
+        clip = all_frames[select_frames(np.array(pts), times)]
+        k0 = int(round(start * SR))
+        return self.finish(clip, wave[0, k0 : k0 + int(CLIP_FRAMES / CLIP_FPS * SR)], np.random.default_rng(i))
+
+
+class NaiveSwsPipeline(NaivePipeline):
+    """(a') The naive pipeline with one reused swscale context (PyAV's ``to_ndarray`` builds a new
+    one per frame): a stronger whole-file baseline."""
+
+    shared_reformatter = True
+
+
+class PerViewPipeline(_Base):
+    """(b) Every GLCM view decoded on its own: fast clip, slow clip, audio."""
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        path = self.paths[i % len(self.paths)]
+        start = clip_start(i)
+        rng = np.random.default_rng(i)
+        size = (DECODE_SHORT_SIDE, round(DECODE_SHORT_SIDE * WIDTH / HEIGHT))
+        fast = read_clip(path, start, CLIP_FRAMES, CLIP_FPS, size=size, read_audio=False).frames
+        slow = read_clip(path, start, CLIP_FRAMES // SLOW_STRIDE, CLIP_FPS / SLOW_STRIDE, size=size, read_audio=False).frames
+        wave, _ = read_audio(path, start, CLIP_FRAMES / CLIP_FPS, sample_rate=SR)
+        crop, photo = self.tf.sample(rng, fast.shape[1], fast.shape[2])
+        out = {"clip/video": self.tf.apply(torch.from_numpy(fast), crop, photo),
+               "slow/video": self.tf.apply(torch.from_numpy(slow), crop, photo)}
+        out["clip/audio"], _ = self.logmel(torch.from_numpy(wave[0]), rng)
+        return out
+
+
+class RawPipeline(_Base):
+    """(c) The decoder limit: seek + decode the same frames, nothing else."""
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        path = self.paths[i % len(self.paths)]
+        start = clip_start(i)
+        last = start + (CLIP_FRAMES - 1) / CLIP_FPS
+        decoded = 0
+        with av.open(path) as c:
+            vs = c.streams.video[0]
+            vs.thread_type = "AUTO"
+            c.seek(int(start / vs.time_base), stream=vs, backward=True, any_frame=False)
+            for f in c.decode(vs):
+                decoded += 1
+                if float(f.pts * f.time_base) > last:
+                    break
+        return {"decoded": torch.tensor(decoded)}
+
+
+# --------------------------------------------------------------------------------------------
+# Measurement
+# --------------------------------------------------------------------------------------------
+
+
+def measure(datasets: dict[str, Dataset], workers: int, repeats: int, batch: int) -> dict[str, tuple[float, float]]:
+    """``{name: (median samples/s, median CPU ms per sample of this process)}``.
+
+    Every loader is warmed up with one full pass (workers started, files in the page cache),
+    then the timed passes are interleaved across pipelines (pass r of every pipeline before pass
+    r + 1 of any), so a change in the machine's load hits all of them alike. The CPU figure only
+    counts this process (meaningful with 0 workers: decoder threads included).
+    """
+    loaders = {
+        name: DataLoader(ds, batch_size=batch, num_workers=workers, collate_fn=collate_samples,
+                         persistent_workers=workers > 0, prefetch_factor=2 if workers else None)
+        for name, ds in datasets.items()
+    }
+    for loader in loaders.values():
+        for _ in loader:
+            pass
+    walls: dict[str, list[float]] = {n: [] for n in loaders}
+    cpus: dict[str, list[float]] = {n: [] for n in loaders}
+    for _ in range(repeats):
+        for name, loader in loaders.items():
+            w0, c0 = time.perf_counter(), time.process_time()
+            n = sum(int(next(iter(b.values())).shape[0]) for b in loader)
+            walls[name].append(n / (time.perf_counter() - w0))
+            cpus[name].append((time.process_time() - c0) / n * 1000)
+    del loaders
+    return {n: (statistics.median(walls[n]), statistics.median(cpus[n])) for n in walls}
+
+
+def breakdown(paths: list[str], n: int) -> dict[str, float]:
+    """CPU milliseconds per sample (this process, decoder threads included), in-process, for the
+    stages of a glocal sample (CPU time is far less sensitive than wall time to other load)."""
+    starts = [clip_start(i) for i in range(n)]
+    tf = ClipTransform(size=CROP)
+    logmel = LogMelAugment(build_logmel("glcm", SR, n_mels=80))
+
+    def each(fn: Callable[[str, float, int], Any]) -> float:
+        t0 = time.process_time()
+        for i, s in enumerate(starts):
+            fn(paths[i % len(paths)], s, i)
+        return (time.process_time() - t0) / n * 1000
+
+    out: dict[str, float] = {}
+    raw = RawPipeline(paths, n)
+    out["raw decode (c)"] = each(lambda p, s, i: raw[i])
+    out["open + probe"] = each(lambda p, s, i: MediaReader(p).close())
+
+    def video_only(p: str, s: float, i: int) -> Any:
+        times = s + np.arange(CLIP_FRAMES) / CLIP_FPS
+        with MediaReader(p) as r:
+            return r.read_window(times[0], times[-1], keep=times, size=DECODE_SHORT_SIDE, read_audio=False)
+
+    def with_audio(p: str, s: float, i: int) -> Any:
+        times = s + np.arange(CLIP_FRAMES) / CLIP_FPS
+        with MediaReader(p) as r:
+            return r.read_window(times[0], times[-1], keep=times, size=DECODE_SHORT_SIDE,
+                                 audio=(s, CLIP_FRAMES / CLIP_FPS), sample_rate=SR)
+
+    out["open + video window (decode, swscale 32 frames)"] = each(video_only)
+    out["+ audio window (decode, resample)"] = each(with_audio) - out["open + video window (decode, swscale 32 frames)"]
+    win = with_audio(paths[0], starts[0], 0)
+    frames = torch.from_numpy(win.frames_at(starts[0] + np.arange(CLIP_FRAMES) / CLIP_FPS))
+    wave = torch.from_numpy(win.audio[0].copy())
+    out["video transform (crop, resize, jitter, normalise)"] = each(lambda p, s, i: tf(frames, np.random.default_rng(i)))
+    out["log-mel"] = each(lambda p, s, i: logmel(wave, np.random.default_rng(i)))
+    glocal = GlocalPipeline(paths, n)
+    out["full glocal sample"] = each(lambda p, s, i: glocal[i])
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--videos", type=int, default=6)
+    ap.add_argument("--samples", type=int, default=48, help="samples per timed pass")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads in the main process")
+    ap.add_argument("--pipelines", nargs="+", default=["glocal", "naive", "naive_sws", "per_view", "raw"])
+    ap.add_argument("--decoder-threads", default=None,
+                    help="glocal's MultiViewDataset(decoder_threads=...): 'auto' or an int (default: FFmpeg's automatic)")
+    ap.add_argument("--quick", action="store_true", help="2 videos, 8 samples, 1 repeat, 0 workers")
+    args = ap.parse_args()
+    if args.decoder_threads is not None:
+        GlocalPipeline.decoder_threads = args.decoder_threads if args.decoder_threads == "auto" else int(args.decoder_threads)
+    if args.quick:
+        args.videos, args.samples, args.repeats, args.workers = 2, 8, 1, [0]
+    torch.set_num_threads(args.threads)
+    classes = {"glocal": GlocalPipeline, "naive": NaivePipeline, "naive_sws": NaiveSwsPipeline,
+               "per_view": PerViewPipeline, "raw": RawPipeline}
+    with tempfile.TemporaryDirectory(prefix="glocal_decode_bench_") as tmp:
+        t0 = time.perf_counter()
+        paths = [str(make_video(Path(tmp) / f"v{i}.mp4", i)) for i in range(args.videos)]
+        print(f"generated {len(paths)} videos ({SECONDS:.0f} s, {WIDTH}x{HEIGHT}, {VIDEO_FPS} fps, H.264 + AAC "
+              f"{AUDIO_SR_IN} Hz stereo, {os.path.getsize(paths[0]) // 1024} KiB each) in {time.perf_counter() - t0:.1f} s")
+        print(f"sample: {CLIP_FRAMES} frames at {CLIP_FPS:g} fps -> {CROP} px + {CLIP_FRAMES / CLIP_FPS:g} s audio -> "
+              f"80-bin log-mel; {args.samples} samples/pass, median of {args.repeats}; "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        table: dict[tuple[str, int], float] = {}
+        cpu: dict[str, float] = {}
+        for w in args.workers:
+            res = measure({n: classes[n](paths, args.samples) for n in args.pipelines}, w, args.repeats, args.batch)
+            for name, (r, c) in res.items():
+                table[(name, w)] = r
+                if w == 0:
+                    cpu[name] = c
+                print(f"  workers={w} {name:9s} {r:7.2f} samples/s" + (f"  ({c:.1f} CPU ms/sample)" if w == 0 else ""), flush=True)
+        print("\nsamples/s (median)      " + "".join(f"{f'workers={w}':>12s}" for w in args.workers)
+              + ("   CPU ms/sample (workers=0)" if cpu else ""))
+        for name in args.pipelines:
+            print(f"  {name:22s}" + "".join(f"{table[(name, w)]:12.2f}" for w in args.workers)
+                  + (f"{cpu[name]:16.1f}" if name in cpu else ""))
+        for other, label in (("naive", "glocal / naive (a)"), ("naive_sws", "glocal / naive_sws (a')"),
+                             ("per_view", "glocal / per_view (b)"), ("raw", "glocal / raw (c)")):
+            if "glocal" in args.pipelines and other in args.pipelines:
+                print(f"  {label:22s}" + "".join(f"{table[('glocal', w)] / table[(other, w)]:11.2f}x" for w in args.workers)
+                      + (f"{cpu[other] / cpu['glocal']:15.2f}x" if cpu else ""))
+        if "glocal" in args.pipelines:
+            print("\nin-process breakdown (CPU ms per sample):")
+            for k, v in breakdown(paths, min(args.samples, 24)).items():
+                print(f"  {k:52s} {v:8.1f}")
+
+
+if __name__ == "__main__":
+    main()

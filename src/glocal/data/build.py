@@ -1,0 +1,83 @@
+"""Build a method's pretraining dataset from the config.
+
+The method decides *what* a sample is through three hooks on :class:`~glocal.methods.base.Method`
+(``build_sampler``, ``transforms``, ``audio_transforms``; defaults: one contiguous clip
+``"clip"`` with the config's crop/flip/jitter/grayscale); the config decides *where* the data is
+(``data.root``, ``data.format``, ``data.split``, ``data.deny_list``) and how bad input is
+handled. The result is a :class:`~glocal.data.dataset.MultiViewDataset`.
+
+The hooks must only read ``self.cfg`` and class attributes: without a ``method`` instance the
+builder calls them on :meth:`Method.config_only` (no networks are built).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .dataset import MultiViewDataset
+from .formats import load_manifest
+from .samplers import ContiguousClipSampler
+from .transforms import ClipTransform
+
+if TYPE_CHECKING:
+    from ..methods.base import Method
+
+__all__ = ["default_sampler", "default_transforms", "decode_size", "build_pretrain_dataset"]
+
+
+def default_sampler(data_cfg: Any, *, with_audio: bool = True) -> ContiguousClipSampler:
+    """One random clip ``"clip"`` of ``data.clip_frames`` frames at ``data.fps`` (+ its audio)."""
+    return ContiguousClipSampler(data_cfg.clip_frames, data_cfg.fps, temporal="random", with_audio=with_audio)
+
+
+def default_transforms(data_cfg: Any) -> dict[str, ClipTransform]:
+    """``{"clip": ClipTransform}`` from ``data.crop_size/crop_scale/flip_p/jitter_p/grayscale_p``."""
+    return {
+        "clip": ClipTransform(
+            size=data_cfg.crop_size, scale=tuple(data_cfg.crop_scale), flip_p=data_cfg.flip_p,
+            jitter_p=data_cfg.jitter_p, grayscale_p=data_cfg.grayscale_p,
+        )
+    }
+
+
+def decode_size(data_cfg: Any) -> tuple[int, int] | None:
+    """``data.decode_size`` as the square ``(S, S)`` it documents (None: native size)."""
+    s = getattr(data_cfg, "decode_size", None)
+    return (int(s), int(s)) if s else None
+
+
+def build_pretrain_dataset(
+    cfg: Any, with_audio: bool | None = None, *, method: "Method | None" = None
+) -> MultiViewDataset:
+    """The pretraining :class:`MultiViewDataset` of ``cfg`` (a ``PretrainConfig``).
+
+    Args:
+        cfg: the run config (``cfg.data``, ``cfg.method``, ``cfg.train.seed``).
+        with_audio: decode audio (default: whether the method's modalities include audio).
+        method: the method whose hooks define samples; default a config-only instance of
+            ``cfg.method.name`` (no networks built).
+    """
+    from ..methods import method_class
+
+    d = cfg.data
+    if method is None:
+        method = method_class(cfg.method.name).config_only(cfg.method)
+    if with_audio is None:
+        with_audio = "audio" in method.modalities
+    manifest = load_manifest(
+        d.root, getattr(d, "format", "auto"), split=d.split, manifest=d.manifest,
+        deny_list=getattr(d, "deny_list", None),
+    )
+    return MultiViewDataset(
+        manifest,
+        method.build_sampler(d),
+        method.transforms(d),
+        audio_transforms=method.audio_transforms(d),
+        size=decode_size(d),
+        sample_rate=d.sample_rate,
+        seed=cfg.train.seed,
+        on_error=d.on_error,
+        missing_audio=d.missing_audio,
+        max_retries=d.max_retries,
+        with_audio=with_audio,
+    )

@@ -1,0 +1,132 @@
+"""AVID-style cross-modal instance discrimination (spec 5, AVID-CMA "Cross" variant): a video
+clip and its co-located audio are positives, other videos' audio / video are negatives.
+
+Video: one clip (``data.clip_frames`` at ``data.fps``); audio: ``audio_seconds`` of waveform
+centred on the clip (AVID: 0.5 s of video, 2 s of audio). Encoders: a pooled video backbone and
+an :class:`~glocal.methods.common.AudioEncoder` (2-D ResNet over the spectrogram or the 1-D
+trunk), each with an MLP head to L2-normalised embeddings ``v``, ``a``. Loss, both directions::
+
+    L_v2a = -1/B Σ_i log e^{v_i·a_i/τ} / (Σ_j e^{v_i·a_j/τ} + Σ_{n ∈ Q_a} e^{v_i·n/τ})
+    L_a2v = -1/B Σ_i log e^{a_i·v_i/τ} / (Σ_j e^{a_i·v_j/τ} + Σ_{n ∈ Q_v} e^{a_i·n/τ})
+    L = (L_v2a + L_a2v) / 2
+
+``Q_a`` / ``Q_v`` are FIFO memories of past audio / video embeddings (``queue_size > 0``; AVID
+uses a memory bank of 1024 sampled negatives) and the ``j`` sums run over the batch (or all
+ranks with ``gather_negatives``); ``in_batch_negatives=False`` leaves only the memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from ..config import check_choice, check_range
+from ..data.audio_transforms import WaveformAugment
+from ..data.samplers import ContiguousClipSampler
+from ..errors import ConfigError
+from ..models import MLPHead
+from ..objectives import info_nce
+from .base import Method, fp32
+from .common import AUDIO_ENCODERS, AudioEncoder, StagedQueue, VideoEncoderConfig, build_clip_encoder, clip_transform
+
+__all__ = ["AVIDConfig", "AVID"]
+
+
+@dataclass
+class AVIDConfig(VideoEncoderConfig):
+    """AVID knobs (video encoder fields inherited; audio encoder and loss below)."""
+
+    name: Literal["avid"] = "avid"
+    audio_encoder: Literal["resnet2d", "resnet1d"] = "resnet2d"
+    audio_depth: int = 18
+    audio_width_mult: float = 1.0
+    logmel_preset: Literal["glcm", "avid", "avts"] = "avid"
+    n_mels: int | None = None  # None with "avid": 257-bin linear dB spectrogram
+    audio_seconds: float | None = 2.0  # audio window centred on the clip (None: the clip's span)
+    audio_gain: float = 0.1  # waveform gain augmentation +-10 %
+    tau: float = 0.07
+    queue_size: int = 0  # 0: in-batch negatives only; > 0: plus a memory of past embeddings
+    in_batch_negatives: bool = True
+    gather_negatives: bool = False
+    blur_p: float = 0.0
+
+    def validate(self) -> None:
+        self.validate_encoder()
+        check_choice("method.audio_encoder", self.audio_encoder, AUDIO_ENCODERS)
+        check_choice("method.audio_depth", self.audio_depth, (18, 34, 50, 101))
+        check_range("method.audio_width_mult", self.audio_width_mult, 1e-3, 16.0)
+        check_range("method.tau", self.tau, 1e-4, 100.0)
+        check_range("method.queue_size", self.queue_size, 0, 1 << 24)
+        check_range("method.audio_gain", self.audio_gain, 0.0, 1.0)
+        if self.audio_seconds is not None:
+            check_range("method.audio_seconds", self.audio_seconds, 1e-2, 60.0)
+        if not self.in_batch_negatives and self.queue_size == 0:
+            raise ConfigError("method.in_batch_negatives=false needs method.queue_size > 0 (no negatives otherwise)")
+
+
+class AVID(Method):
+    """Batch: ``clip/video (B, 3, T, H, W)``, ``clip/audio (B, N)``. Terms: ``loss_v2a``, ``loss_a2v``."""
+
+    name = "avid"
+    config_class = AVIDConfig
+    modalities = ("video", "audio")
+
+    def __init__(self, cfg: AVIDConfig, sample_rate: int = 16000, fps: float = 25.0) -> None:
+        super().__init__(cfg)
+        self.video = build_clip_encoder(cfg)
+        self.audio = AudioEncoder(cfg.audio_encoder, sample_rate=sample_rate, preset=cfg.logmel_preset,
+                                  n_mels=cfg.n_mels, depth=cfg.audio_depth, width_mult=cfg.audio_width_mult)
+        self.video_head = MLPHead(self.video.out_channels, cfg.proj_hidden, cfg.proj_dim, bn=cfg.proj_bn, l2=True)
+        self.audio_head = MLPHead(self.audio.out_channels, cfg.proj_hidden, cfg.proj_dim, bn=cfg.proj_bn, l2=True)
+        self.video_queue: StagedQueue | None = None
+        self.audio_queue: StagedQueue | None = None
+        if cfg.queue_size:
+            self.video_queue = StagedQueue(cfg.queue_size, cfg.proj_dim)
+            self.audio_queue = StagedQueue(cfg.queue_size, cfg.proj_dim)
+
+    # ---------------------------------------------------------------- data hooks
+    def build_sampler(self, data_cfg: Any) -> ContiguousClipSampler:
+        """One random clip ``"clip"`` + ``audio_seconds`` of audio centred on it."""
+        return ContiguousClipSampler(data_cfg.clip_frames, data_cfg.fps, temporal="random", with_audio=True,
+                                     audio_duration=self.cfg.audio_seconds)
+
+    def transforms(self, data_cfg: Any) -> dict[str, Any]:
+        """Temporally consistent crop / flip / jitter / grayscale (+ blur)."""
+        return {"clip": clip_transform(data_cfg, blur_p=self.cfg.blur_p)}
+
+    def audio_transforms(self, data_cfg: Any) -> dict[str, Any]:
+        """Waveform gain (AVID: +-10 %); the spectrogram is computed in the model."""
+        return {"clip": WaveformAugment(gain=self.cfg.audio_gain)}
+
+    # ------------------------------------------------------------------ training
+    def training_losses(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        video, audio = batch["clip/video"], batch["clip/audio"]
+        v = self.video_head(self.video(video)).float()  # (B, D), L2
+        a = self.audio_head(self.audio(audio)).float()  # (B, D), L2
+        cfg = self.cfg
+        kw = dict(tau=cfg.tau, in_batch_negatives=cfg.in_batch_negatives, gather=cfg.gather_negatives)
+        with fp32(video.device):
+            loss_v2a = info_nce(v, a, queue=None if self.audio_queue is None else self.audio_queue.queue, **kw)
+            loss_a2v = info_nce(a, v, queue=None if self.video_queue is None else self.video_queue.queue, **kw)
+        if self.video_queue is not None and self.audio_queue is not None:
+            self.video_queue.stage(v)
+            self.audio_queue.stage(a)
+        loss = 0.5 * (loss_v2a + loss_a2v)
+        return {"loss": loss, "loss_v2a": loss_v2a.detach(), "loss_a2v": loss_a2v.detach()}
+
+    def on_step_end(self) -> None:
+        """Enqueue the step's (gathered) embeddings into the memories."""
+        for q in (self.video_queue, self.audio_queue):
+            if q is not None:
+                q.flush()
+
+    # ---------------------------------------------------------------- evaluation
+    def video_features(self, video: torch.Tensor) -> torch.Tensor:
+        """Pooled video backbone features ``(B, C_v)``."""
+        return self.video(video).float()
+
+    def audio_features(self, audio: torch.Tensor) -> torch.Tensor:
+        """Pooled audio backbone features ``(B, C_a)`` from a waveform ``(B, N)``."""
+        return self.audio(audio).float()

@@ -1,0 +1,280 @@
+"""Pieces shared by the instance-discrimination recipes (SimCLR, MoCo, AVID, VCLR; later CtrlAug, AVTS).
+
+Each lives here once and the method files only compose them:
+
+- :class:`VideoEncoderConfig` — the config fields of a pooled video encoder + projection head
+  (a config dataclass inherits them), and :func:`build_clip_encoder` / :class:`ClipEncoder`:
+  R3D / R(2+1)D clips or a frame-wise 2-D ResNet with TSN consensus, pooled to ``(B, C)``.
+- :class:`EncoderWithHead` — encoder + MLP projection head, returning features and L2 embeddings.
+- :class:`AudioEncoder` — waveform -> log-mel (fp32) -> per-bin BatchNorm -> 1-D or 2-D ResNet
+  -> time/frequency-pooled ``(B, C)``.
+- :class:`MomentumEncoder` — an EMA copy of a module (no gradients; BatchNorm in train or eval
+  mode), updated with :func:`~glocal.objectives.momentum_update`.
+- :class:`StagedQueue` — a :class:`~glocal.objectives.FeatureQueue` whose keys are gathered from
+  every rank during the forward and enqueued in ``on_step_end`` (after the optimizer step, so the
+  queue a loss saw is never modified before its backward, and micro-batches of a
+  gradient-accumulation step all see the same queue).
+- :func:`clip_transform` — the data config's crop/flip/jitter/grayscale plus blur and per-frame mode.
+- :class:`ClipPairMethod` — the two-clip data hooks, online encoder + head and ``video_features``
+  of the clip-vs-clip recipes.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..config import check_choice, check_range
+from ..data.audio_frontend import build_logmel
+from ..data.samplers import PairSampler
+from ..data.transforms import ClipTransform
+from ..models import MLPHead, ResNet1DAudio, build_video_backbone
+from ..models.resnet2d import ResNet2D, TSNConsensus
+from ..objectives import FeatureQueue, all_gather_no_grad, momentum_update
+from .base import Method, fp32
+
+__all__ = [
+    "VIDEO_ENCODERS",
+    "AUDIO_ENCODERS",
+    "VideoEncoderConfig",
+    "ClipEncoder",
+    "build_clip_encoder",
+    "EncoderWithHead",
+    "AudioEncoder",
+    "MomentumEncoder",
+    "StagedQueue",
+    "clip_transform",
+    "ClipPairMethod",
+]
+
+VIDEO_ENCODERS = ("r3d", "r2plus1d", "resnet2d")
+AUDIO_ENCODERS = ("resnet2d", "resnet1d")
+
+
+@dataclass
+class VideoEncoderConfig:
+    """Video encoder and projection-head fields shared by the method configs (inherit them)."""
+
+    backbone: Literal["r3d", "r2plus1d", "resnet2d"] = "r3d"
+    depth: int = 18  # r3d / r2plus1d: 10, 18, 34; resnet2d: 18, 34, 50, 101
+    width_mult: float = 1.0  # every backbone width times this
+    temporal_stride: bool = False  # 3-D backbones: stride 2 in time in stages 3-5
+    proj_hidden: int = 2048  # MLP head hidden width
+    proj_dim: int = 128  # embedding dimension (L2-normalised)
+    proj_bn: bool = True  # BatchNorm in the MLP head (SimCLR / MoCo v2 style: False for MoCo v2)
+
+    def validate_encoder(self) -> None:
+        """Check the encoder fields (called from the method config's ``validate``)."""
+        check_choice("method.backbone", self.backbone, VIDEO_ENCODERS)
+        allowed = (18, 34, 50, 101) if self.backbone == "resnet2d" else (10, 18, 34)
+        check_choice("method.depth", self.depth, allowed)
+        check_range("method.width_mult", self.width_mult, 1e-3, 16.0)
+        check_range("method.proj_hidden", self.proj_hidden, 1, 1 << 16)
+        check_range("method.proj_dim", self.proj_dim, 1, 1 << 16)
+
+
+class ClipEncoder(nn.Module):
+    """Backbone + global pooling: ``forward(video (B, 3, T, H, W)) -> (B, C)``.
+
+    3-D backbones: mean over ``(T', H', W')``. ``resnet2d``: every frame through the 2-D ResNet,
+    spatial mean per frame, then TSN consensus over the ``T`` frames (``mean`` equals the mean
+    over all positions and frames). ``out_channels`` = ``C``.
+    """
+
+    def __init__(self, trunk: nn.Module, frame_wise: bool, consensus: Literal["mean", "max"] = "mean") -> None:
+        super().__init__()
+        self.trunk = trunk
+        self.frame_wise = frame_wise
+        self.consensus = TSNConsensus(consensus)
+        self.out_channels: int = int(trunk.out_channels)  # type: ignore[arg-type]
+
+    def forward(self, video: Tensor) -> Tensor:
+        fmap = self.trunk(video)  # (B, C, T', H', W')
+        if self.frame_wise:
+            return self.consensus(fmap.mean(dim=(3, 4)).transpose(1, 2))  # (B, T, C) -> (B, C)
+        return fmap.mean(dim=(2, 3, 4))
+
+
+def build_clip_encoder(cfg: VideoEncoderConfig, consensus: Literal["mean", "max"] = "mean") -> ClipEncoder:
+    """The pooled video encoder named by ``cfg.backbone`` / ``depth`` / ``width_mult``."""
+    if cfg.backbone == "resnet2d":
+        return ClipEncoder(ResNet2D(depth=cfg.depth, width_mult=cfg.width_mult), frame_wise=True, consensus=consensus)
+    trunk = build_video_backbone(cfg.backbone, depth=cfg.depth, width_mult=cfg.width_mult,
+                                 temporal_stride=cfg.temporal_stride)
+    return ClipEncoder(trunk, frame_wise=False)
+
+
+class EncoderWithHead(nn.Module):
+    """``encoder`` + :class:`~glocal.models.MLPHead`: ``forward(x) -> (features (B, C),
+    embeddings (B, proj_dim), L2-normalised)``."""
+
+    def __init__(self, encoder: nn.Module, in_dim: int, hidden: int, out_dim: int, bn: bool) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = MLPHead(in_dim, hidden, out_dim, bn=bn, l2=True)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        feats = self.encoder(x)
+        return feats, self.head(feats)
+
+
+class AudioEncoder(nn.Module):
+    """Waveform -> log-mel -> per-bin normalisation -> ResNet -> pooled ``(B, C)``.
+
+    Args:
+        kind: ``"resnet2d"`` (2-D ResNet over the ``(F, S)`` spectrogram image, one input
+            channel; AVID / AVTS) or ``"resnet1d"`` (GLCM's 1-D trunk over time, bins as channels).
+        sample_rate: the dataset's audio rate (the preset adapts its window / hop to it).
+        preset, n_mels: :func:`~glocal.data.audio_frontend.build_logmel` arguments (``avid``
+            with ``n_mels=None``: 257-bin linear dB spectrogram).
+        depth, width_mult: the ResNet size (``resnet1d`` ignores ``depth``: ResNet-18 layout).
+
+    The spectrogram is computed in fp32 (autocast off) and normalised per bin by a
+    ``BatchNorm1d(affine=False)`` (running dataset statistics, AVID's per-bin z-normalisation).
+    ``forward(wave (B, N)) -> (B, out_channels)``; :meth:`feature_map` keeps the dense output.
+    """
+
+    def __init__(self, kind: str = "resnet2d", *, sample_rate: int = 16000, preset: str = "avid",
+                 n_mels: int | None = None, depth: int = 18, width_mult: float = 1.0) -> None:
+        super().__init__()
+        check_choice("audio encoder", kind, AUDIO_ENCODERS)
+        self.kind = kind
+        self.frontend = build_logmel(preset, sample_rate, n_mels=n_mels)
+        bins = int(self.frontend.n_bins)
+        self.norm = nn.BatchNorm1d(bins, affine=False)
+        self.trunk: nn.Module
+        if kind == "resnet2d":
+            self.trunk = ResNet2D(depth=depth, width_mult=width_mult, in_channels=1)
+        else:
+            self.trunk = ResNet1DAudio(in_channels=bins, width_mult=width_mult)
+        self.out_channels: int = int(self.trunk.out_channels)  # type: ignore[arg-type]
+
+    def spectrogram(self, wave: Tensor) -> Tensor:
+        """``(B, N)`` waveform -> normalised ``(B, F, S)`` spectrogram (fp32)."""
+        with fp32(wave.device):
+            return self.norm(self.frontend(wave.float()))
+
+    def feature_map(self, wave: Tensor) -> Tensor:
+        """Dense trunk output: ``(B, C, 1, F', S')`` (resnet2d) or ``(B, C, S)`` (resnet1d)."""
+        spec = self.spectrogram(wave)
+        if self.kind == "resnet2d":
+            spec = spec[:, None, None]  # (B, 1, 1, F, S): one "frame" of one channel
+        return self.trunk(spec.to(memory_format=torch.contiguous_format))
+
+    def forward(self, wave: Tensor) -> Tensor:
+        fmap = self.feature_map(wave)
+        return fmap.flatten(2).mean(dim=2)
+
+
+class MomentumEncoder(nn.Module):
+    """An exponential-moving-average copy of ``online`` (MoCo / VCLR key encoder).
+
+    The copy has no gradients (``requires_grad=False``, forward under ``no_grad``). Mode: always
+    eval, except its BatchNorm layers follow the method's train mode when ``bn_train`` (MoCo and
+    the VCLR release: batch statistics for keys). :meth:`update` applies
+    ``θ_k <- m θ_k + (1 - m) θ_q`` and copies buffers (BN running statistics) from ``online``.
+    """
+
+    def __init__(self, online: nn.Module, momentum: float = 0.999, bn_train: bool = True) -> None:
+        super().__init__()
+        check_range("momentum", momentum, 0.0, 1.0)
+        self.module = copy.deepcopy(online)
+        self.module.requires_grad_(False)
+        self.momentum = float(momentum)
+        self.bn_train = bool(bn_train)
+        self.train(online.training)
+
+    def train(self, mode: bool = True) -> "MomentumEncoder":
+        self.training = mode
+        self.module.train(False)
+        if mode and self.bn_train:
+            for m in self.module.modules():
+                if isinstance(m, _BatchNorm):
+                    m.train(True)
+        return self
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        with torch.no_grad():
+            return self.module(*args, **kwargs)
+
+    @torch.no_grad()
+    def update(self, online: nn.Module) -> None:
+        """One EMA step towards ``online`` (same architecture as the copy)."""
+        momentum_update(online, self.module, self.momentum)
+
+
+class StagedQueue(FeatureQueue):
+    """A :class:`FeatureQueue` that collects keys during the step and enqueues them at its end.
+
+    :meth:`stage` gathers ``keys`` from every rank (detached, rank order) so every rank's queue
+    stays identical; :meth:`flush` (call from ``on_step_end``) enqueues everything staged since
+    the last flush, in staging order. Staged keys are not part of the state dict.
+    """
+
+    def __init__(self, size: int, dim: int, **kwargs: Any) -> None:
+        super().__init__(size, dim, **kwargs)
+        self._staged: list[Tensor] = []
+
+    @torch.no_grad()
+    def stage(self, keys: Tensor) -> None:
+        """Remember ``keys`` ``(N, D)`` of this rank (gathered to ``(W·N, D)``) for :meth:`flush`."""
+        if keys.dim() != 2 or keys.shape[1] != self.dim:
+            raise ValueError(f"stage expects keys of shape (N, {self.dim}); got {tuple(keys.shape)}")
+        self._staged.append(all_gather_no_grad(keys.float()))
+
+    @property
+    def num_staged(self) -> int:
+        """Keys waiting for :meth:`flush`."""
+        return sum(k.shape[0] for k in self._staged)
+
+    @torch.no_grad()
+    def flush(self) -> None:
+        """Enqueue the staged keys (FIFO) and forget them."""
+        for keys in self._staged:
+            self.enqueue(keys)
+        self._staged.clear()
+
+
+def clip_transform(data_cfg: Any, *, blur_p: float = 0.0, per_frame: bool = False,
+                   jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1)) -> ClipTransform:
+    """A training :class:`ClipTransform` from ``data.crop_size/crop_scale/flip_p/jitter_p/
+    grayscale_p`` plus Gaussian blur probability ``blur_p`` and ``per_frame`` draws."""
+    return ClipTransform(
+        size=data_cfg.crop_size, scale=tuple(data_cfg.crop_scale), flip_p=data_cfg.flip_p, jitter=jitter,
+        jitter_p=data_cfg.jitter_p, grayscale_p=data_cfg.grayscale_p, blur_p=blur_p, per_frame=per_frame,
+    )
+
+
+class ClipPairMethod(Method):
+    """Base of the clip-vs-clip recipes (SimCLR, MoCo): two clips ``"a"``, ``"b"`` of one video
+    (independent random starts, independent temporally consistent augmentations), an online
+    :class:`EncoderWithHead` ``self.online`` built from the :class:`VideoEncoderConfig` fields,
+    and ``video_features`` = the pooled online backbone (before the head)."""
+
+    modalities = ("video",)
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__(cfg)
+        encoder = build_clip_encoder(cfg)
+        self.online = EncoderWithHead(encoder, encoder.out_channels, cfg.proj_hidden, cfg.proj_dim, cfg.proj_bn)
+
+    def build_sampler(self, data_cfg: Any) -> PairSampler:
+        """Views ``"a"``, ``"b"``: ``data.clip_frames`` frames at ``data.fps`` each, no audio."""
+        return PairSampler(data_cfg.clip_frames, data_cfg.fps, with_audio=False)
+
+    def transforms(self, data_cfg: Any) -> dict[str, Any]:
+        """One temporally consistent crop / flip / jitter / grayscale (+ blur) per clip."""
+        return {"clip": clip_transform(data_cfg, blur_p=self.cfg.blur_p)}
+
+    def pair(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
+        """The two clips ``(B, 3, T, H, W)`` of a batch."""
+        return batch["a/video"], batch["b/video"]
+
+    def video_features(self, video: Tensor) -> Tensor:
+        """Pooled online backbone features ``(B, C)``."""
+        return self.online.encoder(video).float()

@@ -1,0 +1,82 @@
+"""Video MoCo (v2) baseline: query clip vs the momentum-encoded key clip and a queue of past keys.
+
+Each video gives clips ``a`` (query, online encoder) and ``b`` (key, EMA encoder). Loss::
+
+    L = -1/B Σ_i log e^{q_i·k_i/τ} / (e^{q_i·k_i/τ} + Σ_{n ∈ queue} e^{q_i·n/τ})
+
+``symmetric`` adds the swapped pair (query ``b``, key ``a``) and averages. After each optimizer
+step the key encoder moves ``θ_k <- m θ_k + (1 - m) θ_q`` and the keys of the step (gathered from
+every rank) enter the FIFO queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from ..config import check_range
+from ..objectives import info_nce
+from .base import fp32
+from .common import ClipPairMethod, MomentumEncoder, StagedQueue, VideoEncoderConfig
+
+__all__ = ["MoCoConfig", "MoCo"]
+
+
+@dataclass
+class MoCoConfig(VideoEncoderConfig):
+    """MoCo v2 knobs (spec 5: K = 65536, m = 0.999, τ = 0.2, MLP 2048-2048-128 without BN)."""
+
+    name: Literal["moco"] = "moco"
+    proj_bn: bool = False
+    queue_size: int = 65536
+    momentum: float = 0.999
+    tau: float = 0.2
+    symmetric: bool = False  # also (query b, key a); MoCo v2 is asymmetric
+    key_bn_train: bool = True  # key encoder BatchNorm uses batch statistics (MoCo)
+    blur_p: float = 0.0
+
+    def validate(self) -> None:
+        self.validate_encoder()
+        check_range("method.queue_size", self.queue_size, 1, 1 << 24)
+        check_range("method.momentum", self.momentum, 0.0, 1.0)
+        check_range("method.tau", self.tau, 1e-4, 100.0)
+        check_range("method.blur_p", self.blur_p, 0.0, 1.0)
+
+
+class MoCo(ClipPairMethod):
+    """Batch: ``a/video``, ``b/video`` ``(B, 3, T, H, W)``. Loss terms: ``loss_nce``.
+
+    Modules: ``online`` (encoder + head, trained), ``target`` (:class:`MomentumEncoder` copy),
+    ``queue`` (:class:`StagedQueue` ``(queue_size, proj_dim)``).
+    """
+
+    name = "moco"
+    config_class = MoCoConfig
+
+    def __init__(self, cfg: MoCoConfig, sample_rate: int = 16000, fps: float = 25.0) -> None:
+        super().__init__(cfg)
+        self.target = MomentumEncoder(self.online, cfg.momentum, bn_train=cfg.key_bn_train)
+        self.queue = StagedQueue(cfg.queue_size, cfg.proj_dim)
+
+    def _direction(self, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+        """InfoNCE of online(query) against target(key) and the queue; stages the keys."""
+        _, q = self.online(query)
+        _, k = self.target(key)
+        with fp32(query.device):
+            loss = info_nce(q.float(), k.float(), tau=self.cfg.tau, queue=self.queue.queue, in_batch_negatives=False)
+        self.queue.stage(k)
+        return loss
+
+    def training_losses(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        a, b = self.pair(batch)
+        loss = self._direction(a, b)
+        if self.cfg.symmetric:
+            loss = 0.5 * (loss + self._direction(b, a))
+        return {"loss": loss, "loss_nce": loss.detach()}
+
+    def on_step_end(self) -> None:
+        """EMA update of the key encoder, then enqueue the step's keys."""
+        self.target.update(self.online)
+        self.queue.flush()

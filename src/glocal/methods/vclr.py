@@ -1,0 +1,235 @@
+"""VCLR: video contrastive learning with global context (methods.md §2; SeCo + MoCo v2 base).
+
+Each video is split into ``K`` segments; per segment two items are drawn, the first to the key
+tuple ``k`` (EMA encoder), the second to the query tuple ``q`` (online encoder). An item is one
+frame for the paper's 2-D encoder (``encoder="2d"``) or a short clip for our 3-D encoders
+(``encoder="3d"``). The SeCo anchor ``x_q`` is the query item of segment 0 or ``K-1``; ``x1`` is
+the same frame re-augmented. With ``f`` the backbone, ``C`` the mean consensus and ``g^*`` the
+heads (keys from the EMA copies), L2-normalised:
+
+- inter: ``1/K Σ_{k+ ∈ {x1, other q items}} L_NCE(g^inter(x_q), k+, SeCo queue)``;
+- intra: ``L_NCE(g^intra(x_q), x1, {other q items})`` (release: one 2-way row per negative);
+- segment: ``L_NCE(g^s(C[f(q_1..q_K)]), g^s_ema(C[f(k_1..k_K)]), VCLR queue)``;
+- order: 4-way CE of ``h_o([o(q_π), o(k_π')])`` — was the query / key tuple shuffled;
+
+with ``L_NCE(q, k+, N) = -log e^{q·k+/τ} / (e^{q·k+/τ} + Σ_{n∈N} e^{q·n/τ})`` and total
+``L = w_inter L_inter + w_intra L_intra + w_order L_order + w_segment L_segment``. After each
+step: EMA update, then the gathered inter keys (all ``K`` sets) enter the SeCo queue and the
+segment keys the VCLR queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import check_choice, check_range
+from ..data.samplers import SegmentSampler
+from ..data.samplers_vclr import VCLRSampler
+from ..errors import ConfigError
+from ..models import MLPHead
+from ..models.resnet2d import TSNConsensus
+from ..objectives import (
+    INTRA_MODES,
+    ORDER_NORM_AXES,
+    info_nce,
+    normalize_order_features,
+    permute_tuples,
+    seco_inter_loss,
+    seco_intra_loss,
+)
+from .base import Method, fp32
+from .common import MomentumEncoder, StagedQueue, VideoEncoderConfig, build_clip_encoder, clip_transform
+
+__all__ = ["VCLRConfig", "VCLR", "VCLRNet"]
+
+ORDER_CLASSES = 4
+
+
+@dataclass
+class VCLRConfig:
+    """VCLR knobs (defaults = the release: ResNet-50 on frames, K = 3, queues 131072, τ = 0.1)."""
+
+    name: Literal["vclr"] = "vclr"
+    encoder: Literal["2d", "3d"] = "2d"  # 2d: frame-wise ResNet (paper); 3d: short clips per segment
+    backbone_3d: Literal["r3d", "r2plus1d"] = "r3d"
+    depth: int | None = None  # None: 50 (2d) / 18 (3d)
+    width_mult: float = 1.0
+    temporal_stride: bool = False
+    num_segments: int = 3
+    frames_per_video: int | None = None  # release: 300 (30 fps); None: the video's own length
+    clip_frames: int | None = None  # frames per item; None: 1 (2d) / data.clip_frames (3d)
+    clip_stride: int = 1  # native frames between the frames of an item
+    shuffle_p: float = 0.5  # probability of shuffling each tuple (order task)
+    per_frame_aug: bool | None = None  # None: per frame (2d, release) / per clip (3d)
+    blur_p: float = 0.5
+    proj_hidden: int = 2048
+    proj_dim: int = 128
+    queue_size: int = 131072  # each of the two queues
+    tau: float = 0.1
+    tau_intra: float = 0.1
+    momentum: float = 0.999
+    ema_bn_train: bool = True  # EMA copy in eval mode except BatchNorm (release)
+    order_norm_axis: Literal["frames", "features"] = "frames"  # release quirk: across the K items
+    intra_mode: Literal["pairwise", "joint"] = "pairwise"  # release rows / paper equation
+    weight_inter: float = 1.0
+    weight_intra: float = 1.0
+    weight_order: float = 1.0
+    weight_segment: float = 1.0
+
+    def validate(self) -> None:
+        check_choice("method.encoder", self.encoder, ("2d", "3d"))
+        self.video_encoder.validate_encoder()
+        check_range("method.num_segments", self.num_segments, 3, 64)
+        check_range("method.clip_stride", self.clip_stride, 1, 1024)
+        if self.clip_frames is not None:
+            check_range("method.clip_frames", self.clip_frames, 1, 4096)
+        if self.frames_per_video is not None:
+            check_range("method.frames_per_video", self.frames_per_video, self.num_segments, 1 << 24)
+        check_range("method.shuffle_p", self.shuffle_p, 0.0, 1.0)
+        check_range("method.blur_p", self.blur_p, 0.0, 1.0)
+        check_range("method.queue_size", self.queue_size, 1, 1 << 24)
+        check_range("method.tau", self.tau, 1e-4, 100.0)
+        check_range("method.tau_intra", self.tau_intra, 1e-4, 100.0)
+        check_range("method.momentum", self.momentum, 0.0, 1.0)
+        check_choice("method.order_norm_axis", self.order_norm_axis, ORDER_NORM_AXES)
+        check_choice("method.intra_mode", self.intra_mode, INTRA_MODES)
+        weights = (self.weight_inter, self.weight_intra, self.weight_order, self.weight_segment)
+        if min(weights) < 0 or sum(weights) == 0:
+            raise ConfigError("method.weight_* must be >= 0 and not all 0")
+
+    @property
+    def video_encoder(self) -> VideoEncoderConfig:
+        """The backbone as :class:`VideoEncoderConfig` fields."""
+        depth = self.depth if self.depth is not None else (50 if self.encoder == "2d" else 18)
+        backbone = "resnet2d" if self.encoder == "2d" else self.backbone_3d
+        return VideoEncoderConfig(backbone=backbone, depth=depth, width_mult=self.width_mult,  # type: ignore[arg-type]
+                                  temporal_stride=self.temporal_stride, proj_hidden=self.proj_hidden,
+                                  proj_dim=self.proj_dim, proj_bn=False)
+
+    def item_frames(self, data_cfg: Any) -> int:
+        """Frames per segment item."""
+        if self.clip_frames is not None:
+            return self.clip_frames
+        return 1 if self.encoder == "2d" else int(data_cfg.clip_frames)
+
+
+class VCLRNet(nn.Module):
+    """Backbone + the four heads ``Linear-ReLU-Linear`` (no BN): ``inter``, ``intra``, ``order``,
+    ``segment`` (the release's ``fc_inter``, ``fc_intra``, ``fc_order``, ``fc_tsn``); the EMA
+    encoder is a copy of this module."""
+
+    def __init__(self, cfg: VCLRConfig) -> None:
+        super().__init__()
+        enc = cfg.video_encoder
+        self.encoder = build_clip_encoder(enc)
+        c = self.encoder.out_channels
+        self.inter = MLPHead(c, enc.proj_hidden, enc.proj_dim, l2=True)
+        self.intra = MLPHead(c, enc.proj_hidden, enc.proj_dim, l2=True)
+        self.order = MLPHead(c, enc.proj_hidden, enc.proj_dim, l2=False)  # normalised per order_norm_axis
+        self.segment = MLPHead(c, enc.proj_hidden, enc.proj_dim, l2=True)
+
+
+class VCLR(Method):
+    """Batch: ``{k,q}{i}/video`` and ``x1/video`` ``(B, 3, T, H, W)`` (``T = 1`` for frames),
+    ``target/{anchor,q_perm,k_perm,order}``. Terms: ``loss_inter``, ``loss_intra``,
+    ``loss_order``, ``loss_segment``."""
+
+    name = "vclr"
+    config_class = VCLRConfig
+    modalities = ("video",)
+
+    def __init__(self, cfg: VCLRConfig, sample_rate: int = 16000, fps: float = 25.0) -> None:
+        super().__init__(cfg)
+        self.online = VCLRNet(cfg)
+        self.target = MomentumEncoder(self.online, cfg.momentum, bn_train=cfg.ema_bn_train)
+        self.consensus = TSNConsensus("mean")
+        self.order_head = nn.Linear(2 * cfg.num_segments * cfg.proj_dim, ORDER_CLASSES)
+        self.seco_queue = StagedQueue(cfg.queue_size, cfg.proj_dim)
+        self.vclr_queue = StagedQueue(cfg.queue_size, cfg.proj_dim)
+
+    # ---------------------------------------------------------------- data hooks
+    def build_sampler(self, data_cfg: Any) -> VCLRSampler:
+        """``K`` segments x 2 draws (views ``k{i}``, ``q{i}``), ``x1``, order targets."""
+        cfg = self.cfg
+        segments = SegmentSampler(num_segments=cfg.num_segments, per_segment=2, frames_per_video=cfg.frames_per_video,
+                                  prefixes=("k", "q"), seco_anchor=True, transform="frame")
+        return VCLRSampler(segments, clip_frames=cfg.item_frames(data_cfg), clip_stride=cfg.clip_stride,
+                           shuffle_p=cfg.shuffle_p)
+
+    def transforms(self, data_cfg: Any) -> dict[str, Any]:
+        """``"frame"``: crop / jitter / grayscale / blur / flip drawn independently per frame (2d,
+        release) or once per clip (3d)."""
+        per_frame = self.cfg.encoder == "2d" if self.cfg.per_frame_aug is None else self.cfg.per_frame_aug
+        return {"frame": clip_transform(data_cfg, blur_p=self.cfg.blur_p, per_frame=per_frame)}
+
+    # ------------------------------------------------------------------ training
+    def _tuple(self, batch: dict[str, Any], prefix: str) -> torch.Tensor:
+        """``(B, K, 3, T, H, W)`` items of tuple ``prefix`` in segment order."""
+        return torch.stack([batch[f"{prefix}{i}/video"] for i in range(self.cfg.num_segments)], dim=1)
+
+    @staticmethod
+    def _heads(head: nn.Module, feats: torch.Tensor) -> torch.Tensor:
+        """Apply a head to ``(B, K, C)`` item features -> ``(B, K, D)``."""
+        b, k, c = feats.shape
+        return head(feats.reshape(b * k, c)).reshape(b, k, -1)
+
+    def training_losses(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        q_items, k_items, x1 = self._tuple(batch, "q"), self._tuple(batch, "k"), batch["x1/video"]
+        anchor = batch["target/anchor"].long()  # (B,)
+        b, k = q_items.shape[:2]
+        rows = torch.arange(b, device=anchor.device)
+        seg = torch.arange(k, device=anchor.device).expand(b, k)
+        others = seg[seg != anchor[:, None]].reshape(b, k - 1)  # (B, K-1) the non-anchor segments
+
+        # online: the K query items (the anchor x_q is the query item of its segment)
+        net = self.online
+        f_q = net.encoder(q_items.flatten(0, 1)).float().reshape(b, k, -1)  # (B, K, C)
+        f_anchor = f_q[rows, anchor]  # (B, C)
+        q_inter, q_intra = net.inter(f_anchor).float(), net.intra(f_anchor).float()  # (B, D)
+        q_seg = net.segment(self.consensus(f_q)).float()  # (B, D)
+        o_q = normalize_order_features(self._heads(net.order, f_q).float(), cfg.order_norm_axis)  # (B, K, D)
+
+        # EMA keys: x1, the other query items, the key tuple (one pass)
+        ema = self.target.module
+        with torch.no_grad():
+            key_in = torch.cat([x1, q_items[rows[:, None], others].flatten(0, 1), k_items.flatten(0, 1)])
+            f = ema.encoder(key_in).float()
+            f_x1, f_oth, f_k = f.split([b, b * (k - 1), b * k])
+            f_pos = torch.cat([f_x1[:, None], f_oth.reshape(b, k - 1, -1)], dim=1)  # (B, K, C): x1 first
+            k_inter = self._heads(ema.inter, f_pos).float()  # (B, K, D)
+            k_intra = self._heads(ema.intra, f_pos).float()
+            f_k = f_k.reshape(b, k, -1)
+            p_seg = ema.segment(self.consensus(f_k)).float()  # (B, D)
+            o_k = normalize_order_features(self._heads(ema.order, f_k).float(), cfg.order_norm_axis)
+
+        with fp32(q_items.device):
+            l_inter = seco_inter_loss(q_inter, k_inter, self.seco_queue.queue, tau=cfg.tau)
+            l_intra = seco_intra_loss(q_intra, k_intra[:, 0], k_intra[:, 1:], tau=cfg.tau_intra, mode=cfg.intra_mode)
+            l_seg = info_nce(q_seg, p_seg, tau=cfg.tau, queue=self.vclr_queue.queue, in_batch_negatives=False)
+            o = torch.cat([permute_tuples(o_q, batch["target/q_perm"].long()).flatten(1),
+                           permute_tuples(o_k, batch["target/k_perm"].long()).flatten(1)], dim=1)
+            l_order = F.cross_entropy(self.order_head(o).float(), batch["target/order"].long())
+        self.seco_queue.stage(k_inter.transpose(0, 1).reshape(b * k, -1))  # key sets x1, x2, x3 in turn
+        self.vclr_queue.stage(p_seg)
+        total = (cfg.weight_inter * l_inter + cfg.weight_intra * l_intra + cfg.weight_order * l_order
+                 + cfg.weight_segment * l_seg)
+        return {"loss": total, "loss_inter": l_inter.detach(), "loss_intra": l_intra.detach(),
+                "loss_order": l_order.detach(), "loss_segment": l_seg.detach()}
+
+    def on_step_end(self) -> None:
+        """EMA update, then enqueue the step's gathered keys into both queues."""
+        self.target.update(self.online)
+        self.seco_queue.flush()
+        self.vclr_queue.flush()
+
+    # ---------------------------------------------------------------- evaluation
+    def video_features(self, video: torch.Tensor) -> torch.Tensor:
+        """Pooled online backbone features ``(B, C)``; 2d: mean over the clip's frames (TSN
+        consensus, the release's 30-frame average)."""
+        return self.online.encoder(video).float()

@@ -1,0 +1,92 @@
+"""Every protocol runs on the tiny world and returns finite metrics in their ranges."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from glocal.eval.suite import TASKS
+
+#: metrics on the ActivityNet 0-100 scale; every other metric is a fraction
+PERCENT = {"AR-AN_AUC"}
+
+
+def _check(result: dict, task: str) -> None:
+    metrics = {k: v for k, v in result.items() if k != "meta"}
+    assert metrics, task
+    for name, value in metrics.items():
+        assert isinstance(value, float) and math.isfinite(value), (task, name, value)
+        hi = 100.0 if name in PERCENT else 1.0
+        assert 0.0 <= value <= hi, (task, name, value)
+    assert set(TASKS[task].headline) <= set(metrics), task
+    assert isinstance(result.get("meta", {}), dict)
+
+
+@pytest.mark.parametrize("task", ["linear", "knn", "retrieval", "sound", "localization", "event", "temporal",
+                                  "deepfake", "tal", "fingerprint", "finetune"])
+def test_task_runs_on_tiny_world(task, tiny_method, make_ctx):
+    ctx = make_ctx()
+    TASKS[task].requires(ctx)
+    _check(TASKS[task].run(tiny_method, ctx), task)
+
+
+def test_linear_svm_and_knn_k(tiny_method, make_ctx):
+    res = TASKS["linear"].run(tiny_method, make_ctx(classifier="svm"))
+    _check(res, "linear")
+    assert res["meta"]["classifier"] == "svm" and res["meta"]["C"] in (0.01, 0.1, 1.0, 10.0, 100.0)
+    res = TASKS["knn"].run(tiny_method, make_ctx(knn_k=3))
+    assert res["meta"]["k"] == 3
+
+
+def test_retrieval_drops_ks_beyond_the_gallery(tiny_method, make_ctx):
+    res = TASKS["retrieval"].run(tiny_method, make_ctx())
+    gallery = res["meta"]["gallery"]
+    assert gallery < 20
+    assert {"R@1", "R@5", "R@10"} <= set(res) and "R@20" not in res and res["meta"]["dropped_ks"] == [20, 50]
+    assert res["R@1"] <= res["R@5"] <= res["R@10"]
+
+
+def test_deepfake_says_how_it_split(tiny_method, make_ctx):
+    res = TASKS["deepfake"].run(tiny_method, make_ctx())
+    assert "50/50" in res["meta"]["split"] and "source video" in res["meta"]["split"]
+    assert res["meta"]["test_fake"] * 2 == res["meta"]["test_videos"]
+
+
+def test_event_class_labels(tiny_method, make_ctx):
+    res = TASKS["event"].run(tiny_method, make_ctx(event_labels="class", segment_seconds=0.5))
+    _check(res, "event")
+    assert res["meta"]["segment_seconds"] == 0.5 and res["meta"]["test_segments"] == 4 * res["meta"]["test_videos"]
+
+
+def test_localization_with_several_boxes_per_frame(tiny_world, tmp_path, tiny_method, make_ctx):
+    """Annotations with one box per annotator per frame: consensus (default) and union ground truth."""
+    import json
+    import shutil
+
+    world = tmp_path / "world"
+    shutil.copytree(tiny_world, world)
+    ann = json.loads((world / "annotations.json").read_text())
+    for v in ann["videos"].values():  # annotator 1: the true box; annotator 2: the left half of the frame
+        v["source_boxes"] = [[b, [0.0, 0.0, 0.5, 1.0]] for b in v["source_boxes"]]
+    (world / "annotations.json").write_text(json.dumps(ann))
+    cons = TASKS["localization"].run(tiny_method, make_ctx(root=world))
+    union = TASKS["localization"].run(tiny_method, make_ctx(root=world, box_merge="union"))
+    _check(cons, "localization")
+    _check(union, "localization")
+    assert cons["meta"]["box_merge"] == "consensus" and union["meta"]["box_merge"] == "union"
+    assert cons["mean_cIoU"] != union["mean_cIoU"]
+
+
+def test_timeline_prefetch_decodes_each_window_once(tiny_world, tiny_method, make_ctx):
+    ctx = make_ctx(root=tiny_world)  # a fresh cache
+    ctx.timeline_prefetch = ("video_av", "audio", "video")
+    TASKS["event"].run(tiny_method, ctx)
+    kinds = {key[-1] for key in ctx.cache if key[1] == "timeline"}
+    assert kinds == {"video_av", "audio", "video"}
+    before = len(ctx.cache)
+    TASKS["temporal"].run(tiny_method, ctx)  # served from the cache
+    assert len(ctx.cache) == before
+    TASKS["deepfake"].run(tiny_method, ctx)  # the fake manifest is not prefetched for "video"
+    fake = {key[-1] for key in ctx.cache if key[1] == "timeline" and "fake" in key[2]}
+    assert fake == {"video_av", "audio"}

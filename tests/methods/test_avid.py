@@ -1,0 +1,89 @@
+"""AVID recipe: cross-modal NCE both directions = slow reference, memories, gradients, eval hooks."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from glocal.errors import ConfigError
+from glocal.methods import build_method
+from glocal.methods.avid import AVID, AVIDConfig
+
+TINY = dict(depth=10, width_mult=0.125, audio_width_mult=0.125, proj_hidden=32, proj_dim=16, logmel_preset="glcm",
+            n_mels=32, queue_size=8)
+SR = 8000
+
+
+def _batch(b: int = 4) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(2)
+    return {"clip/video": torch.randn(b, 3, 4, 32, 32, generator=g), "clip/audio": torch.randn(b, SR // 2, generator=g)}
+
+
+def _method(**kw):
+    torch.manual_seed(0)
+    return build_method(AVIDConfig(**{**TINY, **kw}), sample_rate=SR, fps=8.0)
+
+
+def _nce_reference(x: torch.Tensor, y: torch.Tensor, memory: torch.Tensor, tau: float) -> float:
+    """``-log e^{x_i·y_i/τ} / (Σ_j e^{x_i·y_j/τ} + Σ_n e^{x_i·n/τ})`` row by row."""
+    total = 0.0
+    for i in range(x.shape[0]):
+        denom = sum(math.exp(float(x[i] @ y[j]) / tau) for j in range(y.shape[0]))
+        denom += sum(math.exp(float(x[i] @ n) / tau) for n in memory)
+        total += -math.log(math.exp(float(x[i] @ y[i]) / tau) / denom)
+    return total / x.shape[0]
+
+
+@pytest.mark.parametrize("audio_encoder", ["resnet2d", "resnet1d"])
+def test_losses_finite_and_gradients_reach_both_encoders(audio_encoder: str) -> None:
+    m = _method(audio_encoder=audio_encoder)
+    losses = m.training_losses(_batch())
+    assert set(losses) == {"loss", "loss_v2a", "loss_a2v"} and torch.isfinite(losses["loss"])
+    assert losses["loss"].item() == pytest.approx(0.5 * (losses["loss_v2a"].item() + losses["loss_a2v"].item()), rel=1e-5)
+    losses["loss"].backward()
+    for part in (m.video, m.audio.trunk, m.video_head, m.audio_head):
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in part.parameters())
+
+
+def test_both_directions_match_reference_and_memories_fill_on_step_end() -> None:
+    m = _method().eval()
+    batch = _batch()
+    with torch.no_grad():
+        losses = m.training_losses(batch)
+        v = F.normalize(m.video_head(m.video(batch["clip/video"])), dim=1)
+        a = F.normalize(m.audio_head(m.audio(batch["clip/audio"])), dim=1)
+    assert m.audio_queue is not None and m.video_queue is not None
+    assert abs(losses["loss_v2a"].item() - _nce_reference(v, a, m.audio_queue.queue, m.cfg.tau)) < 1e-3
+    assert abs(losses["loss_a2v"].item() - _nce_reference(a, v, m.video_queue.queue, m.cfg.tau)) < 1e-3
+    assert int(m.audio_queue.ptr) == 0
+    m.on_step_end()
+    assert int(m.audio_queue.ptr) == 4 and int(m.video_queue.ptr) == 4
+    assert torch.allclose(m.audio_queue.queue[:4], a, atol=1e-5)
+    assert torch.allclose(m.video_queue.queue[:4], v, atol=1e-5)
+
+
+def test_in_batch_only_and_config_checks() -> None:
+    m = _method(queue_size=0)
+    assert m.video_queue is None and torch.isfinite(m.training_losses(_batch())["loss"])
+    with pytest.raises(ConfigError, match="in_batch_negatives"):
+        AVIDConfig(queue_size=0, in_batch_negatives=False).validate()
+
+
+def test_data_and_eval_hooks() -> None:
+    data = SimpleNamespace(clip_frames=4, fps=8.0, crop_size=32, crop_scale=(0.2, 1.0), flip_p=0.5, jitter_p=0.8,
+                           grayscale_p=0.2)
+    hooks = AVID.config_only(AVIDConfig(**TINY))
+    plan = hooks.build_sampler(data).plan(np.random.default_rng(0), 0.0, 6.0, 8.0)
+    (view,) = plan.views
+    start, dur = view.audio  # type: ignore[misc]
+    assert dur == 2.0 and start + dur / 2 == pytest.approx(view.times[0] + 0.25)  # 2 s centred on the 0.5 s clip
+    assert set(hooks.audio_transforms(data)) == {"clip"}
+    m = _method().eval()
+    with torch.no_grad():
+        assert m.video_features(torch.randn(2, 3, 4, 32, 32)).shape == (2, m.video.out_channels)
+        assert m.audio_features(torch.randn(2, SR)).shape == (2, m.audio.out_channels)

@@ -1,0 +1,116 @@
+"""Shared method pieces: frame-wise 2-D ResNet, clip / audio encoders, momentum encoder, staged queue."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from glocal.methods.common import (
+    AudioEncoder,
+    MomentumEncoder,
+    StagedQueue,
+    VideoEncoderConfig,
+    build_clip_encoder,
+)
+from glocal.models.resnet2d import ResNet2D, TSNConsensus, frame_conv
+
+
+def test_frame_conv_equals_conv2d_per_frame() -> None:
+    torch.manual_seed(0)
+    conv = frame_conv(3, 5, 3, stride=2)
+    x = torch.randn(2, 3, 4, 9, 9)
+    y = conv(x)
+    w2d = conv.weight[:, :, 0]
+    for t in range(4):
+        assert torch.allclose(y[:, :, t], F.conv2d(x[:, :, t], w2d, stride=2, padding=1), atol=1e-5)
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_resnet2d_processes_frames_independently(train: bool) -> None:
+    torch.manual_seed(0)
+    net = ResNet2D(depth=18, width_mult=0.125).train(train)
+    x = torch.randn(2, 3, 3, 32, 32)
+    clip = net(x)  # (B, C, T, h, w)
+    frames = net(x.transpose(1, 2).reshape(6, 3, 32, 32))  # (B·T, C, h, w) as an image batch
+    assert torch.allclose(clip.transpose(1, 2).reshape(6, *frames.shape[1:]), frames, atol=1e-4)
+    assert net.frame_features(x).shape == (2, 3, net.out_channels)
+
+
+def test_resnet2d_depths_and_2d_state_dict_roundtrip() -> None:
+    assert ResNet2D(depth=50, width_mult=0.125).out_channels == 256  # 2048 / 8
+    assert ResNet2D(depth=18, width_mult=0.125).out_channels == 64
+    torch.manual_seed(0)
+    src, dst = ResNet2D(depth=18, width_mult=0.125).eval(), ResNet2D(depth=18, width_mult=0.125).eval()
+    as_2d = {k: (v[:, :, 0] if v.dim() == 5 else v) for k, v in src.state_dict().items()}
+    as_2d["fc.weight"] = torch.zeros(3, 64)  # a classifier of a torchvision checkpoint is ignored
+    assert dst.load_2d_state_dict(as_2d) == ([], [])
+    x = torch.randn(1, 3, 1, 32, 32)
+    assert torch.allclose(src(x), dst(x))
+
+
+def test_tsn_consensus() -> None:
+    x = torch.tensor([[[1.0, 4.0], [3.0, 0.0]]])
+    assert TSNConsensus("mean")(x).tolist() == [[2.0, 2.0]]
+    assert TSNConsensus("max")(x).tolist() == [[3.0, 4.0]]
+
+
+@pytest.mark.parametrize("backbone,depth", [("r3d", 10), ("r2plus1d", 10), ("resnet2d", 18)])
+def test_clip_encoder_pools_to_vectors(backbone: str, depth: int) -> None:
+    enc = build_clip_encoder(VideoEncoderConfig(backbone=backbone, depth=depth, width_mult=0.125))  # type: ignore[arg-type]
+    out = enc(torch.randn(2, 3, 4, 32, 32))
+    assert out.shape == (2, enc.out_channels)
+
+
+def test_clip_encoder_2d_is_mean_of_frame_features() -> None:
+    torch.manual_seed(0)
+    enc = build_clip_encoder(VideoEncoderConfig(backbone="resnet2d", depth=18, width_mult=0.125)).eval()
+    x = torch.randn(2, 3, 3, 32, 32)
+    per_frame = torch.stack([enc(x[:, :, t : t + 1]) for t in range(3)], dim=1)
+    assert torch.allclose(enc(x), per_frame.mean(dim=1), atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["resnet2d", "resnet1d"])
+def test_audio_encoder(kind: str) -> None:
+    enc = AudioEncoder(kind, sample_rate=16000, preset="glcm", n_mels=32, width_mult=0.125)
+    out = enc(torch.randn(2, 4000))
+    assert out.shape == (2, enc.out_channels) and torch.isfinite(out).all()
+
+
+def test_momentum_encoder_modes_grads_and_update() -> None:
+    torch.manual_seed(0)
+    online = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.Dropout(0.5))
+    ema = MomentumEncoder(online, momentum=0.9, bn_train=True)
+    assert all(not p.requires_grad for p in ema.parameters())
+    ema.train()
+    assert ema.module[1].training and not ema.module[2].training and not ema.module[0].training
+    ema.eval()
+    assert not any(m.training for m in ema.module.modules())
+    assert not MomentumEncoder(online, bn_train=False).train().module[1].training
+    out = ema(torch.randn(3, 4))
+    assert not out.requires_grad
+    before = ema.module[0].weight.clone()
+    with torch.no_grad():
+        online[0].weight.add_(1.0)
+    online[1].running_mean.fill_(2.0)
+    ema.update(online)
+    # θ_k = m θ_k + (1 - m) θ_q; buffers copied
+    assert torch.allclose(ema.module[0].weight, 0.9 * before + 0.1 * online[0].weight)
+    assert torch.equal(ema.module[1].running_mean, online[1].running_mean)
+
+
+def test_staged_queue_enqueues_only_on_flush() -> None:
+    q = StagedQueue(5, 3, generator=torch.Generator().manual_seed(0))
+    init = q.queue.clone()
+    keys1, keys2 = torch.randn(2, 3), torch.randn(2, 3)
+    q.stage(keys1)
+    q.stage(keys2)
+    assert torch.equal(q.queue, init) and q.num_staged == 4
+    q.flush()
+    assert q.num_staged == 0 and int(q.ptr) == 4
+    assert torch.allclose(q.queue[:4], F.normalize(torch.cat([keys1, keys2]), dim=1))
+    assert torch.equal(q.queue[4], init[4])
+    assert set(q.state_dict()) == {"queue", "ptr"}
+    with pytest.raises(ValueError):
+        q.stage(torch.randn(2, 4))
