@@ -222,13 +222,29 @@ class RawPipeline(_Base):
 # --------------------------------------------------------------------------------------------
 
 
+def _worker_cpu(loader: DataLoader) -> float:
+    """CPU seconds (user + system) used so far by the loader's live worker processes (Linux
+    ``/proc``; 0 without workers)."""
+    it = getattr(loader, "_iterator", None)
+    total = 0.0
+    for w in getattr(it, "_workers", []) or []:
+        try:
+            fields = Path(f"/proc/{w.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def measure(datasets: dict[str, Dataset], workers: int, repeats: int, batch: int) -> dict[str, tuple[float, float]]:
-    """``{name: (median samples/s, median CPU ms per sample of this process)}``.
+    """``{name: (median samples/s, median CPU ms per sample)}``.
 
     Every loader is warmed up with one full pass (workers started, files in the page cache),
     then the timed passes are interleaved across pipelines (pass r of every pipeline before pass
-    r + 1 of any), so a change in the machine's load hits all of them alike. The CPU figure only
-    counts this process (meaningful with 0 workers: decoder threads included).
+    r + 1 of any), so a change in the machine's load hits all of them alike. The CPU figure
+    counts this process and the loader's worker processes (decoding threads, collation and
+    the transfer of batches included): on a machine shared with other work it is far steadier
+    than samples/s, and ``cores / CPU per sample`` bounds the throughput of a dedicated machine.
     """
     loaders = {
         name: DataLoader(ds, batch_size=batch, num_workers=workers, collate_fn=collate_samples,
@@ -242,10 +258,11 @@ def measure(datasets: dict[str, Dataset], workers: int, repeats: int, batch: int
     cpus: dict[str, list[float]] = {n: [] for n in loaders}
     for _ in range(repeats):
         for name, loader in loaders.items():
-            w0, c0 = time.perf_counter(), time.process_time()
+            w0, c0, k0 = time.perf_counter(), time.process_time(), _worker_cpu(loader)
             n = sum(int(next(iter(b.values())).shape[0]) for b in loader)
             walls[name].append(n / (time.perf_counter() - w0))
-            cpus[name].append((time.process_time() - c0) / n * 1000)
+            cpu = time.process_time() - c0 + _worker_cpu(loader) - k0
+            cpus[name].append(cpu / n * 1000)
     del loaders
     return {n: (statistics.median(walls[n]), statistics.median(cpus[n])) for n in walls}
 
@@ -320,24 +337,24 @@ def main() -> None:
               f"80-bin log-mel; {args.samples} samples/pass, median of {args.repeats}; "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         table: dict[tuple[str, int], float] = {}
-        cpu: dict[str, float] = {}
+        cpu: dict[tuple[str, int], float] = {}
         for w in args.workers:
             res = measure({n: classes[n](paths, args.samples) for n in args.pipelines}, w, args.repeats, args.batch)
             for name, (r, c) in res.items():
-                table[(name, w)] = r
-                if w == 0:
-                    cpu[name] = c
-                print(f"  workers={w} {name:9s} {r:7.2f} samples/s" + (f"  ({c:.1f} CPU ms/sample)" if w == 0 else ""), flush=True)
-        print("\nsamples/s (median)      " + "".join(f"{f'workers={w}':>12s}" for w in args.workers)
-              + ("   CPU ms/sample (workers=0)" if cpu else ""))
+                table[(name, w)], cpu[(name, w)] = r, c
+                print(f"  workers={w} {name:9s} {r:7.2f} samples/s  {c:7.1f} CPU ms/sample", flush=True)
+        ws = args.workers
+        print("\n" + " " * 25 + "samples/s (median)" + " " * (12 * len(ws) - 18) + "   CPU ms/sample (all processes)")
+        print(" " * 24 + "".join(f"{f'workers={w}':>12s}" for w in ws) + "   " + "".join(f"{f'workers={w}':>12s}" for w in ws))
         for name in args.pipelines:
-            print(f"  {name:22s}" + "".join(f"{table[(name, w)]:12.2f}" for w in args.workers)
-                  + (f"{cpu[name]:16.1f}" if name in cpu else ""))
+            print(f"  {name:22s}" + "".join(f"{table[(name, w)]:12.2f}" for w in ws) + "   "
+                  + "".join(f"{cpu[(name, w)]:12.1f}" for w in ws))
         for other, label in (("naive", "glocal / naive (a)"), ("naive_sws", "glocal / naive_sws (a')"),
                              ("per_view", "glocal / per_view (b)"), ("raw", "glocal / raw (c)")):
             if "glocal" in args.pipelines and other in args.pipelines:
-                print(f"  {label:22s}" + "".join(f"{table[('glocal', w)] / table[(other, w)]:11.2f}x" for w in args.workers)
-                      + (f"{cpu[other] / cpu['glocal']:15.2f}x" if cpu else ""))
+                print(f"  {label:22s}" + "".join(f"{table[('glocal', w)] / table[(other, w)]:11.2f}x" for w in ws)
+                      + "   " + "".join(f"{cpu[(other, w)] / cpu[('glocal', w)]:11.2f}x" for w in ws))
+        print("  (CPU ratios: other pipeline's CPU per sample / glocal's, i.e. throughput ratio on idle cores)")
         if "glocal" in args.pipelines:
             print("\nin-process breakdown (CPU ms per sample):")
             for k, v in breakdown(paths, min(args.samples, 24)).items():

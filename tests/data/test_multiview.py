@@ -256,3 +256,17 @@ def test_decoder_threads_policy(tmp_path, tiny_av_video, monkeypatch):
     assert ds._threads() == 1  # many workers: one decoder thread each
     assert MultiViewDataset(m, ContiguousClipSampler(4, 16.0), {"clip": RawFrames()}, decoder_threads=3)._threads() == 3
     assert ds[0]["clip/video"].shape == (3, 4, 32, 32)
+
+
+def test_collate_in_a_worker_stacks_into_shared_memory(monkeypatch):
+    from types import SimpleNamespace
+
+    import glocal.data.dataset as dmod
+
+    samples = [{"v": torch.full((2, 3), float(i)), "t": torch.tensor(i), "skipped": [f"s{i}"]} for i in range(3)]
+    plain = collate_samples(samples)
+    monkeypatch.setattr(dmod.torch.utils.data, "get_worker_info", lambda: SimpleNamespace(num_workers=2))
+    shared = collate_samples(samples)
+    assert shared["v"].is_shared() and not plain["v"].is_shared()
+    assert torch.equal(shared["v"], plain["v"]) and torch.equal(shared["t"], plain["t"])
+    assert shared["skipped"] == ["s0", "s1", "s2"]

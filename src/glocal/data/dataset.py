@@ -432,6 +432,18 @@ class AVClipDataset(MultiViewDataset):
         return out
 
 
+def _stack(values: list[torch.Tensor]) -> torch.Tensor:
+    """``torch.stack``; inside a DataLoader worker straight into shared memory (as torch's
+    default collate does), saving the copy the worker would make when sending the batch."""
+    first = values[0]
+    if torch.utils.data.get_worker_info() is None or not all(v.shape == first.shape for v in values):
+        return torch.stack(values)
+    numel = first.numel() * len(values)
+    storage = first.untyped_storage()._new_shared(numel * first.element_size(), device=first.device)
+    out = first.new(storage).resize_(len(values), *first.shape)
+    return torch.stack(values, out=out)
+
+
 def collate_samples(batch: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack tensors of a list of samples; concatenate the ``skipped`` lists."""
     out: dict[str, Any] = {}
@@ -440,7 +452,7 @@ def collate_samples(batch: list[dict[str, Any]]) -> dict[str, Any]:
         if key == "skipped":
             out[key] = [s for v in values for s in v]
         elif isinstance(values[0], torch.Tensor):
-            out[key] = torch.stack(values)
+            out[key] = _stack(values)
         else:
             out[key] = values
     return out

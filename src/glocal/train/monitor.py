@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..data.manifest import Manifest, read_manifest, resolve_manifest
+from ..data.formats import load_manifest
+from ..data.manifest import Manifest
 from ..errors import ConfigError
 from ..eval.features import EvalData, extract_features, make_loader
 from ..eval.probes import knn_classify
@@ -41,7 +42,9 @@ class KNNMonitor:
     def __init__(self, cfg: PretrainConfig, modalities: tuple[str, ...], device: torch.device,
                  dtype: torch.dtype | None) -> None:
         t, d = cfg.train, cfg.data
-        manifest = read_manifest(resolve_manifest(d.root, d.manifest))
+        # the same layout / deny-list handling as the pretraining data (data.format, data.deny_list)
+        manifest = load_manifest(d.root, getattr(d, "format", "auto"), manifest=d.manifest,
+                                 deny_list=getattr(d, "deny_list", None))
         self.bank = _labelled_subset(manifest, t.monitor_bank_split, t.monitor_max_videos, "train.monitor_bank_split")
         self.query = _labelled_subset(manifest, t.monitor_query_split, t.monitor_max_videos,
                                       "train.monitor_query_split")
