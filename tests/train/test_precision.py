@@ -69,3 +69,19 @@ def test_fp16_needs_cuda_and_defaults():
     auto = resolve_precision("auto", cpu)
     assert auto in (None, torch.bfloat16)
     assert use_channels_last("auto", cpu, auto) is (auto is not None)
+
+
+def test_channels_last_3d_conversion_skips_4d_weights():
+    """Regression: models mixing 3-D and 2-D convs (e.g. a 2-D audio ResNet) must convert cleanly."""
+    import torch
+
+    from glocal.models import ResNet2DAudio
+    from glocal.train.precision import to_channels_last_3d
+
+    model = torch.nn.ModuleDict({"video": torch.nn.Conv3d(3, 4, 3), "audio": ResNet2DAudio(depth=18, width_mult=0.125)})
+    with pytest.raises(RuntimeError):
+        torch.nn.Conv2d(1, 2, 3).to(memory_format=torch.channels_last_3d)
+    to_channels_last_3d(model)
+    assert model["video"].weight.is_contiguous(memory_format=torch.channels_last_3d)
+    x = torch.randn(2, 1, 32, 40)
+    assert model["audio"](x).shape[0] == 2

@@ -61,6 +61,7 @@ from .precision import (
     precision_name,
     resolve_precision,
     use_channels_last,
+    to_channels_last_3d,
 )
 from .runlog import CSVLog, TensorBoardLog, open_tensorboard
 from .schedule import build_optimizer, build_scheduler
@@ -224,7 +225,7 @@ class Trainer:
         if t.sync_bn and ctx.enabled:
             method = convert_sync_batchnorm(method, self.device)
         if self.channels_last:
-            method = method.to(memory_format=torch.channels_last_3d)
+            method = to_channels_last_3d(method)
         self.method: Method = method
         self.dataset = self.build_dataset(cfg, "audio" in method.modalities)
         self.sampler = DistributedBatchSampler(len(self.dataset), t.batch_size, t.seed, ctx.rank, ctx.world_size)

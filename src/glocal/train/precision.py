@@ -109,3 +109,17 @@ def configure_determinism(deterministic: bool, device: torch.device) -> None:
     else:
         torch.use_deterministic_algorithms(False)
         torch.backends.cudnn.benchmark = device.type == "cuda"
+
+
+def to_channels_last_3d(module: torch.nn.Module) -> torch.nn.Module:
+    """Put every 5-D parameter/buffer (3-D conv weights) in ``channels_last_3d``, leave the rest.
+
+    ``module.to(memory_format=torch.channels_last_3d)`` fails on models that also hold 4-D
+    weights (2-D convs, e.g. a 2-D audio ResNet); this converts only what the format applies to.
+    """
+    with torch.no_grad():
+        for tensor in list(module.parameters()) + list(module.buffers()):
+            if tensor.dim() == 5:
+                tensor.data = tensor.data.contiguous(memory_format=torch.channels_last_3d)
+    return module
+
