@@ -27,7 +27,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from .mil_nce import POOL_MODES
+from .mil_nce import POOL_MODES, mil_nce_from_parts
 
 __all__ = ["dist_info", "all_gather_with_grad", "all_gather_no_grad", "mil_nce_local"]
 
@@ -126,15 +126,5 @@ def mil_nce_local(
     local = torch.arange(a, device=rows.device)
     # Positives: pos[i', m] = s[offset + i', offset + i', m]                    -> (a, M)
     pos = rows[local, offset + local]
-    if pool == "lse":
-        numer = torch.logsumexp(pos, dim=1)
-    elif pool == "mean":
-        numer = pos.mean(dim=1)
-    else:
-        numer = pos.amax(dim=1)
-    # Row part R_i = LSE_{j,m} s_ijm, column part C_i = LSE_{j,m} s_jim
-    denom = torch.logsumexp(rows.reshape(a, n_all * m), dim=1)
-    if symmetric:
-        col = torch.logsumexp(cols.transpose(0, 1).reshape(a, n_all * m), dim=1)
-        denom = torch.logaddexp(denom, col)
-    return (denom - numer).mean()
+    col_scores = cols.transpose(0, 1).reshape(a, n_all * m) if symmetric else None
+    return mil_nce_from_parts(pos, rows.reshape(a, n_all * m), col_scores, pool)

@@ -53,6 +53,20 @@ def mil_nce(scores: Tensor, *, symmetric: bool = True, pool: str = "lse") -> Ten
 
     # Positives: pos[i, m] = s_{i i m}                                    -> (A, M)
     pos = scores.diagonal(dim1=0, dim2=1).transpose(0, 1)
+    rows = scores.reshape(n_anchor, n_anchor * n_inst)
+    cols = scores.transpose(0, 1).reshape(n_anchor, n_anchor * n_inst) if symmetric else None
+    return mil_nce_from_parts(pos, rows, cols, pool)
+
+
+def mil_nce_from_parts(pos: Tensor, rows: Tensor, cols: Tensor | None, pool: str) -> Tensor:
+    """MIL-NCE from its parts, shared by :func:`mil_nce` and the distributed local-loss form.
+
+    Args:
+        pos: ``(a, M)`` positive scores ``s_iim`` of the ``a`` anchors.
+        rows: ``(a, K)`` every score of anchor ``i``'s row ``{s_ijm}``.
+        cols: ``(a, K)`` every score of anchor ``i``'s column ``{s_jim}``, or None (not symmetric).
+        pool: how positives are pooled: ``"lse"`` | ``"mean"`` | ``"max"``.
+    """
     # Numerator (log domain), per anchor i:
     #   lse:  log sum_m exp(s_iim);   mean: (1/M) sum_m s_iim;   max: max_m s_iim
     if pool == "lse":
@@ -61,14 +75,11 @@ def mil_nce(scores: Tensor, *, symmetric: bool = True, pool: str = "lse") -> Ten
         numer = pos.mean(dim=1)
     else:
         numer = pos.amax(dim=1)
-
-    # Row part of the denominator: R_i = LSE_{j,m} s_ijm                 -> (A,)
-    denom = torch.logsumexp(scores.reshape(n_anchor, n_anchor * n_inst), dim=1)
-    if symmetric:
+    # Row part of the denominator: R_i = LSE_{j,m} s_ijm
+    denom = torch.logsumexp(rows, dim=1)
+    if cols is not None:
         # Column part: C_i = LSE_{j,m} s_jim; the union's LSE is
         #   LSE({s_ijm} ∪ {s_jim}) = log(exp(R_i) + exp(C_i))  (multiset: positives counted twice)
-        col = torch.logsumexp(scores.transpose(0, 1).reshape(n_anchor, n_anchor * n_inst), dim=1)
-        denom = torch.logaddexp(denom, col)
-
+        denom = torch.logaddexp(denom, torch.logsumexp(cols, dim=1))
     # L = mean_i [ denom_i - numer_i ]
     return (denom - numer).mean()
