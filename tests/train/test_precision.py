@@ -78,10 +78,15 @@ def test_channels_last_3d_conversion_skips_4d_weights():
     from glocal.models import ResNet2DAudio
     from glocal.train.precision import to_channels_last_3d
 
-    model = torch.nn.ModuleDict({"video": torch.nn.Conv3d(3, 4, 3), "audio": ResNet2DAudio(depth=18, width_mult=0.125)})
+    model = torch.nn.ModuleDict({
+        "video": torch.nn.Conv3d(3, 4, 3),
+        "audio": ResNet2DAudio(depth=18, width_mult=0.125),
+        "image": torch.nn.Conv2d(1, 2, 3),  # a 4-D weight: must be left alone, not crash
+    })
     with pytest.raises(RuntimeError):
         torch.nn.Conv2d(1, 2, 3).to(memory_format=torch.channels_last_3d)
     to_channels_last_3d(model)
     assert model["video"].weight.is_contiguous(memory_format=torch.channels_last_3d)
     x = torch.randn(2, 1, 32, 40)
     assert model["audio"](x).shape[0] == 2
+    assert model["image"](x).shape == (2, 2, 30, 38)

@@ -31,6 +31,7 @@ __all__ = ["ResNet2D", "BasicBlockFrame", "BottleneckFrame", "TSNConsensus", "fr
 
 #: depth -> (block, blocks per stage)
 RESNET2D_DEPTHS: dict[int, tuple[str, tuple[int, int, int, int]]] = {
+    10: ("basic", (1, 1, 1, 1)),
     18: ("basic", (2, 2, 2, 2)),
     34: ("basic", (3, 4, 6, 3)),
     50: ("bottleneck", (3, 4, 6, 3)),
