@@ -82,6 +82,9 @@ def test_pretrain_config_validates_every_section(tmp_path):
         ("data.on_error=ignore", "allowed values: ['raise', 'skip']"),
         ("train.batch_size=0", "train.batch_size"),
         ("data.crop_scale=[0.9, 0.1]", "data.crop_scale"),
+        ("data.jitter=[0.4, 0.4, 0.4, 0.7]", "data.jitter"),
+        ("data.jitter=[0.4, 0.4]", "data.jitter"),
+        ("data.grayscale_p=1.5", "data.grayscale_p"),
         ("optim.name=lamb", "optim.name"),
         ("bogus.key=1", "unknown config section 'bogus'"),
     ]:
@@ -90,6 +93,17 @@ def test_pretrain_config_validates_every_section(tmp_path):
         assert fragment in str(err.value), (override, str(err.value))
     with pytest.raises(ConfigError, match="method"):
         load_pretrain_config(None, [])
+
+
+def test_data_jitter_reaches_the_clip_transform():
+    """``data.jitter`` (colour-jitter strengths) is what the training transform uses."""
+    from glocal.data.build import default_transforms
+    from glocal.methods.common import clip_transform
+
+    cfg = load_pretrain_config(None, ["method.name=glcm", "data.jitter=[0.1, 0.2, 0.3, 0.0]"])
+    assert cfg.data.jitter == (0.1, 0.2, 0.3, 0.0)
+    assert default_transforms(cfg.data)["clip"].jitter == (0.1, 0.2, 0.3, 0.0)
+    assert clip_transform(cfg.data).jitter == (0.1, 0.2, 0.3, 0.0)
 
 
 def test_shipped_configs_load():

@@ -268,6 +268,9 @@ def test_fake_manifest_and_shifted_audio(world):
         (dict(seed=-3), "seed"),
         (dict(duration=0.2), "duration"),
         (dict(fps=8), "fps"),
+        (dict(color_mode="shape"), "color_mode"),
+        (dict(class_hue_jitter=0.7), "class_hue_jitter"),
+        (dict(object_radius=(0.3, 0.2)), "object_radius"),
     ],
 )
 def test_config_errors(bad, option):
@@ -294,3 +297,26 @@ def test_overwrite_policy(tmp_path):
     assert json.loads((tmp_path / "world.json").read_text())["config"]["seed"] == 5
     with pytest.raises(ConfigError, match="workers"):
         generate_world(other, tmp_path / "x", workers=0, progress=False)
+
+
+def _hue(rgb: np.ndarray) -> float:
+    import colorsys
+
+    return colorsys.rgb_to_hsv(*[float(x) for x in rgb])[0]
+
+
+def test_class_color_mode_ties_hue_to_shape_class():
+    """With color_mode=class every object's hue is its class hue within the jitter; with the
+    default (random) mode colours are not tied to the class."""
+    jitter = 0.03
+    cfg = WorldConfig(num_videos=60, num_classes=6, max_distractors=2, color_mode="class", class_hue_jitter=jitter)
+    plans = plan_world(cfg)
+    for i in range(cfg.num_videos):
+        for obj in video_scene(cfg, i, plans).objects:
+            d = abs(_hue(obj.color) - obj.shape / cfg.num_classes)
+            assert min(d, 1.0 - d) <= jitter + 1e-6, (i, obj.shape_name)
+    rand = WorldConfig(num_videos=60, num_classes=6, max_distractors=0, color_mode="random")
+    plans = plan_world(rand)
+    hues = [_hue(video_scene(rand, i, plans).objects[0].color) for i in range(rand.num_videos)]
+    off = [min(abs(h - p.label / 6), 1 - abs(h - p.label / 6)) for h, p in zip(hues, plans)]
+    assert max(off) > 0.1

@@ -75,7 +75,7 @@ def test_in_batch_only_and_config_checks() -> None:
 
 
 def test_data_and_eval_hooks() -> None:
-    data = SimpleNamespace(clip_frames=4, fps=8.0, crop_size=32, crop_scale=(0.2, 1.0), flip_p=0.5, jitter_p=0.8,
+    data = SimpleNamespace(clip_frames=4, fps=8.0, crop_size=32, crop_scale=(0.2, 1.0), flip_p=0.5, jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8,
                            grayscale_p=0.2)
     hooks = AVID.config_only(AVIDConfig(**TINY))
     plan = hooks.build_sampler(data).plan(np.random.default_rng(0), 0.0, 6.0, 8.0)

@@ -12,7 +12,7 @@ from glocal.methods import build_method
 from glocal.methods.simclr import SimCLR, SimCLRConfig
 
 TINY = dict(depth=10, width_mult=0.125, proj_hidden=32, proj_dim=16)
-DATA = SimpleNamespace(clip_frames=4, fps=8.0, crop_size=32, crop_scale=(0.2, 1.0), flip_p=0.5, jitter_p=0.8,
+DATA = SimpleNamespace(clip_frames=4, fps=8.0, crop_size=32, crop_scale=(0.2, 1.0), flip_p=0.5, jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8,
                        grayscale_p=0.2)
 
 

@@ -31,10 +31,11 @@ def default_sampler(data_cfg: Any, *, with_audio: bool = True) -> ContiguousClip
 
 
 def default_transforms(data_cfg: Any) -> dict[str, ClipTransform]:
-    """``{"clip": ClipTransform}`` from ``data.crop_size/crop_scale/flip_p/jitter_p/grayscale_p``."""
+    """``{"clip": ClipTransform}`` from ``data.crop_size/crop_scale/flip_p/jitter/jitter_p/grayscale_p``."""
     return {
         "clip": ClipTransform(
             size=data_cfg.crop_size, scale=tuple(data_cfg.crop_scale), flip_p=data_cfg.flip_p,
+            jitter=tuple(data_cfg.jitter),
             jitter_p=data_cfg.jitter_p, grayscale_p=data_cfg.grayscale_p,
         )
     }

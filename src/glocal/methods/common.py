@@ -9,7 +9,7 @@ Each lives here once and the method files only compose them:
 - :class:`AudioEncoder` — waveform -> log-mel (fp32) -> per-bin BatchNorm -> 1-D or 2-D ResNet
   -> time/frequency-pooled ``(B, C)``.
 - :class:`MomentumEncoder` — an EMA copy of a module (no gradients; BatchNorm in train or eval
-  mode), updated with :func:`~glocal.objectives.momentum_update`.
+  mode; optional shuffle-BN across ranks), updated with :func:`~glocal.objectives.momentum_update`.
 - :class:`StagedQueue` — a :class:`~glocal.objectives.FeatureQueue` whose keys are gathered from
   every rank during the forward and enqueued in ``on_step_end`` (after the optimizer step, so the
   queue a loss saw is never modified before its backward, and micro-batches of a
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import torch
 from torch import Tensor, nn
@@ -36,6 +36,7 @@ from ..data.transforms import ClipTransform
 from ..models import MLPHead, ResNet1DAudio, build_video_backbone
 from ..models.resnet2d import ResNet2D, TSNConsensus
 from ..objectives import FeatureQueue, all_gather_no_grad, momentum_update
+from ..objectives.distributed import dist_info, shuffled_forward
 from .base import Method, fp32
 
 __all__ = [
@@ -172,22 +173,45 @@ class AudioEncoder(nn.Module):
 
 
 class MomentumEncoder(nn.Module):
-    """An exponential-moving-average copy of ``online`` (MoCo / VCLR key encoder).
+    """An exponential-moving-average copy of ``online`` (MoCo / VCLR / AVTS key encoder).
 
     The copy has no gradients (``requires_grad=False``, forward under ``no_grad``). Mode: always
     eval, except its BatchNorm layers follow the method's train mode when ``bn_train`` (MoCo and
     the VCLR release: batch statistics for keys). :meth:`update` applies
     ``θ_k <- m θ_k + (1 - m) θ_q`` and copies buffers (BN running statistics) from ``online``.
+
+    ``shuffle_bn`` (MoCo's shuffling BN): under ``torch.distributed`` with more than one rank,
+    each forward in train mode runs the copy on a random cross-rank shard of the global key batch
+    and returns this rank's rows in their original order
+    (:func:`~glocal.objectives.distributed.shuffled_forward`), so the key encoder's BatchNorm
+    statistics are not those of the samples this rank's query encoder sees. It is a no-op (no
+    communication, no random draw) with one process — BatchNorm already normalises over the
+    whole batch there —, in eval mode, with ``bn_train=False`` (running statistics), and when
+    every BatchNorm of the copy is synchronised (``train.sync_bn``: global statistics, which no
+    permutation changes). :attr:`shuffles` says whether the next forward shuffles.
     """
 
-    def __init__(self, online: nn.Module, momentum: float = 0.999, bn_train: bool = True) -> None:
+    def __init__(self, online: nn.Module, momentum: float = 0.999, bn_train: bool = True,
+                 shuffle_bn: bool = False) -> None:
         super().__init__()
         check_range("momentum", momentum, 0.0, 1.0)
         self.module = copy.deepcopy(online)
         self.module.requires_grad_(False)
         self.momentum = float(momentum)
         self.bn_train = bool(bn_train)
+        self.shuffle_bn = bool(shuffle_bn)
         self.train(online.training)
+
+    @property
+    def shuffles(self) -> bool:
+        """Whether a forward now uses shuffle-BN: ``shuffle_bn`` on, more than one rank, and the
+        copy has a BatchNorm layer on batch statistics that is not synchronised across ranks."""
+        if not (self.shuffle_bn and self.training and self.bn_train) or dist_info()[1] == 1:
+            return False
+        from ..train.distributed import SyncBatchNorm  # lazy: glocal.train imports the methods
+
+        return any(isinstance(m, _BatchNorm) and m.training and not isinstance(m, (SyncBatchNorm, nn.SyncBatchNorm))
+                   for m in self.module.modules())
 
     def train(self, mode: bool = True) -> "MomentumEncoder":
         self.training = mode
@@ -199,8 +223,20 @@ class MomentumEncoder(nn.Module):
         return self
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.run(self.module, *args, **kwargs)
+
+    def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` under ``no_grad``, with shuffle-BN when :attr:`shuffles`.
+
+        ``fn`` is the copy or a part of it (e.g. ``self.module.encoder``); with shuffle-BN the
+        call must be ``fn(batch_tensor)`` and every output tensor must have the batch's rows.
+        """
         with torch.no_grad():
-            return self.module(*args, **kwargs)
+            if not self.shuffles:
+                return fn(*args, **kwargs)
+            if len(args) != 1 or kwargs or not isinstance(args[0], Tensor):
+                raise TypeError("MomentumEncoder with shuffle_bn takes exactly one batch tensor")
+            return shuffled_forward(fn, args[0])
 
     @torch.no_grad()
     def update(self, online: nn.Module) -> None:
@@ -240,12 +276,12 @@ class StagedQueue(FeatureQueue):
         self._staged.clear()
 
 
-def clip_transform(data_cfg: Any, *, blur_p: float = 0.0, per_frame: bool = False,
-                   jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1)) -> ClipTransform:
-    """A training :class:`ClipTransform` from ``data.crop_size/crop_scale/flip_p/jitter_p/
+def clip_transform(data_cfg: Any, *, blur_p: float = 0.0, per_frame: bool = False) -> ClipTransform:
+    """A training :class:`ClipTransform` from ``data.crop_size/crop_scale/flip_p/jitter/jitter_p/
     grayscale_p`` plus Gaussian blur probability ``blur_p`` and ``per_frame`` draws."""
     return ClipTransform(
-        size=data_cfg.crop_size, scale=tuple(data_cfg.crop_scale), flip_p=data_cfg.flip_p, jitter=jitter,
+        size=data_cfg.crop_size, scale=tuple(data_cfg.crop_scale), flip_p=data_cfg.flip_p,
+        jitter=tuple(data_cfg.jitter),
         jitter_p=data_cfg.jitter_p, grayscale_p=data_cfg.grayscale_p, blur_p=blur_p, per_frame=per_frame,
     )
 

@@ -33,6 +33,8 @@ class DataConfig:
     sample_rate: int = 16000
     crop_scale: tuple[float, float] = (0.2, 1.0)
     flip_p: float = 0.5
+    #: colour-jitter strengths (brightness, contrast, saturation, hue); hue in turns, <= 0.5
+    jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1)
     jitter_p: float = 0.8
     grayscale_p: float = 0.2
     num_workers: int = 2
@@ -46,6 +48,13 @@ class DataConfig:
         check_range("data.crop_size", self.crop_size, 8, 4096)
         check_range("data.sample_rate", self.sample_rate, 4000, 192000)
         check_range("data.num_workers", self.num_workers, 0, 256)
+        for key in ("flip_p", "jitter_p", "grayscale_p"):
+            check_range(f"data.{key}", getattr(self, key), 0.0, 1.0)
+        if len(self.jitter) != 4 or not all(x >= 0 for x in self.jitter[:3]) or not 0 <= self.jitter[3] <= 0.5:
+            raise ConfigError(
+                f"config key 'data.jitter' = {list(self.jitter)} must be [brightness, contrast, saturation, hue] "
+                "with the first three >= 0 and hue in [0, 0.5]"
+            )
         if not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
             raise ConfigError(f"config key 'data.crop_scale' = {list(self.crop_scale)} must satisfy 0 < lo <= hi <= 1")
 

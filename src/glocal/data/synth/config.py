@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from glocal.errors import ConfigError
 
-__all__ = ["WorldConfig", "SHAPES", "RHYTHMS", "SPLITS", "NUM_FOLDS"]
+__all__ = ["WorldConfig", "SHAPES", "RHYTHMS", "SPLITS", "NUM_FOLDS", "COLOR_MODES"]
 
 #: Shape classes, in class-index order. Class ``c`` of a world with ``num_classes = C`` is
 #: ``SHAPES[c]`` for ``c < C``. Shapes never rotate, so ``hbar`` and ``vbar`` are distinct.
@@ -33,6 +33,9 @@ SHAPES: tuple[str, ...] = (
 
 #: Rhythm classes (fine-grained temporal labels), in rhythm-index order.
 RHYTHMS: tuple[str, ...] = ("regular", "pairs", "triplets", "accelerating", "swing")
+
+#: Object colouring modes (see ``WorldConfig.color_mode``).
+COLOR_MODES: tuple[str, ...] = ("random", "class")
 
 #: Split names, in manifest order.
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -67,6 +70,12 @@ class WorldConfig:
         object_radius: ``(low, high)`` range of object radii as a fraction of the smaller frame
             side, each in [0.04, 0.45], low <= high (larger objects: easier shapes, and a
             median-binarised localisation map can reach cIoU >= 0.5).
+        color_mode: ``"class"`` (default: each shape class has its own hue, jittered per
+            object by ``class_hue_jitter``, like real categories whose members share an
+            appearance; distractors wear their own class's hue) or ``"random"`` (object colours
+            independent of the class: shape is the only visual class cue, a much harder world).
+        class_hue_jitter: half-width of the uniform per-object hue jitter (in turns) of
+            ``color_mode="class"``, in [0, 0.5].
         noise_snr_db: ``(low, high)`` range of the per-video signal-to-noise ratio in dB, each
             in [-20, 80], low <= high.
         fake_fraction: fraction of the videos of each split in ``fake_splits`` that get a fake
@@ -89,6 +98,8 @@ class WorldConfig:
     max_distractors: int = 2
     noise_snr_db: tuple[float, float] = (0.0, 20.0)
     object_radius: tuple[float, float] = (0.12, 0.22)
+    color_mode: str = "class"
+    class_hue_jitter: float = 0.04
     fake_fraction: float = 1.0
     fake_splits: tuple[str, ...] = ("test",)
     train_fraction: float = 0.7
@@ -139,6 +150,11 @@ class WorldConfig:
         int_in("num_classes", 2, len(SHAPES))
         int_in("num_rhythms", 1, len(RHYTHMS))
         int_in("max_distractors", 0, 6)
+        if self.color_mode not in COLOR_MODES:
+            raise ConfigError(
+                f"WorldConfig.color_mode must be one of {list(COLOR_MODES)}; got {self.color_mode!r}"
+            )
+        real_in("class_hue_jitter", 0.0, 0.5)
         rad = self.object_radius
         if (
             not isinstance(rad, tuple)

@@ -80,7 +80,7 @@ class ObjectTrack:
 
     Attributes:
         shape: shape-class index into :data:`SHAPES`.
-        color: ``(3,)`` RGB in [0, 1] (not tied to the class).
+        color: ``(3,)`` RGB in [0, 1] (tied to the class only with ``color_mode="class"``).
         radius: base radius in pixels (the unit shape is scaled by it).
         centers: ``(T, 2)`` float64 pixel centre ``(x, y)`` per frame (pixel ``j`` spans
             ``[j, j + 1)``, so the frame spans ``[0, W] x [0, H]``).
@@ -260,6 +260,13 @@ def _sample_color(rng: np.random.Generator, avoid: np.ndarray, tries: int = 20) 
     return best
 
 
+def _class_color(rng: np.random.Generator, shape: int, num_classes: int, jitter: float) -> np.ndarray:
+    """Colour of an object of class ``shape``: hue ``shape / num_classes`` + ``U(-jitter, jitter)``
+    turns, saturation ``U(0.6, 1)``, value ``U(0.55, 0.9)``."""
+    hue = (shape / num_classes + rng.uniform(-jitter, jitter)) % 1.0
+    return hsv_to_rgb(hue, rng.uniform(0.6, 1.0), rng.uniform(0.55, 0.9))
+
+
 def _sample_path(
     rng: np.random.Generator, times: np.ndarray, radius: float, height: int, width: int
 ) -> np.ndarray:
@@ -304,7 +311,10 @@ def sample_scene(cfg: WorldConfig, index: int, label: int, rhythm: int) -> Scene
     others = [c for c in range(cfg.num_classes) if c != label]
     shapes = [label] + [int(others[i]) for i in rng.integers(0, len(others), size=n_distractors)]
     radii = rng.uniform(*cfg.object_radius, size=len(shapes)) * min(H, W)
-    colors = [_sample_color(rng, background.mean_color) for _ in shapes]
+    if cfg.color_mode == "class":
+        colors = [_class_color(rng, s, cfg.num_classes, float(cfg.class_hue_jitter)) for s in shapes]
+    else:
+        colors = [_sample_color(rng, background.mean_color) for _ in shapes]
 
     # Paths: retry a few times so that objects start apart (they may still cross later).
     paths: list[np.ndarray] = []
