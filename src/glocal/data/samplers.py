@@ -389,8 +389,10 @@ class SpeedDirectionSampler:
     ``T * 2**s / fps <= duration`` seconds; random start; with probability ``reverse_p`` the time
     list is reversed (an exact reversal of the forward clip). Audio: the clip's span before the
     speed change, ``audio_speed = 2**s`` (so every clip carries ``T / fps`` s of audio) and
-    ``reverse_audio`` = the direction. ``non_overlapping=True`` redraws the second start (up to
-    10 times) so that the spans do not overlap when the video allows it.
+    ``reverse_audio`` = the direction; with ``audio_duration = A`` instead ``A * 2**s`` seconds
+    centred on the clip's span (every clip then carries ``A`` s of audio after the speed change).
+    ``non_overlapping=True`` redraws the second start (up to 10 times) so that the spans do not
+    overlap when the video allows it.
 
     Targets: ``speed_{c}`` (s), ``dir_{c}`` (1 = backward), ``order_ab`` (1 if clip a starts
     before clip b), ``overlap_ab`` (1 if their spans overlap).
@@ -404,9 +406,12 @@ class SpeedDirectionSampler:
     names: tuple[str, str] = ("a", "b")
     transform: str = "clip"
     non_overlapping: bool = False
+    audio_duration: float | None = None
 
     def __post_init__(self) -> None:
         _check_positive(num_frames=self.num_frames, fps=self.fps, n_speeds=self.n_speeds)
+        if self.audio_duration is not None:
+            _check_positive(audio_duration=self.audio_duration)
 
     def max_speed(self, duration: float) -> int:
         """Largest speed class the video length allows."""
@@ -435,9 +440,12 @@ class SpeedDirectionSampler:
             times = start + np.arange(self.num_frames, dtype=np.float64) * skip / self.fps
             if backward:
                 times = times[::-1].copy()
+            audio = None
+            if self.with_audio:
+                a_span = span if self.audio_duration is None else self.audio_duration * skip
+                audio = (start + (span - a_span) / 2, a_span)
             views.append(ViewRequest(
-                name, times, audio=(start, span) if self.with_audio else None, audio_speed=float(skip),
-                reverse_audio=backward, transform=self.transform,
+                name, times, audio=audio, audio_speed=float(skip), reverse_audio=backward, transform=self.transform,
             ))
             spans.append((start, start + span))
             targets[f"speed_{name}"] = s

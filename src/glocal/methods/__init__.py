@@ -7,6 +7,8 @@ from typing import Any
 from ..errors import ConfigError
 from .base import Method
 from .avid import AVID, AVIDConfig
+from .ctrlaug import CtrlAug, CtrlAugConfig
+from .avts import AVTS, AVTSConfig
 from .glcm import GLCM, GLCMConfig
 from .moco import MoCo, MoCoConfig
 from .simclr import SimCLR, SimCLRConfig
@@ -18,11 +20,13 @@ METHODS: dict[str, type[Method]] = {
     "moco": MoCo,
     "avid": AVID,
     "vclr": VCLR,
+    "ctrlaug": CtrlAug,
+    "avts": AVTS,
 }
 
 __all__ = [
     "METHODS", "Method", "GLCM", "GLCMConfig", "SimCLR", "SimCLRConfig", "MoCo", "MoCoConfig", "AVID", "AVIDConfig",
-    "VCLR", "VCLRConfig", "method_class", "build_method",
+    "VCLR", "VCLRConfig", "AVTS", "AVTSConfig", "CtrlAug", "CtrlAugConfig", "method_class", "build_method",
 ]
 
 

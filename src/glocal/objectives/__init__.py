@@ -17,6 +17,7 @@ from .info_nce import (
     soft_target_nce,
 )
 from .memory import FeatureQueue, momentum_update
+from .avts import ORDER_SYNC_CLASS, nn_augmented_nce, order_pair_batch, speed_direction_labels
 from .mil_nce import POOL_MODES, mil_nce
 from .vclr import (
     INTRA_MODES,
@@ -25,6 +26,23 @@ from .vclr import (
     permute_tuples,
     seco_inter_loss,
     seco_intra_loss,
+)
+from .ctrlaug import (
+    MI_BOUNDS,
+    REGION_NEGATIVES,
+    TARGET_MODES,
+    adversarial_cue_loss,
+    adversarial_mi_loss,
+    box_intersection,
+    box_volume,
+    dv_mi_lower_bound,
+    grid_cell_boxes,
+    local_global_nce,
+    low_level_cues,
+    permutation_labels,
+    region_soft_targets,
+    soft_region_contrast,
+    temporal_bin_labels,
 )
 from .pretext import (
     GradientReversal,
@@ -67,4 +85,23 @@ __all__ = [
     "seco_intra_loss",
     "normalize_order_features",
     "permute_tuples",
+    "ORDER_SYNC_CLASS",
+    "nn_augmented_nce",
+    "order_pair_batch",
+    "speed_direction_labels",
+    "MI_BOUNDS",
+    "REGION_NEGATIVES",
+    "TARGET_MODES",
+    "adversarial_cue_loss",
+    "adversarial_mi_loss",
+    "box_intersection",
+    "box_volume",
+    "dv_mi_lower_bound",
+    "grid_cell_boxes",
+    "local_global_nce",
+    "low_level_cues",
+    "permutation_labels",
+    "region_soft_targets",
+    "soft_region_contrast",
+    "temporal_bin_labels",
 ]

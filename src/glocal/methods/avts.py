@@ -1,0 +1,282 @@
+"""AVTS: audio-visual contrast with temporal self-supervision (methods.md §4, reconstruction).
+
+Per video two clips ``a``, ``b`` (:class:`~glocal.data.samplers.SpeedDirectionSampler`): speed
+class ``s`` (frame skip ``2**s``), direction ``d`` (reversed frame list), and their co-located
+audio resampled by ``2**s`` and reversed with the video. Online encoders ``f_v`` (video) and
+``f_a`` (audio) with MLP heads give L2 embeddings ``z``; EMA copies give keys ``k``; FIFO queues
+``Q_v``, ``Q_a`` hold past keys (both clips, written in lockstep so row ``j`` of both queues is
+one clip). With ``L(q, k+, Q)`` = :func:`~glocal.objectives.nn_augmented_nce` (``k+`` plus its
+top-``nn_k`` queue neighbours as positives, the rest of ``Q`` as negatives)::
+
+    L_vv = ½ [L(z_v^a, k_v^b, Q_v) + L(z_v^b, k_v^a, Q_v)]
+    L_va = ¼ Σ_{c ∈ {a, b}} [L(z_v^c, k_a^c, Q_a) + L(z_a^c, k_v^c, Q_v)]
+    L_pre = w_s (CE_speed^v + CE_speed^a) + w_d (CE_dir^v + CE_dir^a)
+            + w_vv CE_ord^{vv} + w_aa CE_ord^{aa} + w_va CE_ord^{va}
+    L = weight_vv L_vv + weight_va L_va + weight_pretext L_pre
+
+Pretext heads act on the pooled backbone features; order heads on concatenated clip pairs
+(:func:`~glocal.objectives.order_pair_batch`). Clips of different speed / direction stay
+mutual positives (invariance) while the heads keep that information (equivariance).
+After each step: EMA update of both key encoders, then the step's gathered keys enter the queues.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..config import check_choice, check_range
+from ..data.audio_transforms import WaveformAugment
+from ..data.samplers import SpeedDirectionSampler
+from ..errors import ConfigError
+from ..models import MLPHead
+from ..objectives import nn_augmented_nce, order_pair_batch, speed_direction_labels
+from .base import Method, fp32
+from .common import (
+    AUDIO_ENCODERS,
+    AudioEncoder,
+    EncoderWithHead,
+    MomentumEncoder,
+    StagedQueue,
+    VideoEncoderConfig,
+    build_clip_encoder,
+    clip_transform,
+)
+
+__all__ = ["AVTSConfig", "AVTS"]
+
+NN_CHOICES = ("key", "query")
+
+
+@dataclass
+class AVTSConfig(VideoEncoderConfig):
+    """AVTS knobs (every value ``[INF]``; video encoder fields inherited)."""
+
+    name: Literal["avts"] = "avts"
+    backbone: Literal["r3d", "r2plus1d", "resnet2d"] = "r2plus1d"
+    proj_hidden: int = 512  # contrastive MLP 512-512-128 per modality
+    proj_bn: bool = False
+    audio_encoder: Literal["resnet2d", "resnet1d"] = "resnet2d"
+    audio_depth: int = 18
+    audio_width_mult: float = 1.0
+    logmel_preset: Literal["glcm", "avid", "avts"] = "avts"
+    n_mels: int | None = None  # None: the preset's (avts: 128)
+    audio_seconds: float | None = None  # audio per clip after the speed change (None: the clip's T / fps)
+    audio_gain: float = 0.1
+    blur_p: float = 0.0
+    # sampling
+    n_speeds: int = 4  # frame skips 1, 2, 4, 8 (capped by the video length)
+    reverse_p: float = 0.5
+    non_overlapping: bool = True  # redraw clip b so that the two spans do not overlap (order task)
+    # contrast
+    queue_size: int = 65536
+    momentum: float = 0.999
+    key_bn_train: bool = True  # key encoders' BatchNorm uses batch statistics (MoCo)
+    shuffle_bn: bool = False  # MoCo's shuffling BN for both key encoders (no-op with one process)
+    tau: float = 0.1
+    in_batch_negatives: bool = False  # also the other samples' keys (MoCo: queue only)
+    gather_negatives: bool = False  # in-batch keys of every rank
+    nn_k: int = 5  # queue neighbours per query (0: plain MoCo InfoNCE)
+    nn_positives: bool = True  # neighbours are extra positives (False: only removed from negatives)
+    nn_anchor: Literal["key", "query"] = "key"  # whose neighbours: the positive key k+ or the query
+    nn_queue: Literal["key", "query"] = "key"  # search the key modality's queue or the query's (aligned rows)
+    nn_require_full_queue: bool = True  # no neighbours until the queue has been filled once
+    # pretext
+    speed_direction: Literal["separate", "joint"] = "separate"  # joint: one 2·n_speeds-way head
+    order_va_sync: bool = False  # V-A order head gets a 3rd "synchronous" class
+    pretext_hidden: int = 512  # pretext MLP hidden width (0: linear classifiers)
+    # weights
+    weight_vv: float = 1.0
+    weight_va: float = 1.0
+    weight_pretext: float = 1.0  # λ_t
+    weight_speed: float = 1.0  # also the joint speed-direction term
+    weight_direction: float = 1.0
+    weight_order_vv: float = 1.0
+    weight_order_aa: float = 1.0
+    weight_order_va: float = 1.0
+
+    def validate(self) -> None:
+        self.validate_encoder()
+        check_choice("method.audio_encoder", self.audio_encoder, AUDIO_ENCODERS)
+        check_choice("method.audio_depth", self.audio_depth, (18, 34, 50, 101))
+        check_range("method.audio_width_mult", self.audio_width_mult, 1e-3, 16.0)
+        if self.audio_seconds is not None:
+            check_range("method.audio_seconds", self.audio_seconds, 1e-2, 60.0)
+        check_range("method.audio_gain", self.audio_gain, 0.0, 1.0)
+        check_range("method.blur_p", self.blur_p, 0.0, 1.0)
+        check_range("method.n_speeds", self.n_speeds, 1, 8)
+        check_range("method.reverse_p", self.reverse_p, 0.0, 1.0)
+        check_range("method.queue_size", self.queue_size, 1, 1 << 24)
+        check_range("method.momentum", self.momentum, 0.0, 1.0)
+        check_range("method.tau", self.tau, 1e-4, 100.0)
+        check_range("method.nn_k", self.nn_k, 0, self.queue_size)
+        check_choice("method.nn_anchor", self.nn_anchor, NN_CHOICES)
+        check_choice("method.nn_queue", self.nn_queue, NN_CHOICES)
+        check_choice("method.speed_direction", self.speed_direction, ("separate", "joint"))
+        check_range("method.pretext_hidden", self.pretext_hidden, 0, 1 << 16)
+        if self.gather_negatives and not self.in_batch_negatives:
+            raise ConfigError("method.gather_negatives=true needs method.in_batch_negatives=true (nothing to gather)")
+        weights = {k: v for k, v in vars(self).items() if k.startswith("weight_")}
+        for key, value in weights.items():
+            check_range(f"method.{key}", value, 0.0, 1e4)
+        if self.weight_vv + self.weight_va + self.weight_pretext == 0:
+            raise ConfigError("method.weight_vv, weight_va and weight_pretext are all 0: nothing to train")
+
+
+def _classifier(in_dim: int, hidden: int, classes: int) -> nn.Module:
+    """``Linear`` (``hidden == 0``) or ``Linear-ReLU-Linear``: ``(N, in_dim) -> (N, classes)``."""
+    return nn.Linear(in_dim, classes) if hidden == 0 else MLPHead(in_dim, hidden, classes)
+
+
+class AVTS(Method):
+    """Batch: ``{a,b}/video`` ``(B, 3, T, H, W)``, ``{a,b}/audio`` ``(B, N)``,
+    ``target/{speed_a, speed_b, dir_a, dir_b, order_ab}`` ``(B,)``.
+
+    Terms: ``loss_vv``, ``loss_va``, ``loss_speed_{v,a}`` and ``loss_dir_{v,a}`` (or
+    ``loss_speed_dir_{v,a}`` with ``speed_direction: joint``), ``loss_order_{vv,aa,va}``.
+    Modules: ``video`` / ``audio`` (:class:`EncoderWithHead`), ``video_key`` / ``audio_key``
+    (:class:`MomentumEncoder`), ``video_queue`` / ``audio_queue`` (:class:`StagedQueue`), the
+    pretext classifiers in ``heads``.
+    """
+
+    name = "avts"
+    config_class = AVTSConfig
+    modalities = ("video", "audio")
+
+    enqueued: Tensor
+
+    def __init__(self, cfg: AVTSConfig, sample_rate: int = 16000, fps: float = 25.0) -> None:
+        super().__init__(cfg)
+        venc = build_clip_encoder(cfg)
+        aenc = AudioEncoder(cfg.audio_encoder, sample_rate=sample_rate, preset=cfg.logmel_preset, n_mels=cfg.n_mels,
+                            depth=cfg.audio_depth, width_mult=cfg.audio_width_mult)
+        self.video = EncoderWithHead(venc, venc.out_channels, cfg.proj_hidden, cfg.proj_dim, cfg.proj_bn)
+        self.audio = EncoderWithHead(aenc, aenc.out_channels, cfg.proj_hidden, cfg.proj_dim, cfg.proj_bn)
+        self.video_key = MomentumEncoder(self.video, cfg.momentum, bn_train=cfg.key_bn_train,
+                                         shuffle_bn=cfg.shuffle_bn)
+        self.audio_key = MomentumEncoder(self.audio, cfg.momentum, bn_train=cfg.key_bn_train,
+                                         shuffle_bn=cfg.shuffle_bn)
+        self.video_queue = StagedQueue(cfg.queue_size, cfg.proj_dim)
+        self.audio_queue = StagedQueue(cfg.queue_size, cfg.proj_dim)
+        self.register_buffer("enqueued", torch.zeros((), dtype=torch.long))  # keys written per queue so far
+        cv, ca, h = venc.out_channels, aenc.out_channels, cfg.pretext_hidden
+        heads: dict[str, nn.Module] = {}
+        for mod, c in (("v", cv), ("a", ca)):
+            if cfg.speed_direction == "joint":
+                heads[f"speed_dir_{mod}"] = _classifier(c, h, 2 * cfg.n_speeds)
+            else:
+                heads[f"speed_{mod}"] = _classifier(c, h, cfg.n_speeds)
+                heads[f"dir_{mod}"] = _classifier(c, h, 2)
+        heads["order_vv"] = _classifier(2 * cv, h, 2)
+        heads["order_aa"] = _classifier(2 * ca, h, 2)
+        heads["order_va"] = _classifier(cv + ca, h, 3 if cfg.order_va_sync else 2)
+        self.heads = nn.ModuleDict(heads)
+
+    # ---------------------------------------------------------------- data hooks
+    def build_sampler(self, data_cfg: Any) -> SpeedDirectionSampler:
+        """Views ``"a"``, ``"b"``: ``data.clip_frames`` frames at ``data.fps`` times ``2**s``,
+        optionally reversed, with their audio resampled / reversed alike; speed, direction and
+        order targets."""
+        cfg = self.cfg
+        return SpeedDirectionSampler(
+            num_frames=data_cfg.clip_frames, fps=data_cfg.fps, n_speeds=cfg.n_speeds, reverse_p=cfg.reverse_p,
+            with_audio=True, non_overlapping=cfg.non_overlapping, audio_duration=cfg.audio_seconds,
+        )
+
+    def transforms(self, data_cfg: Any) -> dict[str, Any]:
+        """Temporally consistent crop / flip / jitter / grayscale (+ blur), drawn per clip."""
+        return {"clip": clip_transform(data_cfg, blur_p=self.cfg.blur_p)}
+
+    def audio_transforms(self, data_cfg: Any) -> dict[str, Any]:
+        """Waveform gain, after the dataset's speed change and reversal."""
+        return {"clip": WaveformAugment(gain=self.cfg.audio_gain)}
+
+    # ------------------------------------------------------------------ training
+    def _neighbours(self, q: Tensor, k: Tensor, key_queue: StagedQueue, query_queue: StagedQueue) -> Tensor | None:
+        """``(N, nn_k)`` rows of ``key_queue`` that join the positives of ``q`` (None: none yet)."""
+        cfg = self.cfg
+        if cfg.nn_k == 0 or (cfg.nn_require_full_queue and int(self.enqueued) < cfg.queue_size):
+            return None
+        anchor = k if cfg.nn_anchor == "key" else q.detach()
+        bank = key_queue if cfg.nn_queue == "key" else query_queue  # rows aligned: same clip in both queues
+        return bank.knn(anchor, cfg.nn_k)
+
+    def _contrast(self, q: Tensor, k: Tensor, key_queue: StagedQueue, query_queue: StagedQueue) -> Tensor:
+        """:func:`nn_augmented_nce` of queries ``q`` against keys ``k`` ``(N, D)`` and ``key_queue``."""
+        cfg = self.cfg
+        nn_idx = self._neighbours(q, k, key_queue, query_queue)
+        return nn_augmented_nce(q, k, key_queue.queue, nn_idx, tau=cfg.tau, nn_positives=cfg.nn_positives,
+                                in_batch_negatives=cfg.in_batch_negatives, gather=cfg.gather_negatives)
+
+    def _pretext(self, f_v: Tensor, f_a: Tensor, batch: dict[str, Any]) -> dict[str, Tensor]:
+        """Speed / direction / order cross-entropies from backbone features ``(2B, C)`` (clips a then b)."""
+        b = f_v.shape[0] // 2
+        speed = torch.cat([batch["target/speed_a"], batch["target/speed_b"]]).long()  # (2B,)
+        back = torch.cat([batch["target/dir_a"], batch["target/dir_b"]]).long()
+        order_ab = batch["target/order_ab"]
+        terms: dict[str, Tensor] = {}
+        for mod, f in (("v", f_v), ("a", f_a)):
+            if self.cfg.speed_direction == "joint":
+                joint = speed_direction_labels(speed, back)
+                terms[f"speed_dir_{mod}"] = F.cross_entropy(self.heads[f"speed_dir_{mod}"](f).float(), joint)
+            else:
+                terms[f"speed_{mod}"] = F.cross_entropy(self.heads[f"speed_{mod}"](f).float(), speed)
+                terms[f"dir_{mod}"] = F.cross_entropy(self.heads[f"dir_{mod}"](f).float(), back)
+        for name, first, second, sync in (("vv", f_v, f_v, False), ("aa", f_a, f_a, False),
+                                          ("va", f_v, f_a, self.cfg.order_va_sync)):
+            pairs, labels = order_pair_batch(first[:b], first[b:], second[:b], second[b:], order_ab, sync=sync)
+            terms[f"order_{name}"] = F.cross_entropy(self.heads[f"order_{name}"](pairs).float(), labels)
+        return terms
+
+    def training_losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        cfg = self.cfg
+        video = torch.cat([batch["a/video"], batch["b/video"]])  # (2B, 3, T, H, W): clips a then b
+        audio = torch.cat([batch["a/audio"], batch["b/audio"]])  # (2B, N)
+        b = batch["a/video"].shape[0]
+        f_v, z_v = self.video(video)  # (2B, C_v), (2B, D)
+        f_a, z_a = self.audio(audio)
+        _, k_v = self.video_key(video)  # no gradients
+        _, k_a = self.audio_key(audio)
+        z_v, z_a, k_v, k_a = z_v.float(), z_a.float(), k_v.float(), k_a.float()
+        qv, qa = self.video_queue, self.audio_queue
+        with fp32(video.device):
+            # V-V: clip a's query vs clip b's key and vice versa; same-video keys never negatives
+            loss_vv = 0.5 * (self._contrast(z_v[:b], k_v[b:], qv, qv) + self._contrast(z_v[b:], k_v[:b], qv, qv))
+            # V-A / A-V: each clip against its own (co-located, equally transformed) audio
+            loss_va = 0.25 * sum(
+                self._contrast(z_v[s], k_a[s], qa, qv) + self._contrast(z_a[s], k_v[s], qv, qa)
+                for s in (slice(0, b), slice(b, 2 * b))
+            )
+            pre = self._pretext(f_v.float(), f_a.float(), batch)
+        w = {"speed_v": cfg.weight_speed, "speed_a": cfg.weight_speed, "speed_dir_v": cfg.weight_speed,
+             "speed_dir_a": cfg.weight_speed, "dir_v": cfg.weight_direction, "dir_a": cfg.weight_direction,
+             "order_vv": cfg.weight_order_vv, "order_aa": cfg.weight_order_aa, "order_va": cfg.weight_order_va}
+        loss_pre = sum(w[name] * value for name, value in pre.items())
+        self.video_queue.stage(k_v)  # rows aligned across the two queues: clip a keys, then clip b keys
+        self.audio_queue.stage(k_a)
+        total = cfg.weight_vv * loss_vv + cfg.weight_va * loss_va + cfg.weight_pretext * loss_pre
+        out = {"loss": total, "loss_vv": loss_vv.detach(), "loss_va": loss_va.detach()}
+        out.update({f"loss_{name}": value.detach() for name, value in pre.items()})
+        return out
+
+    def on_step_end(self) -> None:
+        """EMA update of both key encoders, then enqueue the step's gathered keys."""
+        self.video_key.update(self.video)
+        self.audio_key.update(self.audio)
+        staged = self.video_queue.num_staged
+        self.video_queue.flush()
+        self.audio_queue.flush()
+        self.enqueued.add_(staged)
+
+    # ---------------------------------------------------------------- evaluation
+    def video_features(self, video: Tensor) -> Tensor:
+        """Pooled online video backbone features ``(B, C_v)``."""
+        return self.video.encoder(video).float()
+
+    def audio_features(self, audio: Tensor) -> Tensor:
+        """Pooled online audio backbone features ``(B, C_a)`` from a waveform ``(B, N)``."""
+        return self.audio.encoder(audio).float()

@@ -1,0 +1,268 @@
+"""CtrlAug: controllable local/global augmentations (methods.md §3, a reconstruction ``[INF]``).
+
+Each video gives one global view (a sparse ``global_frames``-frame window, RandomResizedCrop)
+and ``N`` local clips (dense, a fraction of the window, a sub-box of the global crop) whose 3-D
+boxes ``b_n`` in the global view are known exactly (:class:`~glocal.data.samplers.GlobalLocalSampler`;
+the locals inherit the global flip, photometric augmentation is independent). One shared 3-D
+encoder ``f`` embeds both; with the MLP head ``h`` (L2-normalised): ``z^g = h(mean f(global))``,
+``z^l_n = h(mean f(local_n))`` and per cell ``c`` of the global map ``z^g_c = h(f(global)_c)``.
+
+- instance: ``L_inst = -log e^{z^l_n·z^g/τ} / Σ_{videos} e^{z^l_n·z^g'/τ}`` (mean over clips);
+- region: ``L_region = -Σ_c w_nc log e^{s_nc} / (Σ_c' e^{s_nc'} + Σ_{m∈𝒩} e^{z^l_n·m/τ_r})``,
+  ``s_nc = z^l_n·z^g_c/τ_r``, ``w_nc ∝ vol(b_n ∩ β_c)`` (or IoU), ``𝒩`` = other videos' cells;
+- MI: ``L_MI = -Î`` of a critic on low-level pairs ``[e^l_n; e^g_n]`` (``e^l_n`` = pooled early
+  map of local ``n``, ``e^g_n`` = RoIAlign-3D of the global early map over ``b_n``; negatives =
+  shifted pairs) behind a gradient-reversal layer (the encoder minimises ``Î``);
+- order: ``L_order`` = CE of the permutation that sorts the locals by time, from
+  ``[z^g; z^l_1; ...; z^l_N]`` (``N!`` classes), or of each clip's temporal bin;
+
+``L = w_inst L_inst + w_region L_region + w_mi L_MI + w_order L_order`` (defaults 1, 1, 0.1, 0.5).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..config import check_choice, check_range
+from ..data.samplers import GlobalLocalSampler
+from ..errors import ConfigError
+from ..models import MLPHead
+from ..models.roi import roi_align_3d
+from ..objectives import (
+    adversarial_cue_loss,
+    adversarial_mi_loss,
+    grid_cell_boxes,
+    local_global_nce,
+    low_level_cues,
+    permutation_labels,
+    region_soft_targets,
+    soft_region_contrast,
+    temporal_bin_labels,
+)
+from .base import Method, fp32
+from .common import VideoEncoderConfig, build_clip_encoder, clip_transform
+
+__all__ = ["CtrlAugConfig", "CtrlAug"]
+
+N_CUES = 7  # low_level_cues: 3 channel means, 3 channel stds, 1 motion
+
+
+def _check_interval(key: str, value: tuple[float, float], hi: float | None = 1.0) -> None:
+    lo_v, hi_v = value
+    if not (0 < lo_v <= hi_v and (hi is None or hi_v <= hi)):
+        bound = "" if hi is None else f" <= {hi}"
+        raise ConfigError(f"config key '{key}' = {list(value)} must satisfy 0 < lo <= hi{bound}")
+
+
+@dataclass
+class CtrlAugConfig(VideoEncoderConfig):
+    """CtrlAug knobs; every default is the spec's ``[INF]`` reconstruction (methods.md 3.2-3.4)."""
+
+    name: Literal["ctrlaug"] = "ctrlaug"
+    # ---- views (GlobalLocalSampler + transforms, spec 3.2)
+    global_frames: int = 16  # T_g, sparse
+    global_stride: int = 4  # native frames between global frames
+    global_span: float | None = None  # seconds of the global window (None: frames x stride)
+    local_frames: int = 16  # T_l, dense over the local span
+    n_local: int = 4  # N_l
+    local_span: tuple[float, float] = (0.1, 0.3)  # local duration / global window
+    local_area: tuple[float, float] = (0.2, 0.6)  # local box area / global crop
+    local_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    global_size: int | None = None  # S_g (None: data.crop_size)
+    local_size: int | None = None  # S_l (None: data.crop_size)
+    global_crop_scale: tuple[float, float] | None = (0.4, 1.0)  # None: data.crop_scale
+    blur_p: float = 0.5
+    # ---- instance + soft region contrast (3.4.1)
+    tau: float = 0.1  # instance term
+    tau_region: float = 0.1
+    region_grid: tuple[int, int, int] | None = None  # cells (t, h, w) of the global map (None: native map)
+    region_head: Literal["shared", "separate"] = "shared"  # cell embeddings by the pooled head or their own
+    region_targets: Literal["overlap", "iou"] = "overlap"  # w_nc ∝ vol(b ∩ β) | IoU(b, β)
+    target_temperature: float = 1.0  # w ∝ r^(1/τ_w): < 1 sharpens, > 1 flattens
+    region_negatives: Literal["cells", "pooled", "none"] = "cells"  # other videos' cells / pooled / none
+    gather_negatives: bool = False  # other-video candidates from every rank (with gradients)
+    # ---- adversarial MI minimisation (3.4.2)
+    mi_shortcut: Literal["pair", "cues"] = "pair"  # critic on low-level local/global pairs | cue regression
+    mi_bound: Literal["jsd", "dv"] = "jsd"  # pair critic's bound: JSD | Donsker-Varadhan (MINE)
+    mi_negatives: Literal["other_video", "other_region"] = "other_video"  # which shifted pairs are negatives
+    mi_layer: int = 1  # early map: 0 = stem, k = after residual stage k
+    roi_samples: int = 4  # RoIAlign-3D sample points per axis
+    critic_hidden: int = 256
+    grl_lambda: float = 1.0  # encoder gradient of the MI term = -grl_lambda x that of the critic
+    # ---- local-global temporal order (3.4.3)
+    order_task: Literal["permutation", "bin"] = "permutation"  # N! classes | temporal bin per clip
+    order_bins: int = 4
+    order_hidden: int = 512
+    # ---- total (3.4.4)
+    weight_inst: float = 1.0
+    weight_region: float = 1.0
+    weight_mi: float = 0.1
+    weight_order: float = 0.5
+
+    def validate(self) -> None:
+        self.validate_encoder()
+        check_choice("method.backbone", self.backbone, ("r3d", "r2plus1d"))
+        for key in ("global_frames", "local_frames"):
+            check_range(f"method.{key}", getattr(self, key), 1, 4096)
+        check_range("method.global_stride", self.global_stride, 1, 1024)
+        if self.global_span is not None:
+            check_range("method.global_span", self.global_span, 1e-3, 1e6)
+        check_range("method.n_local", self.n_local, 2 if self.order_task == "permutation" else 1,
+                    6 if self.order_task == "permutation" else 64)
+        _check_interval("method.local_span", self.local_span)
+        _check_interval("method.local_area", self.local_area)
+        _check_interval("method.local_ratio", self.local_ratio, hi=None)
+        for key in ("global_size", "local_size"):
+            if getattr(self, key) is not None:
+                check_range(f"method.{key}", getattr(self, key), 8, 4096)
+        if self.global_crop_scale is not None:
+            _check_interval("method.global_crop_scale", self.global_crop_scale)
+        check_range("method.blur_p", self.blur_p, 0.0, 1.0)
+        check_range("method.tau", self.tau, 1e-4, 100.0)
+        check_range("method.tau_region", self.tau_region, 1e-4, 100.0)
+        check_range("method.target_temperature", self.target_temperature, 1e-3, 100.0)
+        if self.region_grid is not None and min(self.region_grid) < 1:
+            raise ConfigError(f"config key 'method.region_grid' = {list(self.region_grid)} needs entries >= 1")
+        check_range("method.mi_layer", self.mi_layer, 0, 4)
+        check_range("method.roi_samples", self.roi_samples, 1, 16)
+        check_range("method.critic_hidden", self.critic_hidden, 1, 1 << 16)
+        check_range("method.grl_lambda", self.grl_lambda, 0.0, 1e3)
+        check_range("method.order_bins", self.order_bins, 2, 1024)
+        check_range("method.order_hidden", self.order_hidden, 1, 1 << 16)
+        weights = (self.weight_inst, self.weight_region, self.weight_mi, self.weight_order)
+        if min(weights) < 0 or sum(weights) == 0:
+            raise ConfigError("method.weight_* must be >= 0 and not all 0")
+
+
+class CtrlAug(Method):
+    """Batch: ``global/video`` ``(B, 3, T_g, S_g, S_g)``, ``local{i}/video`` ``(B, 3, T_l, S_l, S_l)``,
+    ``target/boxes`` ``(B, N, 6)``, ``target/order`` ``(B, N)``. Terms: ``loss_inst``,
+    ``loss_region``, ``loss_mi``, ``loss_order``.
+
+    Modules: ``encoder`` (:class:`~glocal.methods.common.ClipEncoder` over a 3-D ResNet),
+    ``head`` (pooled and, with ``region_head: shared``, cell embeddings), ``cell_head``
+    (``separate`` only), ``critic`` (MI pair critic or cue regressor), ``order_head``.
+    """
+
+    name = "ctrlaug"
+    config_class = CtrlAugConfig
+    modalities = ("video",)
+
+    def __init__(self, cfg: CtrlAugConfig, sample_rate: int = 16000, fps: float = 25.0) -> None:
+        super().__init__(cfg)
+        self.encoder = build_clip_encoder(cfg)
+        c, d = self.encoder.out_channels, cfg.proj_dim
+        self.head = MLPHead(c, cfg.proj_hidden, d, bn=cfg.proj_bn, l2=True)
+        self.cell_head = MLPHead(c, cfg.proj_hidden, d, bn=cfg.proj_bn, l2=True) if cfg.region_head == "separate" \
+            else None
+        if cfg.mi_shortcut == "pair":
+            trunk = self.encoder.trunk
+            e = int(trunk.stem[-2].num_features) if cfg.mi_layer == 0 else int(trunk.stage_channels[cfg.mi_layer - 1])
+            self.critic = MLPHead(2 * e, cfg.critic_hidden, 1)
+        else:
+            self.critic = MLPHead(c, cfg.critic_hidden, N_CUES)
+        if cfg.order_task == "permutation":
+            self.order_head = MLPHead((cfg.n_local + 1) * d, cfg.order_hidden, math.factorial(cfg.n_local))
+        else:
+            self.order_head = MLPHead(2 * d, cfg.order_hidden, cfg.order_bins)
+
+    # ---------------------------------------------------------------- data hooks
+    def build_sampler(self, data_cfg: Any) -> GlobalLocalSampler:
+        """View ``"global"`` + ``n_local`` views ``"local{i}"`` (no audio); targets ``boxes``, ``order``."""
+        cfg = self.cfg
+        return GlobalLocalSampler(
+            global_frames=cfg.global_frames, global_stride=cfg.global_stride, local_frames=cfg.local_frames,
+            n_local=cfg.n_local, local_span=tuple(cfg.local_span), local_area=tuple(cfg.local_area),
+            local_ratio=tuple(cfg.local_ratio), global_span=cfg.global_span, with_audio=False,
+        )
+
+    def transforms(self, data_cfg: Any) -> dict[str, Any]:
+        """``"global"``: RandomResizedCrop (``global_crop_scale``) + flip to ``S_g``; ``"local"``: the
+        exact sub-box of the global crop (its flip) resized to ``S_l``; both with independent
+        colour jitter / grayscale / blur draws."""
+        cfg = self.cfg
+        base = clip_transform(data_cfg, blur_p=cfg.blur_p)
+        scale = tuple(cfg.global_crop_scale) if cfg.global_crop_scale is not None else base.scale
+        return {
+            "global": dataclasses.replace(base, size=cfg.global_size or data_cfg.crop_size, scale=scale),
+            "local": dataclasses.replace(base, size=cfg.local_size or data_cfg.crop_size),
+        }
+
+    # ------------------------------------------------------------------ training
+    def _maps(self, video: Tensor) -> tuple[Tensor, Tensor]:
+        """``(B, 3, T, H, W)`` -> (early map after stage ``mi_layer``, last map ``(B, C, T', H', W')``)."""
+        trunk = self.encoder.trunk
+        x = trunk.stem_pool(trunk.stem(video))
+        early = x
+        for i, stage in enumerate(trunk.stages, start=1):
+            x = stage(x)
+            if i == self.cfg.mi_layer:
+                early = x
+        return early, x
+
+    def _embed(self, h_g: Tensor, h_l: Tensor, h_c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Pooled global ``(B, C)``, local ``(BN, C)`` and cell ``(BG, C)`` features -> embeddings
+        (one head pass per head, so BatchNorm sees every row of the step)."""
+        b, bn = h_g.shape[0], h_l.shape[0]
+        if self.cell_head is None:
+            z = self.head(torch.cat([h_g, h_l, h_c])).float()
+            return z[:b], z[b : b + bn], z[b + bn :]
+        z = self.head(torch.cat([h_g, h_l])).float()
+        return z[:b], z[b:], self.cell_head(h_c).float()
+
+    def _mi_loss(self, early_g: Tensor, early_l: Tensor, boxes: Tensor, h_l: Tensor, locs: Tensor) -> Tensor:
+        cfg = self.cfg
+        if cfg.mi_shortcut == "cues":
+            return adversarial_cue_loss(self.critic, h_l.float(), low_level_cues(locs.float()), lambd=cfg.grl_lambda)
+        b, n = boxes.shape[:2]
+        e_l = early_l.float().mean(dim=(2, 3, 4))  # (BN, E)
+        e_g = roi_align_3d(early_g.float(), boxes, cfg.roi_samples).reshape(b * n, -1)  # (BN, E)
+        shift = n if cfg.mi_negatives == "other_video" else 1
+        return adversarial_mi_loss(self.critic, e_l, e_g, lambd=cfg.grl_lambda, bound=cfg.mi_bound, shift=shift)
+
+    def _order_loss(self, z_g: Tensor, z_l: Tensor, boxes: Tensor, order: Tensor) -> Tensor:
+        b, n, d = z_l.shape
+        if self.cfg.order_task == "permutation":
+            # class of the permutation that sorts the clips (as presented, local0..local{N-1}) by start time
+            logits = self.order_head(torch.cat([z_g, z_l.reshape(b, n * d)], dim=1))
+            return F.cross_entropy(logits, permutation_labels(order))
+        logits = self.order_head(torch.cat([z_g[:, None].expand(b, n, d), z_l], dim=2).reshape(b * n, 2 * d))
+        return F.cross_entropy(logits, temporal_bin_labels(boxes, self.cfg.order_bins).reshape(b * n))
+
+    def training_losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        cfg = self.cfg
+        glob = batch["global/video"]
+        locs = torch.stack([batch[f"local{i}/video"] for i in range(cfg.n_local)], dim=1)  # (B, N, 3, T, H, W)
+        boxes = batch["target/boxes"].float()  # (B, N, 6)
+        b, n = locs.shape[:2]
+        early_g, fmap_g = self._maps(glob)
+        early_l, fmap_l = self._maps(locs.flatten(0, 1))
+        cells = fmap_g if cfg.region_grid is None else F.adaptive_avg_pool3d(fmap_g, tuple(cfg.region_grid))
+        gt, gh, gw = cells.shape[2:]
+        h_l = fmap_l.mean(dim=(2, 3, 4))  # (BN, C)
+        z_g, z_l, z_c = self._embed(fmap_g.mean(dim=(2, 3, 4)), h_l, cells.flatten(2).transpose(1, 2).flatten(0, 1))
+        z_l, z_c = z_l.reshape(b, n, -1), z_c.reshape(b, gt * gh * gw, -1)
+        with fp32(glob.device):
+            targets = region_soft_targets(boxes, grid_cell_boxes(gt, gh, gw, device=boxes.device),
+                                          mode=cfg.region_targets, temperature=cfg.target_temperature)
+            l_inst = local_global_nce(z_l, z_g, tau=cfg.tau, gather=cfg.gather_negatives)
+            l_region = soft_region_contrast(z_l, z_c, targets, tau=cfg.tau_region, negatives=cfg.region_negatives,
+                                            pooled=z_g, gather=cfg.gather_negatives)
+            l_mi = self._mi_loss(early_g, early_l, boxes, h_l, locs.flatten(0, 1))
+            l_order = self._order_loss(z_g, z_l, boxes, batch["target/order"].long())
+        total = (cfg.weight_inst * l_inst + cfg.weight_region * l_region + cfg.weight_mi * l_mi
+                 + cfg.weight_order * l_order)
+        return {"loss": total, "loss_inst": l_inst.detach(), "loss_region": l_region.detach(),
+                "loss_mi": l_mi.detach(), "loss_order": l_order.detach()}
+
+    # ---------------------------------------------------------------- evaluation
+    def video_features(self, video: Tensor) -> Tensor:
+        """Pooled backbone features ``(B, C)`` of a clip ``(B, 3, T, H, W)``."""
+        return self.encoder(video).float()

@@ -1,0 +1,203 @@
+"""AVTS recipe: terms = slow references on the method's own embeddings, gradients only to the
+online networks, EMA + aligned queues after on_step_end, neighbours once the queue is full,
+config checks, and the data hooks on a real file (audio reversed / resampled with the video)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from glocal.data.dataset import MultiViewDataset, collate_samples
+from glocal.data.manifest import Manifest
+from glocal.data.samplers import SpeedDirectionSampler
+from glocal.errors import ConfigError
+from glocal.methods import METHODS, build_method
+from glocal.methods.avts import AVTS, AVTSConfig
+
+TINY = dict(depth=10, width_mult=0.125, audio_width_mult=0.125, proj_hidden=32, proj_dim=16, logmel_preset="glcm",
+            n_mels=32, queue_size=8, nn_k=2, pretext_hidden=16, momentum=0.9)
+SR = 8000
+B = 4
+DATA = SimpleNamespace(clip_frames=4, fps=8.0, crop_size=16, crop_scale=(0.5, 1.0), flip_p=0.5, jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8,
+                       grayscale_p=0.2)
+PRETEXT = ("loss_speed_v", "loss_speed_a", "loss_dir_v", "loss_dir_a", "loss_order_vv", "loss_order_aa",
+           "loss_order_va")
+
+
+def _batch(b: int = B) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(2)
+    batch = {f"{c}/video": torch.randn(b, 3, 4, 32, 32, generator=g) for c in "ab"}
+    batch.update({f"{c}/audio": torch.randn(b, SR // 2, generator=g) for c in "ab"})
+    batch.update({"target/speed_a": torch.tensor([0, 1, 2, 3])[:b], "target/speed_b": torch.tensor([3, 3, 0, 1])[:b],
+                  "target/dir_a": torch.tensor([0, 1, 1, 0])[:b], "target/dir_b": torch.tensor([1, 1, 0, 0])[:b],
+                  "target/order_ab": torch.tensor([1, 0, 0, 1])[:b]})
+    return batch
+
+
+def _method(**kw) -> AVTS:
+    torch.manual_seed(0)
+    m = build_method(AVTSConfig(**{**TINY, **kw}), sample_rate=SR, fps=8.0)
+    assert isinstance(m, AVTS)
+    return m
+
+
+def _grads(module: torch.nn.Module) -> bool:
+    return any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.parameters())
+
+
+@pytest.mark.parametrize("audio_encoder,speed_direction", [("resnet2d", "separate"), ("resnet1d", "joint")])
+def test_losses_finite_and_gradients_reach_online_not_keys(audio_encoder: str, speed_direction: str) -> None:
+    m = _method(audio_encoder=audio_encoder, speed_direction=speed_direction, order_va_sync=True)
+    assert METHODS["avts"] is AVTS
+    losses = m.training_losses(_batch())
+    pretext = PRETEXT if speed_direction == "separate" else ("loss_speed_dir_v", "loss_speed_dir_a", *PRETEXT[4:])
+    assert set(losses) == {"loss", "loss_vv", "loss_va", *pretext}
+    assert all(torch.isfinite(v) for v in losses.values())
+    total = sum(losses[k].item() for k in ("loss_vv", "loss_va", *pretext))  # all weights 1
+    assert losses["loss"].item() == pytest.approx(total, rel=1e-5)
+    losses["loss"].backward()
+    for part in (m.video.encoder, m.video.head, m.audio.encoder.trunk, m.audio.head, *m.heads.values()):
+        assert _grads(part)
+    for key_enc in (m.video_key, m.audio_key):
+        assert all(p.grad is None and not p.requires_grad for p in key_enc.parameters())
+
+
+def _ref_nce(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, anchor: torch.Tensor | None, nn_k: int,
+             tau: float) -> float:
+    """Per row: neighbours by sorting the cosine similarities of ``anchor`` to the queue rows."""
+    total = 0.0
+    for i in range(q.shape[0]):
+        nn: list[int] = []
+        if anchor is not None:
+            sims = [float(F.cosine_similarity(anchor[i], row, dim=0)) for row in queue]
+            nn = sorted(range(len(sims)), key=lambda j: -sims[j])[:nn_k]
+        num = math.exp(float(q[i] @ k[i]) / tau) + sum(math.exp(float(q[i] @ queue[j]) / tau) for j in nn)
+        den = num + sum(math.exp(float(q[i] @ queue[j]) / tau) for j in range(queue.shape[0]) if j not in nn)
+        total += -math.log(num / den)
+    return total / q.shape[0]
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_contrast_terms_match_reference(full: bool) -> None:
+    m = _method().eval()
+    if full:
+        m.enqueued.fill_(m.cfg.queue_size)  # the queue has been written once: neighbours switch on
+    batch = _batch()
+    with torch.no_grad():
+        losses = m.training_losses(batch)
+        video = torch.cat([batch["a/video"], batch["b/video"]])
+        audio = torch.cat([batch["a/audio"], batch["b/audio"]])
+        zv, za = m.video(video)[1], m.audio(audio)[1]
+        kv, ka = m.video_key(video)[1], m.audio_key(audio)[1]
+    qv, qa, tau, a, b = m.video_queue.queue, m.audio_queue.queue, m.cfg.tau, slice(0, B), slice(B, 2 * B)
+
+    def ref(q, k, queue):
+        return _ref_nce(q, k, queue, k if full else None, m.cfg.nn_k, tau)
+
+    vv = 0.5 * (ref(zv[a], kv[b], qv) + ref(zv[b], kv[a], qv))
+    va = 0.25 * sum(ref(zv[s], ka[s], qa) + ref(za[s], kv[s], qv) for s in (a, b))
+    assert losses["loss_vv"].item() == pytest.approx(vv, rel=1e-4)
+    assert losses["loss_va"].item() == pytest.approx(va, rel=1e-4)
+
+
+def test_neighbour_search_knobs() -> None:
+    m = _method(nn_require_full_queue=False)
+    q, k = F.normalize(torch.randn(3, 16), dim=1), F.normalize(torch.randn(3, 16), dim=1)
+    vq, aq = m.video_queue, m.audio_queue
+    assert torch.equal(m._neighbours(q, k, aq, vq), aq.knn(k, 2))  # type: ignore[arg-type]
+    m.cfg.nn_anchor, m.cfg.nn_queue = "query", "query"
+    assert torch.equal(m._neighbours(q, k, aq, vq), vq.knn(q, 2))  # type: ignore[arg-type]
+    m.cfg.nn_k = 0
+    assert m._neighbours(q, k, aq, vq) is None
+    assert _method()._neighbours(q, k, aq, vq) is None  # queue not filled yet
+
+
+def test_on_step_end_updates_keys_and_fills_aligned_queues() -> None:
+    m = _method()
+    losses = m.training_losses(_batch())
+    losses["loss"].backward()
+    with torch.no_grad():
+        for p in (*m.video.parameters(), *m.audio.parameters()):
+            p.add_(0.25)
+    before_v = [p.clone() for p in m.video_key.parameters()]
+    before_a = [p.clone() for p in m.audio_key.parameters()]
+    assert m.video_queue.num_staged == m.audio_queue.num_staged == 2 * B and int(m.enqueued) == 0
+    staged_v, staged_a = m.video_queue._staged[0].clone(), m.audio_queue._staged[0].clone()
+    m.on_step_end()
+    for p_t, p_0, p_o in [*zip(m.video_key.parameters(), before_v, m.video.parameters()),
+                          *zip(m.audio_key.parameters(), before_a, m.audio.parameters())]:
+        assert torch.allclose(p_t, 0.9 * p_0 + 0.1 * p_o, atol=1e-6)
+    # 2B = 8 keys (clip a then clip b) fill both queues, row j = the same clip in both
+    assert int(m.video_queue.ptr) == int(m.audio_queue.ptr) == 0 and int(m.enqueued) == 2 * B
+    assert torch.allclose(m.video_queue.queue, F.normalize(staged_v, dim=1), atol=1e-6)
+    assert torch.allclose(m.audio_queue.queue, F.normalize(staged_a, dim=1), atol=1e-6)
+    assert m._neighbours(staged_v[:2], staged_v[:2], m.video_queue, m.video_queue) is not None
+    assert torch.isfinite(m.training_losses(_batch())["loss"])
+
+
+def test_weights_and_config_checks() -> None:
+    m = _method(weight_pretext=0.0, weight_va=2.0).eval()
+    with torch.no_grad():
+        losses = m.training_losses(_batch())
+    assert losses["loss"].item() == pytest.approx(losses["loss_vv"].item() + 2 * losses["loss_va"].item(), rel=1e-5)
+    AVTSConfig().validate()
+    for bad, match in [
+        (dict(nn_k=9, queue_size=8), "nn_k"),
+        (dict(gather_negatives=True), "in_batch_negatives"),
+        (dict(weight_vv=0.0, weight_va=0.0, weight_pretext=0.0), "nothing to train"),
+        (dict(weight_order_va=-1.0), "weight_order_va"),
+        (dict(nn_anchor="both"), "nn_anchor"),
+        (dict(n_speeds=0), "n_speeds"),
+        (dict(audio_seconds=0.0), "audio_seconds"),
+    ]:
+        with pytest.raises(ConfigError, match=match):
+            AVTSConfig(**bad).validate()  # type: ignore[arg-type]
+
+
+def test_in_batch_negatives_option_is_finite() -> None:
+    m = _method(in_batch_negatives=True, nn_require_full_queue=False)
+    assert torch.isfinite(m.training_losses(_batch())["loss"])
+
+
+def test_data_hooks_and_eval_hooks() -> None:
+    hooks = AVTS.config_only(AVTSConfig(**TINY, audio_seconds=1.0))
+    sampler = hooks.build_sampler(DATA)
+    assert isinstance(sampler, SpeedDirectionSampler) and sampler.non_overlapping and sampler.n_speeds == 4
+    plan = sampler.plan(np.random.default_rng(0), 0.0, 6.0, 8.0)
+    for v in plan.views:
+        skip = 2 ** plan.targets[f"speed_{v.name}"]
+        start, dur = v.audio  # type: ignore[misc]
+        assert dur == pytest.approx(skip) and v.audio_speed == skip  # 1 s after the speed change
+        assert start + dur / 2 == pytest.approx(min(v.times) + 4 * skip / 8.0 / 2)  # centred on the clip
+    assert set(hooks.transforms(DATA)) == {"clip"} and set(hooks.audio_transforms(DATA)) == {"clip"}
+    m = _method().eval()
+    with torch.no_grad():
+        assert m.video_features(torch.randn(2, 3, 4, 32, 32)).shape == (2, m.video.encoder.out_channels)
+        assert m.audio_features(torch.randn(2, SR)).shape == (2, m.audio.encoder.out_channels)
+
+
+def test_reversed_samples_reverse_video_and_audio_together(tiny_av_video: Path) -> None:
+    """Same seed, reverse_p 0 vs 1: identical speed / start draws, the reversed sample's frames
+    and waveform are the exact time reversals of the forward one's; audio length is fixed."""
+    manifest = Manifest(root=tiny_av_video.parent, paths=[str(tiny_av_video)] * 2, labels=[0, 0], class_names=["x"])
+    data = SimpleNamespace(clip_frames=4, fps=16.0, crop_size=16, crop_scale=(1.0, 1.0), flip_p=0.0, jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.0,
+                           grayscale_p=0.0)
+    samples = []
+    for reverse_p in (0.0, 1.0):
+        hooks = AVTS.config_only(AVTSConfig(**TINY, reverse_p=reverse_p, audio_gain=0.0))
+        ds = MultiViewDataset(manifest, hooks.build_sampler(data), hooks.transforms(data),
+                              audio_transforms=hooks.audio_transforms(data), sample_rate=16000, seed=3)
+        samples.append(collate_samples([ds[0], ds[1]]))
+    fwd, rev = samples
+    assert int(rev["target/dir_a"].min()) == 1 and int(fwd["target/dir_a"].max()) == 0
+    assert torch.equal(fwd["target/speed_a"], rev["target/speed_a"]) and int(fwd["target/speed_b"].max()) > 0
+    for c in "ab":
+        assert fwd[f"{c}/audio"].shape == (2, 16000 * 4 // 16)  # T / fps seconds whatever the speed
+        assert torch.allclose(rev[f"{c}/video"], fwd[f"{c}/video"].flip(2))
+        assert torch.allclose(rev[f"{c}/audio"], fwd[f"{c}/audio"].flip(1))
