@@ -243,3 +243,21 @@ def test_cli_eval_all_on_the_tiny_world(tiny_checkpoint, tiny_world, tmp_path, c
     table = capsys.readouterr().out
     for task in TASKS:
         assert f"| {task} |" in table
+
+
+def test_cli_eval_honours_deny_list_and_format(tiny_checkpoint, tiny_world, tmp_path, capsys):
+    """`glocal eval --deny-list/--format` reach the dataset: denying every test file empties the
+    test split (a clear error), and a wrong layout is refused."""
+    import csv as _csv
+
+    rows = list(_csv.DictReader(open(tiny_world / "manifest.csv", encoding="utf-8")))
+    deny = tmp_path / "deny.txt"
+    deny.write_text("".join(f"{r['path']}  # test\n" for r in rows if r["split"] == "test"), encoding="utf-8")
+    args = ["eval", "linear", "--checkpoint", str(tiny_checkpoint), "--data", str(tiny_world), "--quiet",
+            "--num-workers", "0", "--no-random"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main([*args, "--deny-list", str(deny)]) != 0
+    assert "split 'test' is empty" in capsys.readouterr().err
+    assert main([*args, "--format", "ucf101"]) != 0
+    assert "no UCF101 classInd.txt" in capsys.readouterr().err

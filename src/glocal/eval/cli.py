@@ -11,6 +11,8 @@ import argparse
 from pathlib import Path
 from typing import Callable
 
+from ..data.formats import FORMATS
+
 __all__ = ["TASK_NAMES", "add_arguments", "run"]
 
 #: kept in sync with :data:`glocal.eval.suite.TASKS` (checked by the tests)
@@ -35,6 +37,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, help="checkpoint written by `glocal pretrain`")
     p.add_argument("--data", help="dataset folder or manifest (default: the pretraining data root); "
                                   "`sound` also takes an ESC-50 folder / CSV (filename,fold,target,category)")
+    p.add_argument("--format", dest="data_format", choices=["auto", *FORMATS],
+                   help="layout of --data (docs/data_formats.md; default: the pretraining data.format "
+                        "without --data, else auto)")
+    p.add_argument("--deny-list", help="file written by `glocal scan`; its files are left out (default: the "
+                                       "pretraining data.deny_list without --data)")
     p.add_argument("--tasks", type=_csv(str), help="with TASK=all: the tasks to run, e.g. linear,event")
     p.add_argument("--out", help="results JSON (default: <checkpoint folder>/eval/<TASK>.json)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -105,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
     overrides = {k: getattr(args, k) for k in ("clips_per_video", "batch_size", "num_workers")
                  if getattr(args, k) is not None}
     report = run_evaluation(args.checkpoint, args.data, tasks, device=args.device, with_random=not args.no_random,
-                            progress=not args.quiet, options=options, seed=args.seed, **overrides)
+                            progress=not args.quiet, options=options, seed=args.seed,
+                            data_format=args.data_format, deny_list=args.deny_list, **overrides)
     out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent / "eval" / f"{args.task}.json"
     report.write_json(out)
     if args.task == "all" or args.full_table:

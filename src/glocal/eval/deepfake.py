@@ -1,7 +1,13 @@
 """Audio-visual deepfake / synchronisation detection: real vs shifted / desynchronised audio, video-level AUC.
 
 Data: ``fake/manifest.csv`` (docs/world_format.md §5): ``path,label,split,source,...`` with label
-``real`` or ``fake`` (a fake has its source's frames and manipulated audio).
+``real`` or ``fake`` (a fake has its source's frames and manipulated audio). ``options.fake_manifest``
+may also name a folder in any layout :func:`~glocal.data.formats.load_manifest` detects (e.g.
+``real/`` and ``fake/`` class folders). The dataset's deny list (``data.deny_list`` /
+:attr:`EvalContext.deny_list`, written by ``glocal scan``) is honoured: rows whose file is on it
+are left out; relative entries are resolved against the dataset root, as ``glocal scan`` writes
+them (so ``videos/000011.mp4`` removes the real row pointing at the original, and
+``fake/videos/000011.mp4`` the fake).
 
 Split: when the fake manifest has both real and fake rows in a ``train`` (or ``val``) split *and* in
 the ``test`` split, those are used. Otherwise (the world's default puts fakes in the test split only)
@@ -24,12 +30,15 @@ minus the lag-0 change-signal correlation, without training.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..data.manifest import Manifest, read_manifest
+from ..data.denylist import apply_deny_list, read_deny_list
+from ..data.formats import load_manifest
+from ..data.manifest import Manifest, absolute_paths
 from ..errors import DataError
 from ..methods import Method
 from .classifiers import fit_linear
@@ -43,12 +52,30 @@ MAX_LAG = 4
 PCA_DIMS = 8
 
 
+def _deny(ctx: EvalContext, m: Manifest) -> Manifest:
+    """``m`` without the rows on the dataset's deny list (relative entries: from the dataset root)."""
+    if ctx.deny_list is None:
+        return m
+    if isinstance(ctx.deny_list, (str, os.PathLike)):
+        entries = read_deny_list(ctx.deny_list)
+    else:  # a list of paths, as load_manifest also accepts
+        entries = [(str(p), "") for p in ctx.deny_list]
+    if not entries:
+        return m
+    if all(Path(p).is_absolute() for p, _ in entries):
+        return apply_deny_list(m, entries)
+    root = Path(ctx.manifest.root)  # where `glocal scan` (and load_manifest) resolve relative entries
+    paths = absolute_paths(root, [p for p, _ in entries]).tolist()
+    return apply_deny_list(m, [(p, reason) for p, (_, reason) in zip(paths, entries)])
+
+
 def read_fake_manifest(ctx: EvalContext) -> tuple[Manifest, np.ndarray]:
-    """The fake manifest and its binary labels ``(N,)`` (1 = fake)."""
+    """The fake manifest (deny-listed rows left out) and its binary labels ``(N,)`` (1 = fake)."""
     path: Path = ctx.fake_manifest_path
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"task 'deepfake' needs {path} (real/fake rows, see docs/world_format.md §5)")
-    m = read_manifest(path)
+    # its own layout (a CSV file, or e.g. real/ + fake/ class folders): data.format describes the dataset
+    m = _deny(ctx, load_manifest(path, "auto"))
     names = set(m.class_names)
     if not names or not names <= {"real", "fake"} or (m.labels < 0).any():
         raise DataError(f"task 'deepfake': {path} needs a 'label' column with values 'real' / 'fake'; "

@@ -212,6 +212,8 @@ def run_evaluation(
     progress: bool = True,
     options: EvalOptions | None = None,
     seed: int | None = None,
+    data_format: str | None = None,
+    deny_list: str | Path | None = None,
     **eval_overrides: Any,
 ) -> EvalReport:
     """Evaluate ``checkpoint`` (and a random-init twin) on ``tasks`` (None = every task that applies).
@@ -225,14 +227,24 @@ def run_evaluation(
         data_root: dataset folder / manifest (default: the pretraining ``data.root``).
         options: protocol knobs (:class:`EvalOptions`).
         seed: seed of every random draw (default: the pretraining seed).
+        data_format: layout of the dataset (default: the pretraining ``data.format`` when
+            ``data_root`` is None, else ``"auto"``).
+        deny_list: ``glocal scan`` deny list (default: the pretraining ``data.deny_list`` when
+            ``data_root`` is None, else none).
         **eval_overrides: :class:`EvalData` fields (``clips_per_video``, ``batch_size``, ``num_workers``, ...).
     """
     dev = resolve_device(device)
     method, cfg = load_method(checkpoint, dev)
     root = Path(data_root or cfg.data.root)
+    own_data = data_root is None
+    if data_format is None:
+        data_format = cfg.data.format if own_data else "auto"
+    if deny_list is None and own_data:
+        deny_list = cfg.data.deny_list
     ctx = EvalContext(root, eval_data_from_config(cfg, **eval_overrides), device=dev, progress=progress,
                       seed=cfg.train.seed if seed is None else seed, manifest_name=cfg.data.manifest,
-                      options=options or EvalOptions())
+                      options=options or EvalOptions(), data_format=data_format,
+                      deny_list=str(deny_list) if deny_list is not None else None)
     explicit = tasks is not None
     names = list(tasks) if explicit else list(TASKS)
     unknown = [t for t in names if t not in TASKS]

@@ -6,7 +6,8 @@ Each video gives clips ``a`` (query, online encoder) and ``b`` (key, EMA encoder
 
 ``symmetric`` adds the swapped pair (query ``b``, key ``a``) and averages. After each optimizer
 step the key encoder moves ``θ_k <- m θ_k + (1 - m) θ_q`` and the keys of the step (gathered from
-every rank) enter the FIFO queue.
+every rank) enter the FIFO queue. With several ranks the keys use shuffle-BN (``shuffle_bn``, on
+by default as in MoCo; see :class:`~glocal.methods.common.MomentumEncoder`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ class MoCoConfig(VideoEncoderConfig):
     tau: float = 0.2
     symmetric: bool = False  # also (query b, key a); MoCo v2 is asymmetric
     key_bn_train: bool = True  # key encoder BatchNorm uses batch statistics (MoCo)
+    #: shuffling BN (MoCo): keys computed on a random cross-rank shard of the global batch; a no-op
+    #: with one process (BN already sees the whole batch) or with key_bn_train=false / train.sync_bn
+    shuffle_bn: bool = True
     blur_p: float = 0.0
 
     def validate(self) -> None:
@@ -57,7 +61,8 @@ class MoCo(ClipPairMethod):
 
     def __init__(self, cfg: MoCoConfig, sample_rate: int = 16000, fps: float = 25.0) -> None:
         super().__init__(cfg)
-        self.target = MomentumEncoder(self.online, cfg.momentum, bn_train=cfg.key_bn_train)
+        self.target = MomentumEncoder(self.online, cfg.momentum, bn_train=cfg.key_bn_train,
+                                      shuffle_bn=cfg.shuffle_bn)
         self.queue = StagedQueue(cfg.queue_size, cfg.proj_dim)
 
     def _direction(self, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:

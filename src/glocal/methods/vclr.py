@@ -74,6 +74,7 @@ class VCLRConfig:
     tau_intra: float = 0.1
     momentum: float = 0.999
     ema_bn_train: bool = True  # EMA copy in eval mode except BatchNorm (release)
+    shuffle_bn: bool = False  # MoCo's shuffling BN for the EMA encoder pass (no-op with one process)
     order_norm_axis: Literal["frames", "features"] = "frames"  # release quirk: across the K items
     intra_mode: Literal["pairwise", "joint"] = "pairwise"  # release rows / paper equation
     weight_inter: float = 1.0
@@ -146,7 +147,8 @@ class VCLR(Method):
     def __init__(self, cfg: VCLRConfig, sample_rate: int = 16000, fps: float = 25.0) -> None:
         super().__init__(cfg)
         self.online = VCLRNet(cfg)
-        self.target = MomentumEncoder(self.online, cfg.momentum, bn_train=cfg.ema_bn_train)
+        self.target = MomentumEncoder(self.online, cfg.momentum, bn_train=cfg.ema_bn_train,
+                                      shuffle_bn=cfg.shuffle_bn)
         self.consensus = TSNConsensus("mean")
         self.order_head = nn.Linear(2 * cfg.num_segments * cfg.proj_dim, ORDER_CLASSES)
         self.seco_queue = StagedQueue(cfg.queue_size, cfg.proj_dim)
@@ -199,7 +201,7 @@ class VCLR(Method):
         ema = self.target.module
         with torch.no_grad():
             key_in = torch.cat([x1, q_items[rows[:, None], others].flatten(0, 1), k_items.flatten(0, 1)])
-            f = ema.encoder(key_in).float()
+            f = self.target.run(ema.encoder, key_in).float()  # shuffle-BN across ranks when on
             f_x1, f_oth, f_k = f.split([b, b * (k - 1), b * k])
             f_pos = torch.cat([f_x1[:, None], f_oth.reshape(b, k - 1, -1)], dim=1)  # (B, K, C): x1 first
             k_inter = self._heads(ema.inter, f_pos).float()  # (B, K, D)
