@@ -19,6 +19,8 @@ import yaml
 from glocal.methods import build_method
 from glocal.methods.glcm import GLCMConfig
 from glocal.objectives import FeatureQueue, all_gather_no_grad, glcm_global_loss, glcm_local_loss, info_nce
+from glocal.objectives.avts import nn_augmented_nce
+from glocal.objectives.ctrlaug import local_global_nce, soft_region_contrast
 from glocal.train.distributed import LossModule, convert_sync_batchnorm
 
 pytestmark = pytest.mark.slow
@@ -36,6 +38,17 @@ LOSSES: dict[str, tuple[Callable[[dict[str, torch.Tensor], bool], torch.Tensor],
     "info_nce": (lambda x, g: info_nce(x["q"], x["k"], tau=0.2, gather=g), ("q", "k")),
     "info_nce_symmetric": (lambda x, g: info_nce(x["q"], x["k"], tau=0.2, symmetric=True, gather=g), ("q", "k")),
     "info_nce_queue": (lambda x, g: info_nce(x["q"], x["k"], tau=0.2, queue=x["queue"], gather=g), ("q", "k")),
+    # AVTS: queue neighbours as extra positives, in-batch keys of every rank as negatives
+    "avts_nn_nce": (lambda x, g: nn_augmented_nce(
+        torch.nn.functional.normalize(x["q"], dim=1), torch.nn.functional.normalize(x["k"], dim=1), x["queue"],
+        x["nn_idx"], tau=0.2, in_batch_negatives=True, gather=g), ("q", "k")),
+    # CtrlAug: soft region contrast (other videos' cells as negatives) and the local->global term
+    "ctrlaug_region": (lambda x, g: soft_region_contrast(x["loc"], x["cells"], x["w"], tau=0.2, gather=g),
+                       ("loc", "cells")),
+    "ctrlaug_region_pooled": (lambda x, g: soft_region_contrast(x["loc"], x["cells"], x["w"], tau=0.2,
+                                                                negatives="pooled", pooled=x["q"], gather=g),
+                              ("loc", "cells", "q")),
+    "ctrlaug_instance": (lambda x, g: local_global_nce(x["loc"], x["q"], tau=0.2, gather=g), ("loc", "q")),
 }
 
 
@@ -48,6 +61,9 @@ def _inputs() -> dict[str, torch.Tensor]:
         "queue": torch.nn.functional.normalize(torch.randn(5, 7, generator=g), dim=1),
         "video": torch.randn(B, 3, 8, 32, 32, generator=g), "audio": torch.randn(B, 8000, generator=g),
         "keys": torch.randn(B, 4, generator=g),
+        "nn_idx": torch.stack([torch.randperm(5, generator=g)[:2] for _ in range(B)]),
+        "loc": torch.randn(B, 3, 7, generator=g), "cells": torch.randn(B, 4, 7, generator=g),
+        "w": torch.softmax(torch.randn(B, 3, 4, generator=g), dim=2),
     }
 
 
