@@ -109,7 +109,7 @@ def test_data_jitter_reaches_the_clip_transform():
 def test_shipped_configs_load():
     from pathlib import Path
 
-    for path in sorted(Path(__file__).resolve().parents[1].joinpath("configs").glob("*.yaml")):
+    for path in sorted(Path(__file__).resolve().parents[1].joinpath("configs").rglob("*.yaml")):
         raw = load_yaml(path)
         raw.pop("world", None)
         from glocal.train.config import config_from_dict

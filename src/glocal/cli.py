@@ -63,7 +63,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     run_demo(out_dir=args.out, data_dir=args.data, config=args.config, overrides=args.overrides,
-             progress=not args.quiet)
+             progress=not args.quiet, tasks=args.tasks)
     return 0
 
 
@@ -85,6 +85,18 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     if args.out:
         print(f"deny list: {args.out} ({len(report.deny)} files); pass it as data.deny_list={args.out}")
     return 0
+
+
+#: kept in sync with :data:`glocal.demo.DEMO_TASKS` (checked by the tests; the parser imports no torch)
+DEMO_TASK_NAMES = ("linear", "retrieval", "localization", "sound")
+
+
+def _csv_tasks(text: str) -> list[str]:
+    """``--tasks``: comma-separated task names (checked against the registry by the demo)."""
+    tasks = [t.strip() for t in text.split(",") if t.strip()]
+    if not tasks:
+        raise argparse.ArgumentTypeError("expected comma-separated task names, e.g. linear,retrieval")
+    return tasks
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,11 +158,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fold", type=int, choices=[1, 2, 3], help="UCF101/HMDB51 official split (default: 1)")
     p.set_defaults(func=_cmd_scan)
 
-    p = sub.add_parser("demo", help="generate the world, pretrain GLCM, evaluate vs random init, print the table",
+    p = sub.add_parser("demo", help="generate the world, pretrain GLCM (or --config's method), evaluate vs random "
+                                    "init, print the table",
                        description="End-to-end demo (about 10 minutes on 2 CPU cores).")
     p.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
     p.add_argument("--data", default="data/world", help="world folder (default: data/world)")
-    p.add_argument("--config", default=None, help="pretraining config (default: the packaged demo config)")
+    p.add_argument("--config", default=None,
+                   help="pretraining config with a `world:` section (default: configs/demo.yaml; "
+                        "per-method recipes: configs/world/<method>.yaml)")
+    p.add_argument("--tasks", type=_csv_tasks, default=None,
+                   help="comma-separated evaluation tasks (default: " + ",".join(DEMO_TASK_NAMES) + "); tasks the "
+                        "method cannot run (a modality or hook it lacks) are skipped with a note")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="pretraining config overrides")
     p.set_defaults(func=_cmd_demo)

@@ -261,3 +261,98 @@ def test_cli_eval_honours_deny_list_and_format(tiny_checkpoint, tiny_world, tmp_
     assert "split 'test' is empty" in capsys.readouterr().err
     assert main([*args, "--format", "ucf101"]) != 0
     assert "no UCF101 classInd.txt" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------
+# methods that cannot run a named task: skip_unsupported, and `glocal demo --tasks`
+# ------------------------------------------------------------------------------------------------
+def _tiny_checkpoint_of(method: dict, tiny_cfg, path: Path) -> Path:
+    """Random weights of a tiny ``method`` (a config dict) in the checkpoint format, on tiny_cfg's data."""
+    from glocal.train.config import config_from_dict
+
+    raw = tiny_cfg.to_dict()
+    raw["method"] = method
+    cfg = config_from_dict(raw)
+    torch.manual_seed(0)
+    model = build_method(cfg.method, sample_rate=cfg.data.sample_rate, fps=cfg.data.fps)
+    return save_checkpoint({"method": method["name"], "config": cfg.to_dict(), "model": model.state_dict(),
+                            "epoch": 1, "step": 1}, path)
+
+
+TINY_SIMCLR = dict(name="simclr", depth=10, width_mult=0.125, proj_hidden=32, proj_dim=16)
+TINY_AVID = dict(name="avid", depth=10, width_mult=0.125, proj_hidden=32, proj_dim=16, audio_width_mult=0.125,
+                 logmel_preset="avts", n_mels=32, audio_seconds=None)
+
+
+def test_skip_unsupported_skips_a_missing_modality(tiny_cfg, tiny_world, tmp_path):
+    ckpt = _tiny_checkpoint_of(TINY_SIMCLR, tiny_cfg, tmp_path / "simclr.pt")
+    with pytest.raises(GlocalError, match=r"task 'sound' needs \['audio'\].*'simclr' does not use"):
+        run_evaluation(ckpt, tiny_world, ["knn", "sound"], **FAST)
+    report = run_evaluation(ckpt, tiny_world, ["knn", "sound"], skip_unsupported=True, options=EvalOptions(knn_k=3),
+                            **FAST)
+    assert report.tasks == ["knn"] and list(report.skipped) == ["sound"]
+    assert set(report.metrics["checkpoint"]) == {"knn"} and set(report.metrics["random_init"]) == {"knn"}
+    with pytest.raises(DataError, match="no evaluation task can run"):  # nothing left: still an error
+        run_evaluation(ckpt, tiny_world, ["sound"], skip_unsupported=True, **FAST)
+
+
+def test_skip_unsupported_skips_a_missing_hook_but_not_missing_data(tiny_cfg, tiny_world, tmp_path):
+    """AVID has video and audio but no localisation maps: skipped (listed) instead of an error;
+    a dataset problem of a named task still raises."""
+    ckpt = _tiny_checkpoint_of(TINY_AVID, tiny_cfg, tmp_path / "avid.pt")
+    with pytest.raises(GlocalError, match=r"task 'localization'.*no audio-visual localisation map"):
+        run_evaluation(ckpt, tiny_world, ["localization"], with_random=False, **FAST)
+    report = run_evaluation(ckpt, tiny_world, ["localization"], skip_unsupported=True, **FAST)
+    assert report.tasks == [] and "localisation map" in report.skipped["localization"]
+    data = _strip(tiny_world, tmp_path / "data", ("label",))
+    with pytest.raises(DataError, match=r"task 'linear'.*'label' column"):
+        run_evaluation(ckpt, data, ["linear"], skip_unsupported=True, **FAST)
+
+
+def test_demo_task_names_and_checks():
+    from glocal.cli import DEMO_TASK_NAMES, build_parser
+    from glocal.demo import DEMO_TASKS, check_demo_tasks
+    from glocal.errors import ConfigError
+
+    assert DEMO_TASK_NAMES == tuple(DEMO_TASKS)
+    assert build_parser().parse_args(["demo"]).tasks is None
+    args = build_parser().parse_args(["demo", "--tasks", "linear, sound", "train.epochs=1"])
+    assert args.tasks == ["linear", "sound"] and args.overrides == ["train.epochs=1"]
+    keep, skipped = check_demo_tasks(DEMO_TASKS, "simclr")
+    assert keep == ["linear", "retrieval"] and set(skipped) == {"localization", "sound"}
+    assert check_demo_tasks(DEMO_TASKS, "avid")[0] == DEMO_TASKS  # localisation hook: found at evaluation
+    with pytest.raises(ConfigError, match="unknown demo task"):
+        check_demo_tasks(["linear", "lipreading"], "glcm")
+    with pytest.raises(ConfigError, match="none of the demo tasks"):
+        check_demo_tasks(["sound"], "moco")
+
+
+@pytest.mark.slow
+def test_cli_demo_tasks_skips_what_the_method_cannot_run(tiny_world, tmp_path, capsys, restore_threads):
+    """`glocal demo --config <video-only recipe> --tasks knn,sound`: pretrains, evaluates knn,
+    skips sound with a printed note (was: a crash after pretraining), lists it in the results."""
+    world = json.loads((tiny_world / "world.json").read_text())["config"]
+    cfg = {
+        "world": world,  # identical to the fixture's world: reused, not regenerated
+        "method": dict(TINY_SIMCLR),
+        "data": {"clip_frames": 8, "fps": 8.0, "crop_size": 32, "sample_rate": 8000, "num_workers": 0},
+        "train": {"epochs": 1, "batch_size": 4, "precision": "fp32", "num_threads": 1},
+    }
+    path = tmp_path / "simclr_world.yaml"
+    path.write_text(json.dumps(cfg))  # JSON is YAML
+    out = tmp_path / "demo"
+    assert main(["demo", "--config", str(path), "--data", str(tiny_world), "--out", str(out), "--quiet",
+                 "--tasks", "knn,retrieval,sound"]) == 0
+    printed = capsys.readouterr().out
+    assert "[glocal demo] skipping sound: task 'sound' needs ['audio']" in printed
+    report = json.loads((out / "results.json").read_text())
+    assert set(report["skipped"]) == {"sound"}
+    metrics = set(report["results"]["checkpoint"])
+    assert "knn/top1" in metrics and "knn/top1" in report["results"]["random_init"]
+    # the demo table's retrieval cut-offs: R@1/5/10 only (R@20/50 saturate on the demo world)
+    assert "retrieval/R@1" in metrics and not {"retrieval/R@20", "retrieval/R@50"} & metrics
+    assert metrics <= {"knn/top1", "retrieval/R@1", "retrieval/R@5", "retrieval/R@10"}
+    md = (out / "results.md").read_text()
+    assert "| knn | top1 |" in md and "skipped `sound`" in md and "(simclr)" in md
+    assert main(["demo", "--config", str(path), "--data", str(tiny_world), "--out", str(out), "--quiet",
+                 "--tasks", "knn,lipreading"]) == 2  # unknown task: refused before any work

@@ -3,6 +3,8 @@ step (DDP + SyncBatchNorm + gathered negatives), queues, and `glocal pretrain` u
 
 from __future__ import annotations
 
+import gc
+
 import csv
 import os
 import subprocess
@@ -100,6 +102,8 @@ def _worker(rank: int, init_file: str, out_dir: str) -> None:
     queue.enqueue(all_gather_no_grad(x["keys"][lo:hi] * 2))
     res["queue"] = {"queue": queue.queue.clone(), "ptr": queue.ptr.clone()}
     torch.save(res, Path(out_dir) / f"rank{rank}.pt")
+    del ddp, losses  # the DDP Reducer holds the group: release it before destroying the group
+    gc.collect()
     dist.destroy_process_group()
 
 

@@ -10,6 +10,8 @@ so it fails if the shuffle is missing.
 
 from __future__ import annotations
 
+import gc
+
 import copy
 from pathlib import Path
 from typing import Any
@@ -98,6 +100,8 @@ def _worker(rank: int, init_file: str, out_dir: str) -> None:
     res["moco_shuffles"] = method.target.shuffles
     res["moco_keys"] = method.queue._staged[0]
     torch.save(res, Path(out_dir) / f"rank{rank}.pt")
+    del ddp, losses  # the DDP Reducer holds the group: release it before destroying the group
+    gc.collect()
     dist.destroy_process_group()
 
 

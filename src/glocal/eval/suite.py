@@ -214,6 +214,7 @@ def run_evaluation(
     seed: int | None = None,
     data_format: str | None = None,
     deny_list: str | Path | None = None,
+    skip_unsupported: bool = False,
     **eval_overrides: Any,
 ) -> EvalReport:
     """Evaluate ``checkpoint`` (and a random-init twin) on ``tasks`` (None = every task that applies).
@@ -221,6 +222,9 @@ def run_evaluation(
     Explicitly named tasks must be runnable: a method without the needed modality or hook, or a
     dataset without the needed labels / annotations, raises a :class:`GlocalError` naming the task.
     With ``tasks=None`` such tasks are skipped and listed in :attr:`EvalReport.skipped`.
+    ``skip_unsupported`` relaxes this for named tasks the *method* cannot run (a modality it does
+    not use, a hook it does not implement): they are skipped and listed too; dataset problems
+    still raise (``glocal demo`` uses it: one task list for every method).
 
     Args:
         checkpoint: a ``glocal pretrain`` checkpoint.
@@ -252,20 +256,29 @@ def run_evaluation(
         raise GlocalError(f"unknown eval task(s) {unknown}; choose from {list(TASKS) + ['all']}")
     report = EvalReport(str(checkpoint), str(root), cfg.method.name, [], options=dataclasses.asdict(ctx.options),
                         eval_data=dataclasses.asdict(ctx.data))
+    strict_method = explicit and not skip_unsupported  # raise for what the method cannot do
+
+    def skip(name: str, reason: str) -> None:
+        report.skipped[name] = reason
+        if progress:
+            print(f"[glocal] skipping {name}: {reason}")
+
     runnable = []
     for name in names:
         task = TASKS[name]
         missing = [m for m in task.modalities if m not in method.modalities]
+        if missing:
+            reason = f"task '{name}' needs {missing}, which method '{cfg.method.name}' does not use"
+            if strict_method:
+                raise GlocalError(reason)
+            skip(name, reason)
+            continue
         try:
-            if missing:
-                raise GlocalError(f"task '{name}' needs {missing}, which method '{cfg.method.name}' does not use")
             task.requires(ctx)
         except GlocalError as exc:
             if explicit:
                 raise _task_error(name, exc) from exc
-            report.skipped[name] = str(exc)
-            if progress:
-                print(f"[glocal] skipping {name}: {exc}")
+            skip(name, str(exc))
             continue
         runnable.append(name)
     if not runnable:
@@ -288,9 +301,10 @@ def run_evaluation(
             try:
                 out = TASKS[name].run(model, ctx)
             except NotImplementedError as exc:
-                if explicit:
+                if strict_method:
                     raise GlocalError(f"task '{name}': {exc}") from exc
-                report.skipped[name] = str(exc)
+                if name not in report.skipped:
+                    skip(name, str(exc))
                 continue
             except GlocalError as exc:
                 raise _task_error(name, exc) from exc

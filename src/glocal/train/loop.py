@@ -15,6 +15,7 @@ fp32, one thread per process for bit-exactness). See ``docs/distributed.md``.
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import random
 import time
@@ -190,6 +191,11 @@ class Trainer:
         finally:
             torch.use_deterministic_algorithms(det_before)
             torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = cudnn_before
+            # drop the DDP wrapper (its Reducer holds the process group) before destroying the
+            # group: a gloo group torn down under a live Reducer can hang in its destructor
+            for name in ("forward", "module"):
+                self.__dict__.pop(name, None)
+            gc.collect()
             shutdown_distributed(ctx)
 
     # ------------------------------------------------------------------ setup
