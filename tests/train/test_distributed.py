@@ -3,8 +3,6 @@ step (DDP + SyncBatchNorm + gathered negatives), queues, and `glocal pretrain` u
 
 from __future__ import annotations
 
-import gc
-
 import csv
 import os
 import subprocess
@@ -15,7 +13,6 @@ from typing import Any, Callable
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import yaml
 
 from glocal.methods import build_method
@@ -24,6 +21,7 @@ from glocal.objectives import FeatureQueue, all_gather_no_grad, glcm_global_loss
 from glocal.objectives.avts import nn_augmented_nce
 from glocal.objectives.ctrlaug import local_global_nce, soft_region_contrast
 from glocal.train.distributed import LossModule, convert_sync_batchnorm
+from fixtures.ranks import finish_rank, run_ranks
 
 pytestmark = pytest.mark.slow
 
@@ -101,18 +99,13 @@ def _worker(rank: int, init_file: str, out_dir: str) -> None:
     queue.enqueue(all_gather_no_grad(x["keys"][lo:hi]))
     queue.enqueue(all_gather_no_grad(x["keys"][lo:hi] * 2))
     res["queue"] = {"queue": queue.queue.clone(), "ptr": queue.ptr.clone()}
-    torch.save(res, Path(out_dir) / f"rank{rank}.pt")
     del ddp, losses  # the DDP Reducer holds the group: release it before destroying the group
-    gc.collect()
-    dist.destroy_process_group()
+    finish_rank(res, out_dir, rank)
 
 
 @pytest.fixture(scope="module")
 def rank_results(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    tmp = tmp_path_factory.mktemp("dist")
-    # fork: the children reuse the imported torch/glocal (no CUDA here), a spawn would re-import for seconds
-    mp.start_processes(_worker, args=(str(tmp / "init"), str(tmp)), nprocs=WORLD, join=True, start_method="fork")
-    return [torch.load(tmp / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
+    return run_ranks(_worker, tmp_path_factory.mktemp("dist"), WORLD)
 
 
 @pytest.mark.parametrize("name", list(LOSSES))

@@ -10,8 +10,6 @@ so it fails if the shuffle is missing.
 
 from __future__ import annotations
 
-import gc
-
 import copy
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,6 @@ from typing import Any
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import nn
 
 from glocal.config import build
@@ -29,6 +26,7 @@ from glocal.methods.common import MomentumEncoder
 from glocal.methods.moco import MoCoConfig
 from glocal.objectives.distributed import batch_shuffle, batch_unshuffle, shuffled_forward
 from glocal.train.distributed import LossModule, convert_sync_batchnorm
+from fixtures.ranks import finish_rank, run_ranks
 
 WORLD, B = 2, 3  # 2 ranks x 3 rows
 SEED = 123  # torch seed set on every rank right before a shuffled call (rank 0 draws the permutation)
@@ -99,17 +97,13 @@ def _worker(rank: int, init_file: str, out_dir: str) -> None:
     losses["loss"].backward()
     res["moco_shuffles"] = method.target.shuffles
     res["moco_keys"] = method.queue._staged[0]
-    torch.save(res, Path(out_dir) / f"rank{rank}.pt")
     del ddp, losses  # the DDP Reducer holds the group: release it before destroying the group
-    gc.collect()
-    dist.destroy_process_group()
+    finish_rank(res, out_dir, rank)
 
 
 @pytest.fixture(scope="module")
 def rank_results(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    tmp = tmp_path_factory.mktemp("shuffle_bn")
-    mp.start_processes(_worker, args=(str(tmp / "init"), str(tmp)), nprocs=WORLD, join=True, start_method="fork")
-    return [torch.load(tmp / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
+    return run_ranks(_worker, tmp_path_factory.mktemp("shuffle_bn"), WORLD)
 
 
 def test_shuffle_then_unshuffle_returns_the_original_rows(rank_results):
