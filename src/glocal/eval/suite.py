@@ -323,15 +323,13 @@ def evaluate(
     data_root: str | Path | None = None,
     tasks: list[str] | None = None,
     *,
-    device: str = "auto",
-    with_random: bool = True,
-    progress: bool = True,
     out_json: str | Path | None = None,
-    **eval_overrides: Any,
+    **kwargs: Any,
 ) -> dict[str, dict[str, float]]:
-    """Evaluate ``checkpoint`` (and a random-init twin); returns ``{model: {"task/metric": value}}``."""
-    report = run_evaluation(checkpoint, data_root, tasks, device=device, with_random=with_random,
-                            progress=progress, **eval_overrides)
+    """Evaluate ``checkpoint`` (and a random-init twin); returns ``{model: {"task/metric": value}}``.
+
+    ``kwargs`` are :func:`run_evaluation`'s; ``out_json`` also writes the full report there."""
+    report = run_evaluation(checkpoint, data_root, tasks, **kwargs)
     if out_json:
         report.write_json(out_json)
     return report.flat()

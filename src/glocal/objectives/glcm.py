@@ -61,6 +61,18 @@ def _check_global(audio_g: Tensor, video_map: Tensor) -> None:
         )
 
 
+def _global_inputs(audio_g: Tensor, video_map: Tensor, *, normalize: bool, tau: float) -> tuple[Tensor, Tensor]:
+    """Checked ``(B, D)`` audio and ``(B, D, P)`` video-map inputs of the global scores,
+    L2-normalised over ``D`` when ``normalize``."""
+    _check_tau(tau)
+    video_map = _flat_map(video_map, "video_map")
+    _check_global(audio_g, video_map)
+    if normalize:
+        audio_g = F.normalize(audio_g, dim=1)
+        video_map = F.normalize(video_map, dim=1)
+    return audio_g, video_map
+
+
 def global_scores(audio_g: Tensor, video_map: Tensor, *, normalize: bool, tau: float) -> Tensor:
     """Audio-to-position scores of every audio/video pair in the batch.
 
@@ -73,12 +85,7 @@ def global_scores(audio_g: Tensor, video_map: Tensor, *, normalize: bool, tau: f
     Returns:
         ``(B, B, P)`` tensor ``g`` with ``g[i, j, p] = <ā_i, v̄_{j,p}> / tau``.
     """
-    _check_tau(tau)
-    video_map = _flat_map(video_map, "video_map")
-    _check_global(audio_g, video_map)
-    if normalize:
-        audio_g = F.normalize(audio_g, dim=1)
-        video_map = F.normalize(video_map, dim=1)
+    audio_g, video_map = _global_inputs(audio_g, video_map, normalize=normalize, tau=tau)
     # g_ij,p = <a_i, v_jp> / tau
     return torch.einsum("id,jdp->ijp", audio_g, video_map) / tau
 
@@ -105,12 +112,7 @@ def glcm_global_loss(
     if not gather or world == 1:
         # L_g = mean_i [ LSE({g_ij,p} ∪ {g_ji,p}) - LSE_p g_ii,p ]
         return mil_nce(global_scores(audio_g, video_map, normalize=normalize, tau=tau), symmetric=True)
-    _check_tau(tau)
-    video_map = _flat_map(video_map, "video_map")
-    _check_global(audio_g, video_map)
-    if normalize:
-        audio_g = F.normalize(audio_g, dim=1)
-        video_map = F.normalize(video_map, dim=1)
+    audio_g, video_map = _global_inputs(audio_g, video_map, normalize=normalize, tau=tau)
     a_all, v_all = all_gather_with_grad(audio_g), all_gather_with_grad(video_map)
     # rows: g[i_local, j, p] = <a_i, v_jp> / tau;  cols: g[j, i_local, p] = <a_j, v_ip> / tau
     rows = torch.einsum("id,jdp->ijp", audio_g, v_all) / tau
@@ -137,14 +139,9 @@ def av_attention(
     Returns:
         ``(B, P)`` tensor ``alpha[i, p] = softmax_p(g_ii,p)``; rows sum to 1.
     """
-    _check_tau(tau)
-    video_map = _flat_map(video_map, "video_map")
-    _check_global(audio_g, video_map)
+    audio_g, video_map = _global_inputs(audio_g, video_map, normalize=normalize, tau=tau)
     if stopgrad:
         audio_g, video_map = audio_g.detach(), video_map.detach()
-    if normalize:
-        audio_g = F.normalize(audio_g, dim=1)
-        video_map = F.normalize(video_map, dim=1)
     # Only the diagonal blocks are needed: g_ii,p = <a_i, v_ip> / tau
     diag = torch.einsum("id,idp->ip", audio_g, video_map) / tau
     # alpha_i,p = exp(g_ii,p) / sum_p' exp(g_ii,p')
