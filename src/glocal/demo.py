@@ -41,7 +41,7 @@ def check_demo_tasks(tasks: Sequence[str], method_name: str) -> tuple[list[str],
     """Split ``tasks`` into those the method's modalities allow and ``{task: reason}`` for the
     others, before any work is done. Unknown task names, or no task left, are a
     :class:`ConfigError`. (Tasks needing a hook the method lacks are found at evaluation.)"""
-    from .eval.suite import TASKS
+    from .eval.suite import TASKS, missing_modalities
     from .methods import method_class
 
     tasks = list(dict.fromkeys(tasks))
@@ -54,9 +54,9 @@ def check_demo_tasks(tasks: Sequence[str], method_name: str) -> tuple[list[str],
     keep: list[str] = []
     skipped: dict[str, str] = {}
     for t in tasks:
-        missing = [m for m in TASKS[t].modalities if m not in modalities]
-        if missing:
-            skipped[t] = f"task '{t}' needs {missing}, which method '{method_name}' does not use"
+        reason = missing_modalities(t, method_name, modalities)
+        if reason:
+            skipped[t] = reason
         else:
             keep.append(t)
     if not keep:

@@ -14,7 +14,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 
@@ -202,6 +202,14 @@ def _task_error(task: str, exc: GlocalError) -> GlocalError:
     return type(exc)(f"task '{task}': {msg}")
 
 
+def missing_modalities(task: str, method_name: str, modalities: Sequence[str]) -> str | None:
+    """Why ``task`` cannot run on a method with ``modalities`` (None if it can)."""
+    missing = [m for m in TASKS[task].modalities if m not in modalities]
+    if not missing:
+        return None
+    return f"task '{task}' needs {missing}, which method '{method_name}' does not use"
+
+
 def run_evaluation(
     checkpoint: str | Path,
     data_root: str | Path | None = None,
@@ -266,9 +274,8 @@ def run_evaluation(
     runnable = []
     for name in names:
         task = TASKS[name]
-        missing = [m for m in task.modalities if m not in method.modalities]
-        if missing:
-            reason = f"task '{name}' needs {missing}, which method '{cfg.method.name}' does not use"
+        reason = missing_modalities(name, cfg.method.name, method.modalities)
+        if reason:
             if strict_method:
                 raise GlocalError(reason)
             skip(name, reason)
