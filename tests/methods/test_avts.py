@@ -113,9 +113,10 @@ def test_neighbour_search_knobs() -> None:
     assert torch.equal(m._neighbours(q, k, aq, vq), aq.knn(k, 2))  # type: ignore[arg-type]
     m.cfg.nn_anchor, m.cfg.nn_queue = "query", "query"
     assert torch.equal(m._neighbours(q, k, aq, vq), vq.knn(q, 2))  # type: ignore[arg-type]
+    assert m._neighbours_active()
     m.cfg.nn_k = 0
-    assert m._neighbours(q, k, aq, vq) is None
-    assert _method()._neighbours(q, k, aq, vq) is None  # queue not filled yet
+    assert not m._neighbours_active()
+    assert not _method()._neighbours_active()  # queue not filled yet
 
 
 def test_on_step_end_updates_keys_and_fills_aligned_queues() -> None:
@@ -137,7 +138,7 @@ def test_on_step_end_updates_keys_and_fills_aligned_queues() -> None:
     assert int(m.video_queue.ptr) == int(m.audio_queue.ptr) == 0 and int(m.enqueued) == 2 * B
     assert torch.allclose(m.video_queue.queue, F.normalize(staged_v, dim=1), atol=1e-6)
     assert torch.allclose(m.audio_queue.queue, F.normalize(staged_a, dim=1), atol=1e-6)
-    assert m._neighbours(staged_v[:2], staged_v[:2], m.video_queue, m.video_queue) is not None
+    assert m._neighbours_active()  # the queue is full: neighbours join the positives from now on
     assert torch.isfinite(m.training_losses(_batch())["loss"])
 
 

@@ -196,19 +196,24 @@ class AVTS(Method):
         return {"clip": WaveformAugment(gain=self.cfg.audio_gain)}
 
     # ------------------------------------------------------------------ training
-    def _neighbours(self, q: Tensor, k: Tensor, key_queue: StagedQueue, query_queue: StagedQueue) -> Tensor | None:
-        """``(N, nn_k)`` rows of ``key_queue`` that join the positives of ``q`` (None: none yet)."""
+    def _neighbours_active(self) -> bool:
+        """Whether queue neighbours join the positives this step (one host read per step)."""
         cfg = self.cfg
-        if cfg.nn_k == 0 or (cfg.nn_require_full_queue and int(self.enqueued) < cfg.queue_size):
-            return None
+        return cfg.nn_k > 0 and not (cfg.nn_require_full_queue and int(self.enqueued) < cfg.queue_size)
+
+    def _neighbours(self, q: Tensor, k: Tensor, key_queue: StagedQueue, query_queue: StagedQueue) -> Tensor:
+        """``(N, nn_k)`` rows of ``key_queue`` that join the positives of ``q``."""
+        cfg = self.cfg
         anchor = k if cfg.nn_anchor == "key" else q.detach()
         bank = key_queue if cfg.nn_queue == "key" else query_queue  # rows aligned: same clip in both queues
         return bank.knn(anchor, cfg.nn_k)
 
-    def _contrast(self, q: Tensor, k: Tensor, key_queue: StagedQueue, query_queue: StagedQueue) -> Tensor:
-        """:func:`nn_augmented_nce` of queries ``q`` against keys ``k`` ``(N, D)`` and ``key_queue``."""
+    def _contrast(self, q: Tensor, k: Tensor, key_queue: StagedQueue, query_queue: StagedQueue,
+                  use_nn: bool) -> Tensor:
+        """:func:`nn_augmented_nce` of queries ``q`` against keys ``k`` ``(N, D)`` and ``key_queue``
+        (with ``q``'s queue neighbours as extra positives when ``use_nn``)."""
         cfg = self.cfg
-        nn_idx = self._neighbours(q, k, key_queue, query_queue)
+        nn_idx = self._neighbours(q, k, key_queue, query_queue) if use_nn else None
         return nn_augmented_nce(q, k, key_queue.queue, nn_idx, tau=cfg.tau, nn_positives=cfg.nn_positives,
                                 in_batch_negatives=cfg.in_batch_negatives, gather=cfg.gather_negatives)
 
@@ -243,12 +248,13 @@ class AVTS(Method):
         _, k_a = self.audio_key(audio)
         z_v, z_a, k_v, k_a = z_v.float(), z_a.float(), k_v.float(), k_a.float()
         qv, qa = self.video_queue, self.audio_queue
+        nn = self._neighbours_active()
         with fp32(video.device):
             # V-V: clip a's query vs clip b's key and vice versa; same-video keys never negatives
-            loss_vv = 0.5 * (self._contrast(z_v[:b], k_v[b:], qv, qv) + self._contrast(z_v[b:], k_v[:b], qv, qv))
+            loss_vv = 0.5 * (self._contrast(z_v[:b], k_v[b:], qv, qv, nn) + self._contrast(z_v[b:], k_v[:b], qv, qv, nn))
             # V-A / A-V: each clip against its own (co-located, equally transformed) audio
             loss_va = 0.25 * sum(
-                self._contrast(z_v[s], k_a[s], qa, qv) + self._contrast(z_a[s], k_v[s], qv, qa)
+                self._contrast(z_v[s], k_a[s], qa, qv, nn) + self._contrast(z_a[s], k_v[s], qv, qa, nn)
                 for s in (slice(0, b), slice(b, 2 * b))
             )
             pre = self._pretext(f_v.float(), f_a.float(), batch)
