@@ -221,3 +221,18 @@ def test_bad_config_raises(kwargs: dict, word: str) -> None:
 def test_bad_block_raises() -> None:
     with pytest.raises(ConfigError, match="block"):
         ResNet3D(block="bottleneck")
+
+
+def test_forward_with_tap_returns_the_stage_map_and_the_final_map():
+    net = build_video_backbone("r3d", depth=10, width_mult=0.125).eval()
+    x = torch.randn(1, 3, 4, 32, 32)
+    with torch.no_grad():
+        stem, final = net.forward_with_tap(x, 0)
+        s2, final2 = net.forward_with_tap(x, 2)
+        ref2 = net.stages[1](net.stages[0](net.stem_pool(net.stem(x))))
+        ref0 = net.stem_pool(net.stem(x))
+    assert torch.allclose(stem, ref0)
+    assert torch.equal(final, net(x)) and torch.equal(final2, final)
+    assert torch.allclose(s2, ref2)
+    with pytest.raises(ValueError, match="tap"):
+        net.forward_with_tap(x, len(net.stages) + 1)

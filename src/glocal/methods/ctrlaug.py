@@ -198,14 +198,7 @@ class CtrlAug(Method):
     # ------------------------------------------------------------------ training
     def _maps(self, video: Tensor) -> tuple[Tensor, Tensor]:
         """``(B, 3, T, H, W)`` -> (early map after stage ``mi_layer``, last map ``(B, C, T', H', W')``)."""
-        trunk = self.encoder.trunk
-        x = trunk.stem_pool(trunk.stem(video))
-        early = x
-        for i, stage in enumerate(trunk.stages, start=1):
-            x = stage(x)
-            if i == self.cfg.mi_layer:
-                early = x
-        return early, x
+        return self.encoder.trunk.forward_with_tap(video, self.cfg.mi_layer)
 
     def _embed(self, h_g: Tensor, h_l: Tensor, h_c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Pooled global ``(B, C)``, local ``(BN, C)`` and cell ``(BG, C)`` features -> embeddings

@@ -403,12 +403,23 @@ class ResNet3D(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in_channels, T, H, W) -> (B, out_channels, T', H', W')``."""
+        return self.forward_with_tap(x, 0)[1]
+
+    def forward_with_tap(self, x: torch.Tensor, tap: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(map after stage tap, final map)``: ``tap = 0`` is the stem output (after any
+        stem pool), ``tap = k`` the output of residual stage ``k``; ``(B, C_k, T_k, H_k, W_k)``
+        and ``(B, out_channels, T', H', W')``."""
         if x.dim() != 5:
             raise ValueError(f"ResNet3D expects (B, C, T, H, W), got shape {tuple(x.shape)}")
+        if not 0 <= tap <= len(self.stages):
+            raise ValueError(f"tap must be in [0, {len(self.stages)}]; got {tap}")
         x = self.stem_pool(self.stem(x))
-        for stage in self.stages:
+        tapped = x
+        for k, stage in enumerate(self.stages, start=1):
             x = stage(x)
-        return x
+            if k == tap:
+                tapped = x
+        return tapped, x
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, C_in, T, H, W) -> (feature_map (B, C, T', H', W'), pooled (B, C))``."""
