@@ -22,7 +22,7 @@ from .transforms import ClipTransform
 if TYPE_CHECKING:
     from ..methods.base import Method
 
-__all__ = ["default_sampler", "default_transforms", "decode_size", "build_pretrain_dataset"]
+__all__ = ["default_sampler", "default_transforms", "train_clip_transform", "decode_size", "build_pretrain_dataset"]
 
 
 def default_sampler(data_cfg: Any, *, with_audio: bool = True) -> ContiguousClipSampler:
@@ -30,15 +30,19 @@ def default_sampler(data_cfg: Any, *, with_audio: bool = True) -> ContiguousClip
     return ContiguousClipSampler(data_cfg.clip_frames, data_cfg.fps, temporal="random", with_audio=with_audio)
 
 
+def train_clip_transform(data_cfg: Any, *, blur_p: float = 0.0, per_frame: bool = False) -> ClipTransform:
+    """A training :class:`ClipTransform` from ``data.crop_size/crop_scale/flip_p/jitter/jitter_p/
+    grayscale_p`` plus Gaussian blur probability ``blur_p`` and ``per_frame`` draws."""
+    return ClipTransform(
+        size=data_cfg.crop_size, scale=tuple(data_cfg.crop_scale), flip_p=data_cfg.flip_p,
+        jitter=tuple(data_cfg.jitter), jitter_p=data_cfg.jitter_p, grayscale_p=data_cfg.grayscale_p,
+        blur_p=blur_p, per_frame=per_frame,
+    )
+
+
 def default_transforms(data_cfg: Any) -> dict[str, ClipTransform]:
-    """``{"clip": ClipTransform}`` from ``data.crop_size/crop_scale/flip_p/jitter/jitter_p/grayscale_p``."""
-    return {
-        "clip": ClipTransform(
-            size=data_cfg.crop_size, scale=tuple(data_cfg.crop_scale), flip_p=data_cfg.flip_p,
-            jitter=tuple(data_cfg.jitter),
-            jitter_p=data_cfg.jitter_p, grayscale_p=data_cfg.grayscale_p,
-        )
-    }
+    """``{"clip": train_clip_transform(data_cfg)}`` (no blur, one draw per clip)."""
+    return {"clip": train_clip_transform(data_cfg)}
 
 
 def decode_size(data_cfg: Any) -> tuple[int, int] | None:

@@ -32,7 +32,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ..config import check_choice, check_range
 from ..data.audio_frontend import build_logmel
 from ..data.samplers import PairSampler
-from ..data.transforms import ClipTransform
+from ..data.build import train_clip_transform
 from ..models import MLPHead, ResNet1DAudio, build_video_backbone
 from ..models.resnet2d import ResNet2D, TSNConsensus
 from ..objectives import FeatureQueue, all_gather_no_grad, momentum_update
@@ -276,14 +276,8 @@ class StagedQueue(FeatureQueue):
         self._staged.clear()
 
 
-def clip_transform(data_cfg: Any, *, blur_p: float = 0.0, per_frame: bool = False) -> ClipTransform:
-    """A training :class:`ClipTransform` from ``data.crop_size/crop_scale/flip_p/jitter/jitter_p/
-    grayscale_p`` plus Gaussian blur probability ``blur_p`` and ``per_frame`` draws."""
-    return ClipTransform(
-        size=data_cfg.crop_size, scale=tuple(data_cfg.crop_scale), flip_p=data_cfg.flip_p,
-        jitter=tuple(data_cfg.jitter),
-        jitter_p=data_cfg.jitter_p, grayscale_p=data_cfg.grayscale_p, blur_p=blur_p, per_frame=per_frame,
-    )
+#: the training clip transform of the data config (defined with the data layer)
+clip_transform = train_clip_transform
 
 
 class ClipPairMethod(Method):
