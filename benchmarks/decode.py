@@ -103,7 +103,7 @@ def clip_start(index: int, seed: int = 0) -> float:
 class GlocalPipeline(MultiViewDataset):
     """The library pipeline, with the benchmark's deterministic clip starts."""
 
-    decoder_threads: int | str | None = None
+    decoder_threads: int | str | None = "auto"
 
     def __init__(self, paths: list[str], n: int) -> None:
         manifest = Manifest(root=Path(paths[0]).parent, paths=np.array(paths), labels=np.zeros(len(paths), np.int64), class_names=[])
@@ -199,7 +199,10 @@ class PerViewPipeline(_Base):
 
 
 class RawPipeline(_Base):
-    """(c) The decoder limit: seek + decode the same frames, nothing else."""
+    """(c) The decoder limit: seek + decode the same frames, nothing else (FFmpeg's automatic
+    frame/slice threading)."""
+
+    single_thread = False
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         path = self.paths[i % len(self.paths)]
@@ -208,13 +211,23 @@ class RawPipeline(_Base):
         decoded = 0
         with av.open(path) as c:
             vs = c.streams.video[0]
-            vs.thread_type = "AUTO"
+            if self.single_thread:
+                vs.codec_context.thread_count = 1
+            else:
+                vs.thread_type = "AUTO"
             c.seek(int(start / vs.time_base), stream=vs, backward=True, any_frame=False)
             for f in c.decode(vs):
                 decoded += 1
                 if float(f.pts * f.time_base) > last:
                     break
         return {"decoded": torch.tensor(decoded)}
+
+
+class RawSingleThreadPipeline(RawPipeline):
+    """(c') The decoder limit with one decoder thread (on small frames and busy cores often
+    faster than FFmpeg's threading, which costs CPU to start and fill its frame pipeline)."""
+
+    single_thread = True
 
 
 # --------------------------------------------------------------------------------------------
@@ -317,17 +330,18 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads in the main process")
     ap.add_argument("--pipelines", nargs="+", default=["glocal", "naive", "naive_sws", "per_view", "raw"])
-    ap.add_argument("--decoder-threads", default=None,
-                    help="glocal's MultiViewDataset(decoder_threads=...): 'auto' or an int (default: FFmpeg's automatic)")
+    ap.add_argument("--decoder-threads", default="auto",
+                    help="glocal's MultiViewDataset(decoder_threads=...): 'auto' (the library's default), "
+                         "'ffmpeg' (FFmpeg's automatic threading) or an int")
     ap.add_argument("--quick", action="store_true", help="2 videos, 8 samples, 1 repeat, 0 workers")
     args = ap.parse_args()
-    if args.decoder_threads is not None:
-        GlocalPipeline.decoder_threads = args.decoder_threads if args.decoder_threads == "auto" else int(args.decoder_threads)
+    threads = args.decoder_threads
+    GlocalPipeline.decoder_threads = threads if threads == "auto" else None if threads == "ffmpeg" else int(threads)
     if args.quick:
         args.videos, args.samples, args.repeats, args.workers = 2, 8, 1, [0]
     torch.set_num_threads(args.threads)
     classes = {"glocal": GlocalPipeline, "naive": NaivePipeline, "naive_sws": NaiveSwsPipeline,
-               "per_view": PerViewPipeline, "raw": RawPipeline}
+               "per_view": PerViewPipeline, "raw": RawPipeline, "raw_1t": RawSingleThreadPipeline}
     with tempfile.TemporaryDirectory(prefix="glocal_decode_bench_") as tmp:
         t0 = time.perf_counter()
         paths = [str(make_video(Path(tmp) / f"v{i}.mp4", i)) for i in range(args.videos)]

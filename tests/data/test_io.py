@@ -218,6 +218,7 @@ def test_rotation_metadata_makes_frames_upright(tmp_path: Path) -> None:
     assert clip.frames[0, -8:, :8].mean() > 200 and clip.frames[0, :8, :8].mean() < 50
     resized = read_clip(path, 0.0, 1, 10.0, size=(20, 10), read_audio=False)
     assert resized.frames.shape == (1, 20, 10, 3)
+    assert resized.frames[0, -4:, :4].mean() > 200 and resized.frames[0, :4, :4].mean() < 50
 
 
 def test_stereo_downmix_and_channels(tmp_path: Path) -> None:

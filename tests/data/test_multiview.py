@@ -243,21 +243,6 @@ def test_audio_only_file_through_the_same_api(tmp_path):
     np.testing.assert_allclose(s["s/audio"].numpy(), x[4000:12000] / 32767, atol=1e-4)
 
 
-def test_decoder_threads_policy(tmp_path, tiny_av_video, monkeypatch):
-    from types import SimpleNamespace
-
-    import glocal.data.dataset as dmod
-
-    m = manifest_for(tmp_path, tiny_av_video)
-    assert MultiViewDataset(m, ContiguousClipSampler(4, 16.0), {"clip": RawFrames()})._threads() is None
-    ds = MultiViewDataset(m, ContiguousClipSampler(4, 16.0), {"clip": RawFrames()}, decoder_threads="auto")
-    assert ds._threads() is None  # main process: FFmpeg's automatic threading
-    monkeypatch.setattr(dmod.torch.utils.data, "get_worker_info", lambda: SimpleNamespace(num_workers=64))
-    assert ds._threads() == 1  # many workers: one decoder thread each
-    assert MultiViewDataset(m, ContiguousClipSampler(4, 16.0), {"clip": RawFrames()}, decoder_threads=3)._threads() == 3
-    assert ds[0]["clip/video"].shape == (3, 4, 32, 32)
-
-
 def test_collate_in_a_worker_stacks_into_shared_memory(monkeypatch):
     from types import SimpleNamespace
 

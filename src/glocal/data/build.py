@@ -22,7 +22,7 @@ from .transforms import ClipTransform
 if TYPE_CHECKING:
     from ..methods.base import Method
 
-__all__ = ["default_sampler", "default_transforms", "train_clip_transform", "decode_size", "build_pretrain_dataset"]
+__all__ = ["default_sampler", "default_transforms", "train_clip_transform", "decode_size", "decoder_threads", "build_pretrain_dataset"]
 
 
 def default_sampler(data_cfg: Any, *, with_audio: bool = True) -> ContiguousClipSampler:
@@ -49,6 +49,13 @@ def decode_size(data_cfg: Any) -> tuple[int, int] | None:
     """``data.decode_size`` as the square ``(S, S)`` it documents (None: native size)."""
     s = getattr(data_cfg, "decode_size", None)
     return (int(s), int(s)) if s else None
+
+
+def decoder_threads(data_cfg: Any) -> int | str | None:
+    """``data.decoder_threads`` as :class:`~glocal.data.dataset.MultiViewDataset` takes it
+    (``"ffmpeg"`` -> None: FFmpeg's automatic threading)."""
+    t = getattr(data_cfg, "decoder_threads", "auto")
+    return None if t == "ffmpeg" else t
 
 
 def build_pretrain_dataset(
@@ -85,4 +92,5 @@ def build_pretrain_dataset(
         missing_audio=d.missing_audio,
         max_retries=d.max_retries,
         with_audio=with_audio,
+        decoder_threads=decoder_threads(d),
     )

@@ -40,7 +40,6 @@ machinery (keys ``video``, ``audio``, ``audio_mask``, ``crop``, ``start``, ``cli
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
@@ -50,7 +49,7 @@ from torch.utils.data import Dataset
 
 from ..errors import DataError
 from .audio_transforms import change_speed
-from .io import MediaReader, SizeSpec
+from .io import DecoderThreads, MediaReader, SizeSpec, usable_cores
 from .manifest import Manifest
 from .samplers import ContiguousClipSampler, MultiClipSampler
 from .transforms import ClipTransform, CropParams, compose_crop
@@ -129,12 +128,11 @@ class MultiViewDataset(Dataset):
         on_error, missing_audio, max_retries: the bad-input policy.
         with_audio: False drops every audio request (no audio decoded, no audio keys).
         speed_mode: resampler for ``audio_speed != 1`` (``"sinc"`` or ``"linear"``).
-        decoder_threads: video decoder threads per file. None (default): FFmpeg's automatic
-            frame threading. ``"auto"``: inside a DataLoader worker the usable cores divided by
-            the number of workers (at least 1), automatic in the main process -- about 15 %
-            less CPU per sample when the workers alone fill a dedicated machine, but slower on a
-            machine shared with other work (fewer threads get a smaller share). An int: that
-            many threads.
+        decoder_threads: video decoder threads per file. ``"auto"`` (default): one thread for
+            frames up to 640x480 pixels (threading costs more CPU than it saves time there, see
+            :func:`glocal.data.io.auto_decoder_threads`); larger frames get this process's share
+            of the cores (the usable cores, divided by the number of DataLoader workers inside
+            a worker). An int: that many threads. None: FFmpeg's automatic threading.
     """
 
     def __init__(
@@ -152,7 +150,7 @@ class MultiViewDataset(Dataset):
         max_retries: int = 10,
         with_audio: bool = True,
         speed_mode: Literal["sinc", "linear"] = "sinc",
-        decoder_threads: int | Literal["auto"] | None = None,
+        decoder_threads: DecoderThreads = "auto",
     ) -> None:
         if len(manifest) == 0:
             raise DataError(f"{manifest.source}: no videos to load")
@@ -210,15 +208,11 @@ class MultiViewDataset(Dataset):
             raise DataError(f"{reader.path}: the usable segment [{origin:.3f}, {end:.3f}] s is empty")
         return origin, end - origin, info.fps if info.fps > 0 else 25.0
 
-    def _threads(self) -> int | None:
-        """Decoder threads for the current process (see ``decoder_threads``)."""
-        if self.decoder_threads != "auto":
-            return self.decoder_threads  # type: ignore[return-value]
+    def _thread_share(self) -> int:
+        """Cores one decoder of this process may use under the ``"auto"`` policy: the usable
+        cores, divided among the DataLoader's workers inside a worker (at least 1)."""
         info = torch.utils.data.get_worker_info()
-        if info is None:
-            return None
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        return max(1, cores // max(1, info.num_workers))
+        return max(1, usable_cores() // (max(1, info.num_workers) if info is not None else 1))
 
     def _snap(self, t: float) -> float:
         """``t`` on the audio sample grid (so cutting views from one window is exact)."""
@@ -229,7 +223,7 @@ class MultiViewDataset(Dataset):
         vid = self.video_index(item)
         path = str(self.manifest.paths[vid])
         key = [self.seed, self.epoch, int(item)]
-        with MediaReader(path, threads=self._threads()) as reader:
+        with MediaReader(path, threads=self.decoder_threads, max_threads=self._thread_share()) as reader:
             origin, duration, fps = self._timeline(vid, reader)
             plan = self.plan(item, np.random.default_rng([*key, 0]), origin, duration, fps)
             views = validate_plan(plan)

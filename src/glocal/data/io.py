@@ -37,6 +37,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import Literal
 
 import av
 import av.error
@@ -51,6 +52,9 @@ __all__ = [
     "DecodedWindow",
     "MediaReader",
     "SizeSpec",
+    "DecoderThreads",
+    "usable_cores",
+    "auto_decoder_threads",
     "probe",
     "read_window",
     "select_frames",
@@ -71,6 +75,17 @@ _AUDIO_PREROLL = 0.1
 # to be on screen at a wanted time (a gap in a variable-frame-rate stream) is detected exactly
 # and the window is decoded again without dropping.
 _SHOW_HORIZON_FRAMES = 1.0
+# Under the "auto" decoder-thread policy, video whose frames have at most this many pixels is
+# decoded by one thread. FFmpeg's frame threading has to start and fill a pipeline of frames
+# after every seek; for the short windows a sample decodes that costs more than it gives on
+# small frames. Measured on an idle 2-core machine, 2 s windows of H.264 (seek to the keyframe,
+# decode to the window's end): at 320x240 and 640x480, automatic threading used 35-50 % more
+# CPU than one thread and was no faster in wall time; at 1280x720 it was 10-20 % faster in wall
+# time (benchmarks/decode.py reports ``raw`` against ``raw_1t``).
+_SMALL_FRAME_PIXELS = 640 * 480
+# swscale on one thread: PyAV >= 17 threads every reformat by default, which on frames of a
+# few hundred pixels costs more CPU than it saves (older versions take no ``threads``).
+_SWS_ONE_THREAD = {"threads": 1} if int(av.__version__.split(".")[0]) >= 17 else {}
 # Undecodable packets tolerated per stream before the file is declared broken.
 _MAX_BAD_PACKETS = 64
 # Errors FFmpeg raises while demuxing a damaged/truncated file; treated as end of stream.
@@ -147,26 +162,65 @@ def _check_path(path: str | os.PathLike[str]) -> str:
     return str(p)
 
 
-def _open(path: str, threads: int | None = None) -> av.container.InputContainer:
+#: Video decoder threads: ``"auto"`` (see :func:`auto_decoder_threads`), an int, or None for
+#: FFmpeg's automatic frame + slice threading.
+DecoderThreads = int | Literal["auto"] | None
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def auto_decoder_threads(width: int, height: int, max_threads: int) -> int:
+    """Threads of the ``"auto"`` policy for ``width`` x ``height`` frames: 1 up to 640x480
+    pixels (threading costs more than it gives on small frames, see ``_SMALL_FRAME_PIXELS``),
+    else ``max_threads`` (at least 1)."""
+    if width * height <= _SMALL_FRAME_PIXELS:
+        return 1
+    return max(1, int(max_threads))
+
+
+def _set_threads(stream: av.stream.Stream, threads: DecoderThreads, max_threads: int | None) -> None:
+    """Configure ``stream``'s decoder threads (before the decoder opens)."""
+    ctx = stream.codec_context
+    if threads == "auto":
+        threads = auto_decoder_threads(
+            int(ctx.width or 0), int(ctx.height or 0), max_threads if max_threads else usable_cores()
+        )
+    if threads is None:
+        stream.thread_type = "AUTO"
+    elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"decoder threads must be 'auto', None or an int >= 1, got {threads!r}")
+    elif threads > 1:
+        stream.thread_type = "AUTO"
+        ctx.thread_count = threads
+    else:
+        ctx.thread_count = 1
+
+
+def _open(
+    path: str, threads: DecoderThreads = "auto", max_threads: int | None = None
+) -> av.container.InputContainer:
     """Open ``path`` for reading, FFmpeg/OS failures -> :class:`DataError`.
 
-    ``threads``: video decoder threads (None: FFmpeg's automatic frame/slice threading; 1: a
-    single thread, best when several loader processes already share the cores)."""
+    ``threads``: video decoder threads -- ``"auto"`` (default: one thread for frames up to
+    640x480, else ``max_threads``, default the usable cores; see :func:`auto_decoder_threads`),
+    an int, or None for FFmpeg's automatic frame/slice threading."""
     try:
         container = av.open(path, mode="r", metadata_errors="ignore")
     except av.error.InvalidDataError as e:
         raise DataError(f"{path}: not a media file, or damaged beyond reading ({_reason(e)})") from e
     except (av.error.FFmpegError, OSError) as e:
         raise DataError(f"{path}: cannot open ({_reason(e)})") from e
-    for stream in container.streams.video[:1]:
-        # must be set before the decoder opens
-        if threads is None:
-            stream.thread_type = "AUTO"
-        elif threads > 1:
-            stream.thread_type = "AUTO"
-            stream.codec_context.thread_count = int(threads)
-        else:
-            stream.codec_context.thread_count = 1
+    try:
+        for stream in container.streams.video[:1]:
+            _set_threads(stream, threads, max_threads)  # must happen before the decoder opens
+    except BaseException:
+        container.close()
+        raise
     return container
 
 
@@ -394,6 +448,17 @@ def _resolve_size(size: SizeSpec, width: int, height: int) -> tuple[int, int] | 
     return int(size[0]), int(size[1])
 
 
+def _planar_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """A ``gbrp`` frame's planes as uint8 ``(H, W, 3)`` RGB.
+
+    Resizing to planar ``gbrp`` and interleaving here is faster than swscale's packed ``rgb24``
+    output when scaling (measured 0.09 vs 0.19 ms per frame for 320x240 -> 171x128, 0.46 vs
+    0.63 ms for 1280x720 -> 228x128); without scaling ``rgb24`` has the faster path."""
+    h, w = frame.height, frame.width
+    g, b, r = (np.frombuffer(p, np.uint8).reshape(h, p.line_size)[:, :w] for p in frame.planes[:3])
+    return np.stack([r, g, b], axis=-1)
+
+
 class _WindowCollector:
     """Collect, in presentation order, the distinct frames on screen at the times of interest.
 
@@ -435,14 +500,11 @@ class _WindowCollector:
         k = self.rotation // 90
         disp_w, disp_h = (frame.height, frame.width) if k % 2 else (frame.width, frame.height)
         out = _resolve_size(self.size, disp_w, disp_h)
-        if out is None:
-            rgb = self.reformatter.reformat(frame, format="rgb24")
-        else:
-            h, w = out
-            if k % 2:  # resize the stored (unrotated) frame to the transposed size
-                h, w = w, h
-            rgb = self.reformatter.reformat(frame, width=w, height=h, format="rgb24")
-        arr = rgb.to_ndarray()
+        h, w = (frame.height, frame.width) if out is None else (out[::-1] if k % 2 else out)
+        if (h, w) == (frame.height, frame.width):
+            arr = self.reformatter.reformat(frame, format="rgb24", **_SWS_ONE_THREAD).to_ndarray()
+        else:  # (the stored, unrotated frame is resized to the transposed size when k is odd)
+            arr = _planar_rgb(self.reformatter.reformat(frame, width=w, height=h, format="gbrp", **_SWS_ONE_THREAD))
         return np.ascontiguousarray(np.rot90(arr, k)) if k else arr
 
     def push(self, frame: av.VideoFrame, t: float) -> bool:
@@ -841,16 +903,23 @@ class MediaReader:
 
     ``MediaReader(path)`` opens and probes without decoding (``rotation`` stays 0 in ``info``
     until frames are read; windows report the rotation seen on their frames). ``threads``: video
-    decoder threads (None: FFmpeg's automatic threading). Use as a context
-    manager or call :meth:`close`. Raises :class:`DataError` for a missing/empty/unreadable file.
+    decoder threads -- ``"auto"`` (default): one for frames up to 640x480 pixels, else
+    ``max_threads`` (default: the usable cores); an int; or None for FFmpeg's automatic
+    threading. Use as a context manager or call :meth:`close`. Raises :class:`DataError` for a
+    missing/empty/unreadable file.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, probe_first_frame: bool = False, threads: int | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        probe_first_frame: bool = False,
+        threads: DecoderThreads = "auto",
+        max_threads: int | None = None,
     ) -> None:
         self.path = _check_path(path)
         with ExitStack() as stack:
-            self._container = stack.enter_context(_open(self.path, threads))
+            self._container = stack.enter_context(_open(self.path, threads, max_threads))
             self.info = _probe_container(self._container, self.path, decode_first=probe_first_frame)
             self._stack = stack.pop_all()
 

@@ -38,6 +38,9 @@ class DataConfig:
     jitter_p: float = 0.8
     grayscale_p: float = 0.2
     num_workers: int = 2
+    #: video decoder threads per file: auto (one for frames up to 640x480, else the loader
+    #: process's share of the cores) | an int | ffmpeg (FFmpeg's own automatic threading)
+    decoder_threads: int | Literal["auto", "ffmpeg"] = "auto"
     on_error: Literal["raise", "skip"] = "raise"
     missing_audio: Literal["error", "skip", "silence"] = "error"
     max_retries: int = 10
@@ -48,6 +51,8 @@ class DataConfig:
         check_range("data.crop_size", self.crop_size, 8, 4096)
         check_range("data.sample_rate", self.sample_rate, 4000, 192000)
         check_range("data.num_workers", self.num_workers, 0, 256)
+        if isinstance(self.decoder_threads, int):
+            check_range("data.decoder_threads", self.decoder_threads, 1, 256)
         for key in ("flip_p", "jitter_p", "grayscale_p"):
             check_range(f"data.{key}", getattr(self, key), 0.0, 1.0)
         if len(self.jitter) != 4 or not all(x >= 0 for x in self.jitter[:3]) or not 0 <= self.jitter[3] <= 0.5:
