@@ -85,6 +85,9 @@ def test_pretrain_config_validates_every_section(tmp_path):
         ("data.jitter=[0.4, 0.4, 0.4, 0.7]", "data.jitter"),
         ("data.jitter=[0.4, 0.4]", "data.jitter"),
         ("data.grayscale_p=1.5", "data.grayscale_p"),
+        ("data.decoder_threads=0", "data.decoder_threads"),
+        ("data.decoder_threads=many", "int | 'auto' | 'ffmpeg'"),
+        ("data.augment_on_device=maybe", "bool | 'auto'"),
         ("optim.name=lamb", "optim.name"),
         ("bogus.key=1", "unknown config section 'bogus'"),
     ]:
@@ -104,6 +107,28 @@ def test_data_jitter_reaches_the_clip_transform():
     assert cfg.data.jitter == (0.1, 0.2, 0.3, 0.0)
     assert default_transforms(cfg.data)["clip"].jitter == (0.1, 0.2, 0.3, 0.0)
     assert clip_transform(cfg.data).jitter == (0.1, 0.2, 0.3, 0.0)
+
+
+def test_decoder_threads_and_augment_on_device_reach_the_dataset(tmp_path, monkeypatch):
+    """``data.decoder_threads`` and ``data.augment_on_device`` (auto: on for CUDA training) are
+    what the pretraining dataset gets."""
+    import glocal.data.build as build
+
+    seen = {}
+    monkeypatch.setattr(build, "load_manifest", lambda *a, **k: None)
+    monkeypatch.setattr(build, "MultiViewDataset", lambda *a, **k: seen.update(k))
+    cases = [
+        ([], "auto", False),  # CPU
+        (["data.num_workers=0"], "auto", False),
+        (["train.device=cuda"], "auto", True),
+        (["data.augment_on_device=true", "data.decoder_threads=3"], 3, True),
+        (["data.augment_on_device=false", "data.num_workers=0", "data.decoder_threads=ffmpeg"], None, False),
+    ]
+    monkeypatch.setattr(build.torch.cuda, "is_available", lambda: False)
+    for overrides, threads, on_device in cases:
+        cfg = load_pretrain_config(None, ["method.name=glcm", *overrides])
+        build.build_pretrain_dataset(cfg)
+        assert (seen["decoder_threads"], seen["augment_on_device"]) == (threads, on_device), overrides
 
 
 def test_shipped_configs_load():

@@ -42,6 +42,12 @@ def check_choice(key: str, value: Any, allowed: typing.Iterable[Any]) -> None:
 
 
 def _type_name(tp: Any) -> str:
+    """Readable type for error messages: ``int | 'auto' | 'ffmpeg'``, ``float``, ..."""
+    origin = get_origin(tp)
+    if origin is Union or origin is types.UnionType:
+        return " | ".join(_type_name(a) for a in get_args(tp))
+    if origin is Literal:
+        return " | ".join(repr(a) for a in get_args(tp))
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 

@@ -211,6 +211,30 @@ def test_determinism_per_seed_epoch_index(tmp_path, tiny_av_video, tiny_video_no
     assert batch["local0/crop"].shape == (2, 5) and "global/audio" not in batch
 
 
+def test_augment_on_device_gives_uint8_views_that_finish_to_the_float_sample(tmp_path, tiny_av_video):
+    from glocal.data.photometric import finish_batch
+
+    m = manifest_for(tmp_path, tiny_av_video, tiny_av_video)
+    tfs = {"global": ClipTransform(size=16, blur_p=0.5), "local": ClipTransform(size=8, per_frame=True)}
+
+    def make(on_device):
+        sampler = GlobalLocalSampler(global_frames=4, local_frames=2, n_local=2)
+        return MultiViewDataset(m, sampler, tfs, augment_on_device=on_device)
+
+    floats, deferred = make(False), make(True)
+    for i in range(2):
+        ref, s = floats[i], deferred[i]
+        assert s["global/video"].dtype == torch.uint8 and s["global/photo"].shape == (14,)
+        assert s["local0/photo"].shape == (2, 14)  # per-frame draws
+        assert set(s) - set(ref) == {"global/photo", "local0/photo", "local1/photo"}
+        out = finish_batch(collate_samples([s]))
+        for k in ref:
+            if k.endswith("/video"):  # local views are composed sub-pixel crops: uint8 rounding
+                torch.testing.assert_close(out[k][0], ref[k], atol=0.05 if k.startswith("local") else 2e-5, rtol=0)
+            elif isinstance(ref[k], torch.Tensor):
+                assert torch.equal(out[k][0], ref[k]), k
+
+
 def test_missing_audio_silence_has_mask_and_right_length(tmp_path, tiny_video_no_audio):
     views = [ViewRequest("a", np.array([0.0, 0.5]), audio=(0.0, 1.0), audio_speed=4.0)]
     m = manifest_for(tmp_path, tiny_video_no_audio)

@@ -74,6 +74,16 @@ def test_grad_accum_clip_channels_last_and_checkpoint_contents(tmp_path, tiny_co
     assert set(state["rng"]) >= {"torch", "numpy", "python"}
 
 
+def test_augment_on_device_trains_like_augmenting_in_the_loader(tmp_path, tiny_config):
+    """uint8 clips finished on the device (``data.augment_on_device``) give the same losses as
+    float clips transformed in the loader (float rounding only)."""
+    on = pretrain(tiny_config(tmp_path / "on", epochs=1, data={"augment_on_device": True}))
+    off = pretrain(tiny_config(tmp_path / "off", epochs=1, data={"augment_on_device": False}))
+    assert on["steps"] == off["steps"] == 2
+    for key, value in off["last_losses"].items():
+        assert on["last_losses"][key] == pytest.approx(value, rel=1e-4, abs=1e-5), key
+
+
 def test_compile_matches_eager_and_falls_back_with_a_warning(tmp_path, tiny_config):
     eager = pretrain(tiny_config(tmp_path / "eager", epochs=1))
     compiled = pretrain(tiny_config(tmp_path / "compiled", epochs=1, compile=True, compile_backend="eager"))

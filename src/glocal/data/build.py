@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import torch
+
 from .dataset import MultiViewDataset
 from .formats import load_manifest
 from .samplers import ContiguousClipSampler
@@ -22,7 +24,8 @@ from .transforms import ClipTransform
 if TYPE_CHECKING:
     from ..methods.base import Method
 
-__all__ = ["default_sampler", "default_transforms", "train_clip_transform", "decode_size", "decoder_threads", "build_pretrain_dataset"]
+__all__ = ["default_sampler", "default_transforms", "train_clip_transform", "decode_size", "decoder_threads", "augment_on_device",
+           "build_pretrain_dataset"]
 
 
 def default_sampler(data_cfg: Any, *, with_audio: bool = True) -> ContiguousClipSampler:
@@ -56,6 +59,17 @@ def decoder_threads(data_cfg: Any) -> int | str | None:
     (``"ffmpeg"`` -> None: FFmpeg's automatic threading)."""
     t = getattr(data_cfg, "decoder_threads", "auto")
     return None if t == "ffmpeg" else t
+
+
+def augment_on_device(cfg: Any) -> bool:
+    """``data.augment_on_device`` resolved: ``"auto"`` is on when training runs on CUDA
+    (``train.device`` cuda, or auto with a GPU present), off on CPU, where it would move work
+    from the loader workers onto the cores the training step needs."""
+    value = getattr(cfg.data, "augment_on_device", False)
+    if value != "auto":
+        return bool(value)
+    device = getattr(getattr(cfg, "train", None), "device", "auto")
+    return bool(device == "cuda" or (device == "auto" and torch.cuda.is_available()))
 
 
 def build_pretrain_dataset(
@@ -93,4 +107,5 @@ def build_pretrain_dataset(
         max_retries=d.max_retries,
         with_audio=with_audio,
         decoder_threads=decoder_threads(d),
+        augment_on_device=augment_on_device(cfg),
     )

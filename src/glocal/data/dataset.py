@@ -9,6 +9,8 @@ that some view shows are converted to RGB) and the views are cut from it.
 Sample keys (flat, so :func:`collate_samples` stacks them):
 
 - ``"{view}/video"``: float ``(3, T, S, S)`` from the view's video transform,
+  (with ``augment_on_device``: uint8, finished by :func:`glocal.data.photometric.finish_batch`
+  from ``"{view}/photo"`` float32 ``(14,)``, or ``(T, 14)`` for per-frame draws),
 - ``"{view}/crop"``: float ``(5,)`` = ``(x0, y0, x1, y1, flip)`` in normalised source
   coordinates (``(T, 5)`` for a per-frame transform),
 - ``"{view}/times"``: float64 ``(T,)`` the requested frame times (s),
@@ -133,6 +135,11 @@ class MultiViewDataset(Dataset):
             :func:`glocal.data.io.auto_decoder_threads`); larger frames get this process's share
             of the cores (the usable cores, divided by the number of DataLoader workers inside
             a worker). An int: that many threads. None: FFmpeg's automatic threading.
+        augment_on_device: views whose transform has a ``split`` method (``ClipTransform``)
+            come out as uint8 ``"{view}/video"`` (cropped, resized, flipped) plus
+            ``"{view}/photo"`` parameters; :func:`glocal.data.photometric.finish_batch` applies
+            colour jitter, grayscale, blur and normalisation on the batch, on the training
+            device (4x fewer bytes to collate and transfer; same result).
     """
 
     def __init__(
@@ -151,6 +158,7 @@ class MultiViewDataset(Dataset):
         with_audio: bool = True,
         speed_mode: Literal["sinc", "linear"] = "sinc",
         decoder_threads: DecoderThreads = "auto",
+        augment_on_device: bool = False,
     ) -> None:
         if len(manifest) == 0:
             raise DataError(f"{manifest.source}: no videos to load")
@@ -171,6 +179,7 @@ class MultiViewDataset(Dataset):
         self.with_audio = with_audio
         self.speed_mode = speed_mode
         self.decoder_threads = decoder_threads
+        self.augment_on_device = bool(augment_on_device)
         self.epoch = 0
         self._seg_start = _float_column(manifest, "start")
         self._seg_end = _float_column(manifest, "end")
@@ -285,9 +294,14 @@ class MultiViewDataset(Dataset):
                 raise ValueError(
                     f"view {v.name!r}: region_of={v.region_of!r} has no single crop (per-frame or audio-only view)"
                 )
-            out, crop = tf(clip, rng, crop=compose_crop(parent, v.region))  # type: ignore[arg-type]
+            fixed: CropParams | None = compose_crop(parent, v.region)
         else:
-            out, crop = tf(clip, rng)
+            fixed = None
+        split = getattr(tf, "split", None) if self.augment_on_device else None
+        if split is not None:  # uint8 geometry now, photometry on the training device
+            out, crop, sample[f"{v.name}/photo"] = split(clip, rng, crop=fixed)
+        else:
+            out, crop = tf(clip, rng, crop=fixed) if fixed is not None else tf(clip, rng)
         crops[v.name] = crop
         sample[f"{v.name}/video"] = out
         crop_t = _crop_tensor(crop)

@@ -292,6 +292,48 @@ class ClipTransform:
             mat, bias = step @ mat, step @ bias + shift
         return mat, bias
 
+    def split_apply(self, frames: torch.Tensor, crop: CropParams, photo: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """The geometric part of :meth:`apply` here, the photometric part deferred.
+
+        uint8 ``(T, H, W, 3)`` -> (uint8 ``(3, T, size, size)`` cropped, resized and flipped;
+        float32 ``(PHOTO_DIM,)`` parameters of the rest, see :mod:`glocal.data.photometric`).
+        :func:`~glocal.data.photometric.finish_clips` of the two equals :meth:`apply` (up to
+        float rounding; a sub-pixel crop is also rounded to uint8 here).
+        """
+        from .photometric import photo_vector
+
+        if frames.dtype != torch.uint8:
+            raise ValueError(f"split_apply needs uint8 frames, got {frames.dtype}")
+        x = _crop_resize_cthw(frames, crop, self.size)  # (3, T, S, S)
+        if x.dtype != torch.uint8:  # sub-pixel crop: resampled in float on the 0..255 scale
+            x = x.round_().clamp_(0, 255).to(torch.uint8)
+        mat, bias = self._colour_matrix(photo, x.reshape(3, -1), 1.0 / 255.0)
+        return x, photo_vector(mat / 255.0, bias, photo)  # the matrix acts on uint8 values
+
+    def split(
+        self, frames: torch.Tensor, rng: np.random.Generator, crop: CropParams | None = None
+    ) -> tuple[torch.Tensor, CropParams | list[CropParams], torch.Tensor]:
+        """:meth:`__call__` with the photometric part deferred (same draws from ``rng``): uint8
+        ``(T, H, W, 3)`` -> (uint8 ``(3, T, size, size)``, crop, float32 parameters ``(PHOTO_DIM,)``,
+        or ``(T, PHOTO_DIM)`` per frame). Finish with :func:`~glocal.data.photometric.finish_clips`
+        on the training device."""
+        _, h, w, _ = frames.shape
+        if not self.per_frame:
+            if crop is None:
+                crop, photo = self.sample(rng, int(h), int(w))
+            else:
+                photo = self.sample_photo(rng)
+            x, params = self.split_apply(frames, crop, photo)
+            return x, crop, params
+        outs, crops, params_t = [], [], []
+        for t in range(frames.shape[0]):
+            c = self.sample_crop(rng, int(h), int(w)) if crop is None else crop
+            x, params = self.split_apply(frames[t : t + 1], c, self.sample_photo(rng))
+            outs.append(x)
+            crops.append(c)
+            params_t.append(params)
+        return torch.cat(outs, dim=1), crops, torch.stack(params_t)
+
     def __call__(
         self, frames: torch.Tensor, rng: np.random.Generator, crop: CropParams | None = None
     ) -> tuple[torch.Tensor, CropParams | list[CropParams]]:

@@ -41,6 +41,11 @@ class DataConfig:
     #: video decoder threads per file: auto (one for frames up to 640x480, else the loader
     #: process's share of the cores) | an int | ffmpeg (FFmpeg's own automatic threading)
     decoder_threads: int | Literal["auto", "ffmpeg"] = "auto"
+    #: colour jitter, grayscale, blur and normalisation on the training device, on uint8 clips
+    #: (loader workers only decode, crop, resize and flip; 4x fewer bytes per clip to move).
+    #: auto: on when training on CUDA; off on CPU, where it would move work from the loader
+    #: workers onto the cores the training step needs
+    augment_on_device: bool | Literal["auto"] = "auto"
     on_error: Literal["raise", "skip"] = "raise"
     missing_audio: Literal["error", "skip", "silence"] = "error"
     max_retries: int = 10

@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from ..data.dataset import collate_samples
+from ..data.photometric import finish_batch
 from ..errors import DataError, GlocalError
 from ..methods import Method, build_method
 from .checkpoint import (
@@ -85,14 +86,14 @@ def seed_all(seed: int) -> None:
 
 
 def to_device(batch: dict[str, Any], device: torch.device, channels_last: bool) -> dict[str, Any]:
-    """Move tensors to ``device``; 5-D float clips (any ``*video`` key) to channels_last_3d."""
-    out = {}
-    for k, v in batch.items():
-        if isinstance(v, torch.Tensor):
-            v = v.to(device, non_blocking=True)
-            if channels_last and v.dim() == 5 and v.is_floating_point():
-                v = v.contiguous(memory_format=torch.channels_last_3d)
-        out[k] = v
+    """Move tensors to ``device``, finish uint8 clips there (``data.augment_on_device``:
+    :func:`~glocal.data.photometric.finish_batch`), 5-D float clips to channels_last_3d."""
+    moved = {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+    out = finish_batch(moved)
+    if channels_last:
+        for k, v in out.items():
+            if isinstance(v, torch.Tensor) and v.dim() == 5 and v.is_floating_point():
+                out[k] = v.contiguous(memory_format=torch.channels_last_3d)
     return out
 
 

@@ -1,0 +1,76 @@
+"""Deferred photometric transform: ``finish_clips(split(x))`` must equal ``ClipTransform(x)``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from glocal.data.photometric import PHOTO_DIM, finish_batch, finish_clips
+from glocal.data.transforms import ClipTransform, CropParams
+
+
+def _frames(seed: int, t: int = 4, h: int = 40, w: int = 52) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (t, h, w, 3), generator=g, dtype=torch.uint8)
+
+
+TRANSFORMS = {
+    "jitter": ClipTransform(size=24, jitter_p=1.0, grayscale_p=0.0),
+    "gray": ClipTransform(size=24, jitter_p=1.0, grayscale_p=1.0),
+    "blur": ClipTransform(size=24, jitter_p=0.5, grayscale_p=0.5, blur_p=1.0),
+    "defaults": ClipTransform(size=24),
+    "eval": ClipTransform(size=24, train=False),
+    "per_frame": ClipTransform(size=24, per_frame=True, blur_p=0.5, grayscale_p=0.5),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRANSFORMS))
+def test_split_then_finish_equals_transform(name: str) -> None:
+    tf = TRANSFORMS[name]
+    for seed in range(6):
+        frames = _frames(seed)
+        ref, ref_crop = tf(frames, np.random.default_rng(seed))
+        u8, crop, photo = tf.split(frames, np.random.default_rng(seed))
+        assert u8.dtype == torch.uint8 and u8.shape == ref.shape
+        assert crop == ref_crop  # same draws from the generator
+        assert photo.shape == ((frames.shape[0], PHOTO_DIM) if tf.per_frame else (PHOTO_DIM,))
+        out = finish_clips(u8[None], photo[None])[0]
+        torch.testing.assert_close(out, ref, atol=2e-5, rtol=1e-5)
+
+
+def test_subpixel_crop_differs_only_by_uint8_rounding() -> None:
+    tf = ClipTransform(size=20, jitter_p=1.0)
+    frames = _frames(3)
+    crop = CropParams(0.113, 0.071, 0.777, 0.913, flip=True)
+    ref, _ = tf(frames, np.random.default_rng(0), crop=crop)
+    u8, _, photo = tf.split(frames, np.random.default_rng(0), crop=crop)
+    out = finish_clips(u8[None], photo[None])[0]
+    # half a grey level, through the jitter matrix and 1/std (< 5): well under 0.05
+    assert (out - ref).abs().max() < 0.05 and not torch.equal(out, ref)
+
+
+def test_finish_batch_mixes_clip_level_and_per_frame_views() -> None:
+    a, b = TRANSFORMS["jitter"], TRANSFORMS["per_frame"]
+    refs, batch = {"g": [], "l": []}, {"g/video": [], "g/photo": [], "l/video": [], "l/photo": []}
+    for seed in range(3):
+        for key, tf in (("g", a), ("l", b)):
+            refs[key].append(tf(_frames(seed), np.random.default_rng(seed))[0])
+            u8, _, photo = tf.split(_frames(seed), np.random.default_rng(seed))
+            batch[f"{key}/video"].append(u8)
+            batch[f"{key}/photo"].append(photo)
+    stacked = {k: torch.stack(v) for k, v in batch.items()}
+    stacked["label"] = torch.arange(3)
+    out = finish_batch(stacked)
+    assert set(out) == {"g/video", "l/video", "label"}
+    for key in ("g", "l"):
+        torch.testing.assert_close(out[f"{key}/video"], torch.stack(refs[key]), atol=2e-5, rtol=1e-5)
+
+
+def test_finish_rejects_float_clips_and_mismatched_parameters() -> None:
+    with pytest.raises(ValueError, match="uint8"):
+        finish_clips(torch.zeros(1, 3, 2, 4, 4), torch.zeros(1, PHOTO_DIM))
+    with pytest.raises(ValueError, match="do not match"):
+        finish_clips(torch.zeros(2, 3, 2, 4, 4, dtype=torch.uint8), torch.zeros(3, PHOTO_DIM))
+    with pytest.raises(ValueError, match="uint8 frames"):
+        ClipTransform(size=8).split(torch.zeros(2, 8, 8, 3), np.random.default_rng(0))
