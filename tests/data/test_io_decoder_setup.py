@@ -71,11 +71,13 @@ def test_auto_threads_by_frame_size() -> None:
     assert auto_decoder_threads(640, 480, 8) == 1
     assert auto_decoder_threads(1280, 720, 8) == 8
     assert auto_decoder_threads(1920, 1080, 0) == 1  # never fewer than one thread
+    assert auto_decoder_threads(1920, 1080, None) is None  # no budget: FFmpeg's automatic threading
+    assert auto_decoder_threads(320, 240, None) == 1
 
 
 def _threads_of(reader: MediaReader) -> tuple[int, str]:
     ctx = reader._container.streams.video[0].codec_context
-    return int(ctx.thread_count), str(ctx.thread_type)
+    return int(ctx.thread_count), ctx.thread_type.name
 
 
 def test_reader_applies_thread_policy(colour_video: Path, tmp_path: Path) -> None:
@@ -85,10 +87,12 @@ def test_reader_applies_thread_policy(colour_video: Path, tmp_path: Path) -> Non
     with MediaReader(big, max_threads=3) as r:
         assert _threads_of(r)[0] == 3
         assert r.read_window(0.0, 0.1, size=32).frames.shape[1:] == (32, 43, 3)
+    with MediaReader(big) as r:  # no budget: FFmpeg's automatic threading
+        assert _threads_of(r) == (0, "AUTO")
     with MediaReader(big, threads=2) as r:
         assert _threads_of(r)[0] == 2
     with MediaReader(colour_video, threads=None) as r:  # FFmpeg's automatic threading
-        assert "FRAME" in _threads_of(r)[1] or "AUTO" in _threads_of(r)[1]
+        assert _threads_of(r)[1] == "AUTO"
     with pytest.raises(ValueError, match="decoder threads"):
         MediaReader(colour_video, threads=0)
 
@@ -97,7 +101,7 @@ def test_dataset_divides_cores_among_workers(colour_video: Path, monkeypatch) ->
     m = Manifest(root=colour_video.parent, paths=np.array([str(colour_video)]), labels=np.zeros(1, np.int64),
                  class_names=[])
     ds = MultiViewDataset(m, ContiguousClipSampler(4, 10.0, with_audio=False), {"clip": ClipTransform(size=16)})
-    assert ds.decoder_threads == "auto" and ds._thread_share() == usable_cores()
+    assert ds.decoder_threads == "auto" and ds._thread_share() is None  # main process: no budget
     seen: list[dict] = []
     real = dmod.MediaReader
 
@@ -106,6 +110,8 @@ def test_dataset_divides_cores_among_workers(colour_video: Path, monkeypatch) ->
         return real(path, **kw)
 
     monkeypatch.setattr(dmod, "MediaReader", spy)
+    monkeypatch.setattr(dmod.torch.utils.data, "get_worker_info", lambda: SimpleNamespace(num_workers=1))
+    assert ds._thread_share() == usable_cores()  # one worker: every usable core
     monkeypatch.setattr(dmod.torch.utils.data, "get_worker_info", lambda: SimpleNamespace(num_workers=10_000))
     assert ds[0]["clip/video"].shape == (3, 4, 16, 16)
     assert seen[-1] == {"threads": "auto", "max_threads": 1}

@@ -132,9 +132,10 @@ class MultiViewDataset(Dataset):
         speed_mode: resampler for ``audio_speed != 1`` (``"sinc"`` or ``"linear"``).
         decoder_threads: video decoder threads per file. ``"auto"`` (default): one thread for
             frames up to 640x480 pixels (threading costs more CPU than it saves time there, see
-            :func:`glocal.data.io.auto_decoder_threads`); larger frames get this process's share
-            of the cores (the usable cores, divided by the number of DataLoader workers inside
-            a worker). An int: that many threads. None: FFmpeg's automatic threading.
+            :func:`glocal.data.io.auto_decoder_threads`); larger frames get FFmpeg's automatic
+            threading in the main process and the usable cores divided by the number of
+            workers inside a DataLoader worker. An int: that many threads. None: FFmpeg's
+            automatic threading.
         augment_on_device: views whose transform has a ``split`` method (``ClipTransform``)
             come out as uint8 ``"{view}/video"`` (cropped, resized, flipped) plus
             ``"{view}/photo"`` parameters; :func:`glocal.data.photometric.finish_batch` applies
@@ -217,11 +218,12 @@ class MultiViewDataset(Dataset):
             raise DataError(f"{reader.path}: the usable segment [{origin:.3f}, {end:.3f}] s is empty")
         return origin, end - origin, info.fps if info.fps > 0 else 25.0
 
-    def _thread_share(self) -> int:
-        """Cores one decoder of this process may use under the ``"auto"`` policy: the usable
-        cores, divided among the DataLoader's workers inside a worker (at least 1)."""
+    def _thread_share(self) -> int | None:
+        """Cores one decoder of this process may use under the ``"auto"`` policy: inside a
+        DataLoader worker the usable cores divided among the workers (at least 1); None in the
+        main process (no budget: FFmpeg's automatic threading for large frames)."""
         info = torch.utils.data.get_worker_info()
-        return max(1, usable_cores() // (max(1, info.num_workers) if info is not None else 1))
+        return None if info is None else max(1, usable_cores() // max(1, info.num_workers))
 
     def _snap(self, t: float) -> float:
         """``t`` on the audio sample grid (so cutting views from one window is exact)."""

@@ -80,8 +80,8 @@ _SHOW_HORIZON_FRAMES = 1.0
 # after every seek; for the short windows a sample decodes that costs more than it gives on
 # small frames. Measured on an idle 2-core machine, 2 s windows of H.264 (seek to the keyframe,
 # decode to the window's end): at 320x240 and 640x480, automatic threading used 35-50 % more
-# CPU than one thread and was no faster in wall time; at 1280x720 it was 10-20 % faster in wall
-# time (benchmarks/decode.py reports ``raw`` against ``raw_1t``).
+# CPU than one thread and was no faster in wall time (1.1-1.6x slower); at 1280x720 it was
+# ~12 % faster in wall time (benchmarks/decoder_threads.py).
 _SMALL_FRAME_PIXELS = 640 * 480
 # swscale on one thread: PyAV >= 17 threads every reformat by default, which on frames of a
 # few hundred pixels costs more CPU than it saves (older versions take no ``threads``).
@@ -174,22 +174,21 @@ def usable_cores() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def auto_decoder_threads(width: int, height: int, max_threads: int) -> int:
+def auto_decoder_threads(width: int, height: int, max_threads: int | None) -> int | None:
     """Threads of the ``"auto"`` policy for ``width`` x ``height`` frames: 1 up to 640x480
-    pixels (threading costs more than it gives on small frames, see ``_SMALL_FRAME_PIXELS``),
-    else ``max_threads`` (at least 1)."""
+    pixels (threading costs more than it gives on small frames, see ``_SMALL_FRAME_PIXELS``);
+    larger frames get ``max_threads`` (at least 1), or FFmpeg's automatic threading when no
+    budget is given (None: the process has the machine to itself)."""
     if width * height <= _SMALL_FRAME_PIXELS:
         return 1
-    return max(1, int(max_threads))
+    return None if max_threads is None else max(1, int(max_threads))
 
 
 def _set_threads(stream: av.stream.Stream, threads: DecoderThreads, max_threads: int | None) -> None:
     """Configure ``stream``'s decoder threads (before the decoder opens)."""
     ctx = stream.codec_context
     if threads == "auto":
-        threads = auto_decoder_threads(
-            int(ctx.width or 0), int(ctx.height or 0), max_threads if max_threads else usable_cores()
-        )
+        threads = auto_decoder_threads(int(ctx.width or 0), int(ctx.height or 0), max_threads)
     if threads is None:
         stream.thread_type = "AUTO"
     elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
@@ -207,8 +206,8 @@ def _open(
     """Open ``path`` for reading, FFmpeg/OS failures -> :class:`DataError`.
 
     ``threads``: video decoder threads -- ``"auto"`` (default: one thread for frames up to
-    640x480, else ``max_threads``, default the usable cores; see :func:`auto_decoder_threads`),
-    an int, or None for FFmpeg's automatic frame/slice threading."""
+    640x480, else ``max_threads``, or FFmpeg's automatic threading without a budget; see
+    :func:`auto_decoder_threads`), an int, or None for FFmpeg's automatic threading."""
     try:
         container = av.open(path, mode="r", metadata_errors="ignore")
     except av.error.InvalidDataError as e:
@@ -681,6 +680,16 @@ def select_frames(pts: np.ndarray, times: np.ndarray, tolerance: float = _PTS_EP
 # --------------------------------------------------------------------------------------------
 
 
+def _planar_samples(frame: av.AudioFrame) -> np.ndarray:
+    """float32 ``(C, S)`` view of a planar float (``fltp``) frame's samples, without the copy
+    (and ``vstack``) of ``to_ndarray``; other formats go through ``to_ndarray``."""
+    if frame.format.name != "fltp":
+        return frame.to_ndarray()
+    n = frame.samples
+    planes = [np.frombuffer(p, dtype=np.float32, count=n) for p in frame.planes]
+    return planes[0][None] if len(planes) == 1 else np.stack(planes)
+
+
 class _AudioWindow:
     """Output buffer for ``[start, start + n / rate)``; resampled frames are placed by pts.
 
@@ -702,7 +711,7 @@ class _AudioWindow:
 
     def place(self, frame: av.AudioFrame) -> bool:
         """Write one frame ``(C, S)``; return True once the window is complete (frame reaches past it)."""
-        data = frame.to_ndarray()
+        data = _planar_samples(frame)
         t = _seconds(frame.pts, frame.time_base)
         if t is None:
             offset = self.expected if self.expected is not None else 0
@@ -904,8 +913,8 @@ class MediaReader:
     ``MediaReader(path)`` opens and probes without decoding (``rotation`` stays 0 in ``info``
     until frames are read; windows report the rotation seen on their frames). ``threads``: video
     decoder threads -- ``"auto"`` (default): one for frames up to 640x480 pixels, else
-    ``max_threads`` (default: the usable cores); an int; or None for FFmpeg's automatic
-    threading. Use as a context manager or call :meth:`close`. Raises :class:`DataError` for a
+    ``max_threads`` (default: FFmpeg's automatic threading); an int; or None for FFmpeg's
+    automatic threading. Use as a context manager or call :meth:`close`. Raises :class:`DataError` for a
     missing/empty/unreadable file.
     """
 

@@ -78,8 +78,9 @@ def _finish_one(x: torch.Tensor, p: torch.Tensor, out: torch.Tensor) -> None:
         c = (inv_std * (bias - mean)).float().to(dev)
         direct = out.is_contiguous()
         y = torch.addmm(c.view(3, 1), a, flat, out=out.view(3, -1)) if direct else torch.addmm(c.view(3, 1), a, flat)
+        lo, hi = (-mean * inv_std).tolist(), ((1 - mean) * inv_std).tolist()
         for ch in range(3):
-            y[ch].clamp_(float(-mean[ch] * inv_std[ch]), float((1 - mean[ch]) * inv_std[ch]))
+            y[ch].clamp_(lo[ch], hi[ch])
         if not direct:
             out.copy_(y.view(x.shape))
         return
