@@ -312,6 +312,25 @@ class ClipTransform:
         mat, bias = self._colour_matrix(photo, x.reshape(3, -1), 1.0 / 255.0)
         return x, photo_vector(mat / 255.0, bias, photo)  # the matrix acts on uint8 values
 
+    def _draws(
+        self, frames: torch.Tensor, rng: np.random.Generator, crop: CropParams | None
+    ) -> list[tuple[torch.Tensor, CropParams, dict]]:
+        """The ``(frames, crop, photometric parameters)`` pieces of one call, drawn from ``rng``:
+        the whole clip with one draw, or every frame with its own (``per_frame``; crop then
+        photometry, frame by frame). A given ``crop`` fixes the geometry of every piece."""
+        _, h, w, _ = frames.shape
+        if not self.per_frame:
+            if crop is None:
+                crop, photo = self.sample(rng, int(h), int(w))
+            else:
+                photo = self.sample_photo(rng)
+            return [(frames, crop, photo)]
+        pieces = []
+        for t in range(frames.shape[0]):
+            c = self.sample_crop(rng, int(h), int(w)) if crop is None else crop
+            pieces.append((frames[t : t + 1], c, self.sample_photo(rng)))
+        return pieces
+
     def split(
         self, frames: torch.Tensor, rng: np.random.Generator, crop: CropParams | None = None
     ) -> tuple[torch.Tensor, CropParams | list[CropParams], torch.Tensor]:
@@ -319,38 +338,19 @@ class ClipTransform:
         ``(T, H, W, 3)`` -> (uint8 ``(3, T, size, size)``, crop, float32 parameters ``(PHOTO_DIM,)``,
         or ``(T, PHOTO_DIM)`` per frame). Finish with :func:`~glocal.data.photometric.finish_clips`
         on the training device."""
-        _, h, w, _ = frames.shape
+        pieces = self._draws(frames, rng, crop)
+        parts = [self.split_apply(f, c, p) for f, c, p in pieces]
         if not self.per_frame:
-            if crop is None:
-                crop, photo = self.sample(rng, int(h), int(w))
-            else:
-                photo = self.sample_photo(rng)
-            x, params = self.split_apply(frames, crop, photo)
-            return x, crop, params
-        outs, crops, params_t = [], [], []
-        for t in range(frames.shape[0]):
-            c = self.sample_crop(rng, int(h), int(w)) if crop is None else crop
-            x, params = self.split_apply(frames[t : t + 1], c, self.sample_photo(rng))
-            outs.append(x)
-            crops.append(c)
-            params_t.append(params)
-        return torch.cat(outs, dim=1), crops, torch.stack(params_t)
+            return parts[0][0], pieces[0][1], parts[0][1]
+        return torch.cat([x for x, _ in parts], dim=1), [c for _, c, _ in pieces], torch.stack([q for _, q in parts])
 
     def __call__(
         self, frames: torch.Tensor, rng: np.random.Generator, crop: CropParams | None = None
     ) -> tuple[torch.Tensor, CropParams | list[CropParams]]:
         """uint8 ``(T, H, W, 3)`` -> (float ``(3, T, size, size)``, crop). ``crop`` given: fixed
         geometry (e.g. a composed region), photometric parameters still drawn from ``rng``."""
-        _, h, w, _ = frames.shape
+        pieces = self._draws(frames, rng, crop)
+        outs = [self.apply(f, c, p) for f, c, p in pieces]
         if not self.per_frame:
-            if crop is None:
-                crop, photo = self.sample(rng, int(h), int(w))
-            else:
-                photo = self.sample_photo(rng)
-            return self.apply(frames, crop, photo), crop
-        outs, crops = [], []
-        for t in range(frames.shape[0]):
-            c = self.sample_crop(rng, int(h), int(w)) if crop is None else crop
-            outs.append(self.apply(frames[t : t + 1], c, self.sample_photo(rng)))
-            crops.append(c)
-        return torch.cat(outs, dim=1), crops
+            return outs[0], pieces[0][1]
+        return torch.cat(outs, dim=1), [c for _, c, _ in pieces]
