@@ -88,6 +88,7 @@ def test_pretrain_config_validates_every_section(tmp_path):
         ("data.decoder_threads=0", "data.decoder_threads"),
         ("data.decoder_threads=many", "int | 'auto' | 'ffmpeg'"),
         ("data.augment_on_device=maybe", "bool | 'auto'"),
+        ("data.audio_speed_mode=pitch", "data.audio_speed_mode"),
         ("optim.name=lamb", "optim.name"),
         ("bogus.key=1", "unknown config section 'bogus'"),
     ]:
@@ -124,6 +125,9 @@ def test_decoder_threads_and_augment_on_device_reach_the_dataset(tmp_path, monke
         (["data.augment_on_device=true", "data.decoder_threads=3"], 3, True),
         (["data.augment_on_device=false", "data.num_workers=0", "data.decoder_threads=ffmpeg"], None, False),
     ]
+    cfg = load_pretrain_config(None, ["method.name=avts", "data.audio_speed_mode=stretch"])
+    build.build_pretrain_dataset(cfg)
+    assert seen["speed_mode"] == "stretch"
     monkeypatch.setattr(build.torch.cuda, "is_available", lambda: False)
     for overrides, threads, on_device in cases:
         cfg = load_pretrain_config(None, ["method.name=glcm", *overrides])

@@ -15,6 +15,7 @@ from glocal.data.audio_transforms import (
     random_gain,
     reverse,
     time_mask,
+    time_stretch,
 )
 
 SR = 16000
@@ -79,6 +80,57 @@ def test_speed_changes_length_and_pitch(mode, speed):
     assert y.shape == (round(SR / speed),)
     assert abs(dominant(y) - 440 * speed) < 3 * speed
     assert abs(rms(y) - rms(x)) < 0.03  # no gain change in the pass band
+
+
+@pytest.mark.parametrize("speed", [2.0, 4.0, 0.5, 1.5])
+def test_stretch_changes_length_but_not_pitch(speed):
+    x = tone(440)
+    y, p = change_speed(x, speed, mode="stretch")
+    assert p == {"speed": speed, "mode": "stretch"}
+    assert y.shape == (round(SR / speed),)
+    assert abs(dominant(y) - 440) < 3  # a resampler would move it to 440 * speed
+    assert abs(rms(y[600:-600]) - rms(x)) < 0.15 * rms(x)  # level kept (phase-vocoder ripple aside)
+    chord = tone(300) + tone(1200)
+    spec = np.abs(np.fft.rfft(time_stretch(chord, speed).numpy()))
+    freqs = np.fft.rfftfreq(round(SR / speed), 1 / SR)
+    top2 = sorted(freqs[np.argsort(spec)[-2:]])
+    assert abs(top2[0] - 300) < 5 and abs(top2[1] - 1200) < 5
+
+
+def _stretch_loop(x: torch.Tensor, rate: float, n_out: int, n_fft: int = 512) -> torch.Tensor:
+    """Frame-by-frame phase vocoder (the obviously-correct reference for ``time_stretch``)."""
+    hop = n_fft // 4
+    win = torch.hann_window(n_fft, dtype=torch.float64)
+    spec = torch.stft(x.double(), n_fft, hop, window=win, center=True, pad_mode="constant", return_complex=True)
+    n_bins, frames = spec.shape
+    spec = torch.cat([spec, torch.zeros(n_bins, 1, dtype=spec.dtype)], dim=1)
+    advance = [2 * np.pi * hop * f / n_fft for f in range(n_bins)]
+    phase = [float(torch.angle(spec[f, 0])) for f in range(n_bins)]
+    cols, j = [], 0
+    while (pos := j * rate) < frames:
+        k = int(np.floor(pos + 1e-9))
+        a = max(pos - k, 0.0)
+        col = torch.zeros(n_bins, dtype=spec.dtype)
+        for f in range(n_bins):
+            mag = (1 - a) * abs(complex(spec[f, k])) + a * abs(complex(spec[f, k + 1]))
+            col[f] = complex(mag * np.cos(phase[f]), mag * np.sin(phase[f]))
+            d = float(torch.angle(spec[f, k + 1]) - torch.angle(spec[f, k])) - advance[f]
+            d -= 2 * np.pi * round(d / (2 * np.pi))
+            phase[f] += advance[f] + d
+        cols.append(col)
+        j += 1
+    return torch.istft(torch.stack(cols, dim=1), n_fft, hop, window=win, center=True, length=n_out).float()
+
+
+@pytest.mark.parametrize("rate", [1.7, 0.6])
+def test_stretch_equals_frame_by_frame_reference(rate):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3000, generator=g) * 0.3 + tone(700)[:3000]
+    n_out = round(3000 / rate)
+    fast = time_stretch(x, rate)
+    torch.testing.assert_close(fast, _stretch_loop(x, rate, n_out), atol=1e-5, rtol=0)
+    batched = time_stretch(torch.stack([x, 2 * x]), rate)  # leading dims are independent signals
+    torch.testing.assert_close(batched[1], 2 * fast, atol=1e-5, rtol=0)
 
 
 def test_sinc_speed_filters_what_would_alias():

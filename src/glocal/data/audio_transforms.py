@@ -33,6 +33,7 @@ __all__ = [
     "freq_mask",
     "reverse",
     "change_speed",
+    "time_stretch",
     "WaveformAugment",
     "LogMelAugment",
 ]
@@ -95,7 +96,7 @@ def change_speed(
     wave: torch.Tensor,
     speed: float,
     *,
-    mode: Literal["sinc", "linear"] = "sinc",
+    mode: Literal["sinc", "linear", "stretch"] = "sinc",
     num_out: int | None = None,
     zero_crossings: int = 16,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -105,6 +106,7 @@ def change_speed(
     Pitch scales with ``speed``. ``"sinc"``: Hann-windowed sinc with ``zero_crossings`` lobes per
     side at cutoff ``min(1, 1 / speed)`` of Nyquist, weights normalised to sum 1; samples outside
     the input count as 0. ``"linear"``: linear interpolation (the last sample is held).
+    ``"stretch"``: tempo only, pitch kept (:func:`time_stretch`, a phase vocoder).
     Returns (wave, ``{"speed": speed, "mode": mode}``).
     """
     if not speed > 0:
@@ -117,6 +119,8 @@ def change_speed(
     if speed == 1.0 and n_out <= n:
         return wave[..., :n_out].clone(), params
     x = wave.float()
+    if mode == "stretch":
+        return time_stretch(x, float(speed), num_out=n_out).to(wave.dtype), params
     pos = torch.arange(n_out, dtype=torch.float64) * float(speed)
     if mode == "linear":
         i0 = pos.floor().long().clamp_(0, n - 1)
@@ -125,12 +129,58 @@ def change_speed(
         out = x[..., i0] * (1 - frac) + x[..., i1] * frac
         return out.to(wave.dtype), params
     if mode != "sinc":
-        raise ValueError(f"mode must be 'sinc' or 'linear', got {mode!r}")
+        raise ValueError(f"mode must be 'sinc', 'linear' or 'stretch', got {mode!r}")
     if float(speed).is_integer():
         out = _sinc_decimate(x, int(speed), n_out, zero_crossings)
     else:
         out = _sinc_gather(x, float(speed), n_out, zero_crossings)
     return out.to(wave.dtype), params
+
+
+def time_stretch(
+    wave: torch.Tensor, rate: float, *, num_out: int | None = None, n_fft: int = 512, hop: int | None = None
+) -> torch.Tensor:
+    """Play ``(..., N)`` ``rate`` times faster **without changing pitch** -> ``(..., num_out)``
+    (default ``round(N / rate)``): a phase vocoder (AVTS's "time-stretch without pitch change").
+
+    STFT with a Hann window of ``n_fft`` samples (32 ms at 16 kHz) and hop ``n_fft // 4``; output
+    frame ``j`` reads the input at frame position ``p = j * rate``: magnitude interpolated
+    linearly between frames ``floor(p)`` and ``floor(p) + 1``, phase accumulated from the
+    measured per-bin phase advance (so each partial keeps its frequency),
+
+        phi_0 = angle(X[:, 0]);  phi_{j+1} = phi_j + w + princarg(angle(X[:, k+1]) - angle(X[:, k]) - w),
+
+    with ``k = floor(p_j)`` and ``w = 2 pi hop f / n_fft`` the advance of bin ``f``; inverse STFT
+    by overlap-add. Transients smear a little (the usual phase-vocoder "phasiness").
+    """
+    if not rate > 0:
+        raise ValueError(f"rate must be > 0, got {rate}")
+    n = wave.shape[-1]
+    n_out = int(round(n / rate)) if num_out is None else int(num_out)
+    lead = wave.shape[:-1]
+    if n == 0 or n_out == 0:
+        return wave.new_zeros(*lead, n_out)
+    hop = hop or n_fft // 4
+    x = wave.reshape(-1, n).float()
+    window = torch.hann_window(n_fft, dtype=x.dtype, device=x.device)
+    spec = torch.stft(x, n_fft, hop, window=window, center=True, pad_mode="constant", return_complex=True)
+    frames = spec.shape[-1]
+    steps = torch.arange(int(math.ceil(frames / rate)) + 1, dtype=torch.float64, device=x.device) * rate
+    steps = steps[steps < frames]  # output frame j reads input position j * rate
+    k = (steps + 1e-9).floor().long()  # 3 * 5.0000000001-style rounding must not drop a frame
+    alpha = (steps - k).clamp_(min=0.0).to(x.dtype)
+    padded = torch.cat([spec, torch.zeros_like(spec[..., :1])], dim=-1)  # frame k + 1 at the end
+    mag = (1 - alpha) * padded[..., k].abs() + alpha * padded[..., k + 1].abs()
+    # phases in float64: the running sum reaches ~1e5 rad over a few seconds
+    angle = padded.angle().double()
+    advance = 2 * math.pi * hop * torch.arange(spec.shape[-2], dtype=torch.float64, device=x.device) / n_fft
+    dphi = angle[..., k + 1] - angle[..., k] - advance[:, None]
+    dphi = dphi - 2 * math.pi * torch.round(dphi / (2 * math.pi))  # principal value
+    inc = advance[:, None] + dphi
+    phase = angle[..., :1] + torch.cumsum(inc, dim=-1) - inc  # phi_0 for the first frame
+    out = torch.polar(mag, torch.remainder(phase, 2 * math.pi).to(mag.dtype))
+    y = torch.istft(out, n_fft, hop, window=window, center=True, length=n_out)
+    return y.reshape(*lead, n_out).to(wave.dtype)
 
 
 def _sinc_weights(u: torch.Tensor, zero_crossings: int) -> torch.Tensor:

@@ -108,4 +108,5 @@ def build_pretrain_dataset(
         with_audio=with_audio,
         decoder_threads=decoder_threads(d),
         augment_on_device=augment_on_device(cfg),
+        speed_mode=getattr(d, "audio_speed_mode", "sinc"),
     )

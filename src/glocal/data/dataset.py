@@ -129,7 +129,9 @@ class MultiViewDataset(Dataset):
         seed: base seed of the ``(seed, epoch, index)`` generators.
         on_error, missing_audio, max_retries: the bad-input policy.
         with_audio: False drops every audio request (no audio decoded, no audio keys).
-        speed_mode: resampler for ``audio_speed != 1`` (``"sinc"`` or ``"linear"``).
+        speed_mode: how ``audio_speed != 1`` is played (:func:`~glocal.data.audio_transforms.change_speed`):
+            ``"sinc"`` or ``"linear"`` resampling (tempo and pitch change together), or
+            ``"stretch"`` (tempo only, pitch kept: a phase vocoder).
         decoder_threads: video decoder threads per file. ``"auto"`` (default): one thread for
             frames up to 640x480 pixels (threading costs more CPU than it saves time there, see
             :func:`glocal.data.io.auto_decoder_threads`); larger frames get FFmpeg's automatic
@@ -157,7 +159,7 @@ class MultiViewDataset(Dataset):
         missing_audio: Literal["error", "skip", "silence"] = "error",
         max_retries: int = 10,
         with_audio: bool = True,
-        speed_mode: Literal["sinc", "linear"] = "sinc",
+        speed_mode: Literal["sinc", "linear", "stretch"] = "sinc",
         decoder_threads: DecoderThreads = "auto",
         augment_on_device: bool = False,
     ) -> None:

@@ -31,6 +31,9 @@ class DataConfig:
     crop_size: int = 112
     decode_size: int | None = None  # decode frames at this square size (None: native size)
     sample_rate: int = 16000
+    #: how a view's audio speed change is played (AVTS): sinc | linear resampling (tempo and pitch
+    #: together) | stretch (tempo only, pitch kept: phase vocoder)
+    audio_speed_mode: Literal["sinc", "linear", "stretch"] = "sinc"
     crop_scale: tuple[float, float] = (0.2, 1.0)
     flip_p: float = 0.5
     #: colour-jitter strengths (brightness, contrast, saturation, hue); hue in turns, <= 0.5
