@@ -113,6 +113,10 @@ def test_audio_speed_and_reversal_in_dataset(tmp_path, tiny_av_video):
     spec = np.abs(np.fft.rfft(s["f/audio"].numpy() * np.hanning(8000)))
     assert abs(np.argmax(spec) * SR / 8000 - 880) < 6  # the 440 Hz tone, played twice as fast
     assert "f/video" not in s
+    stretched = MultiViewDataset(manifest_for(tmp_path, tiny_av_video), FixedSampler(views), {}, speed_mode="stretch")[0]
+    assert stretched["f/audio"].shape == (8000,) and torch.equal(stretched["r/audio"], stretched["f/audio"].flip(0))
+    spec = np.abs(np.fft.rfft(stretched["f/audio"].numpy() * np.hanning(8000)))
+    assert abs(np.argmax(spec) * SR / 8000 - 440) < 6  # twice as fast, same pitch
 
 
 def test_speed_direction_views_are_exact_reversals_of_decoded_frames(tmp_path, tiny_av_video):
