@@ -68,6 +68,26 @@ def test_losses_finite_and_gradients_reach_online_not_keys(audio_encoder: str, s
         assert all(p.grad is None and not p.requires_grad for p in key_enc.parameters())
 
 
+def test_overlap_order_class_adds_a_class_and_labels_overlapping_pairs(monkeypatch) -> None:
+    m = _method(order_overlap_class=True, order_va_sync=True)
+    batch = {**_batch(), "target/overlap_ab": torch.tensor([0, 1, 1, 0])}
+    seen = []
+    real = F.cross_entropy
+
+    def spy(logits, labels, *a, **k):
+        seen.append((logits.shape[1], labels.clone()))
+        return real(logits, labels, *a, **k)
+
+    monkeypatch.setattr(F, "cross_entropy", spy)
+    losses = m.training_losses(batch)
+    assert torch.isfinite(losses["loss"])
+    order = seen[4:7]  # after speed / direction per modality: order vv, aa, va
+    assert [c for c, _ in order] == [3, 3, 4]  # earlier / later / overlap (+ sync for V-A)
+    # rows: [a|b] for every sample, then [b|a]; samples 1 and 2 overlap
+    assert order[0][1].tolist() == order[1][1].tolist() == [0, 2, 2, 0, 1, 2, 2, 1]  # order_ab = 1, 0, 0, 1
+    assert order[2][1][: 2 * B].tolist() == [0, 3, 3, 0, 1, 3, 3, 1] and order[2][1][2 * B :].eq(2).all()
+
+
 def _ref_nce(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, anchor: torch.Tensor | None, nn_k: int,
              tau: float) -> float:
     """Per row: neighbours by sorting the cosine similarities of ``anchor`` to the queue rows."""

@@ -13,6 +13,7 @@ from glocal.objectives import (
     FeatureQueue,
     info_nce,
     nn_augmented_nce,
+    order_overlap_class,
     order_pair_batch,
     speed_direction_labels,
 )
@@ -112,18 +113,25 @@ def test_nn_augmented_nce_input_checks() -> None:
 
 
 @pytest.mark.parametrize("sync", [False, True])
-def test_order_pairs_and_cross_entropy_match_a_loop(sync: bool) -> None:
+@pytest.mark.parametrize("with_overlap", [False, True])
+def test_order_pairs_and_cross_entropy_match_a_loop(sync: bool, with_overlap: bool) -> None:
     g = torch.Generator().manual_seed(10)
-    n, c1, c2 = 3, 4, 2
+    n, c1, c2 = 4, 4, 2
     fa, fb = torch.randn(n, c1, generator=g), torch.randn(n, c1, generator=g)
     sa, sb = torch.randn(n, c2, generator=g), torch.randn(n, c2, generator=g)
-    a_before_b = torch.tensor([1, 0, 1])
-    pairs, labels = order_pair_batch(fa, fb, sa, sb, a_before_b, sync=sync)
+    a_before_b = torch.tensor([1, 0, 1, 0])
+    overlap = torch.tensor([0, 0, 1, 1]) if with_overlap else None
+    pairs, labels = order_pair_batch(fa, fb, sa, sb, a_before_b, sync=sync, overlap=overlap)
     assert pairs.shape == ((4 if sync else 2) * n, c1 + c2)
-    w = torch.randn(3 if sync else 2, c1 + c2, generator=g)
+    w = torch.randn((3 if sync else 2) + int(with_overlap), c1 + c2, generator=g)
     ce = F.cross_entropy(pairs @ w.t(), labels)
+    overlap_class = (ORDER_SYNC_CLASS + 1) if sync else 2
+    assert order_overlap_class(sync) == overlap_class
     rows = []
     for i in range(n):  # (features shown first, second, does the first-shown clip start earlier)
+        if with_overlap and overlap[i]:
+            rows += [(fa[i], sb[i], overlap_class), (fb[i], sa[i], overlap_class)]
+            continue
         rows.append((fa[i], sb[i], 0 if a_before_b[i] else 1))
         rows.append((fb[i], sa[i], 1 if a_before_b[i] else 0))
     if sync:
@@ -135,7 +143,7 @@ def test_order_pairs_and_cross_entropy_match_a_loop(sync: bool) -> None:
         total += -(logits[label] - math.log(sum(math.exp(x) for x in logits)))
     assert ce.item() == pytest.approx(total / len(rows), rel=1e-5)
     # both presentations of every pair: the two order classes are balanced
-    assert (labels == 0).sum() == (labels == 1).sum() == n
+    assert (labels == 0).sum() == (labels == 1).sum() == (n // 2 if with_overlap else n)
 
 
 def test_speed_direction_labels_and_cross_entropy() -> None:

@@ -88,6 +88,9 @@ class AVTSConfig(VideoEncoderConfig):
     # pretext
     speed_direction: Literal["separate", "joint"] = "separate"  # joint: one 2·n_speeds-way head
     order_va_sync: bool = False  # V-A order head gets a 3rd "synchronous" class
+    #: order heads get an "overlapping spans" class (meant with non_overlapping: false, so that
+    #: overlapping pairs are common; otherwise they keep the start-time label)
+    order_overlap_class: bool = False
     pretext_hidden: int = 512  # pretext MLP hidden width (0: linear classifiers)
     # weights
     weight_vv: float = 1.0
@@ -134,7 +137,7 @@ def _classifier(in_dim: int, hidden: int, classes: int) -> nn.Module:
 
 class AVTS(Method):
     """Batch: ``{a,b}/video`` ``(B, 3, T, H, W)``, ``{a,b}/audio`` ``(B, N)``,
-    ``target/{speed_a, speed_b, dir_a, dir_b, order_ab}`` ``(B,)``.
+    ``target/{speed_a, speed_b, dir_a, dir_b, order_ab, overlap_ab}`` ``(B,)``.
 
     Terms: ``loss_vv``, ``loss_va``, ``loss_speed_{v,a}`` and ``loss_dir_{v,a}`` (or
     ``loss_speed_dir_{v,a}`` with ``speed_direction: joint``), ``loss_order_{vv,aa,va}``.
@@ -171,9 +174,10 @@ class AVTS(Method):
             else:
                 heads[f"speed_{mod}"] = _classifier(c, h, cfg.n_speeds)
                 heads[f"dir_{mod}"] = _classifier(c, h, 2)
-        heads["order_vv"] = _classifier(2 * cv, h, 2)
-        heads["order_aa"] = _classifier(2 * ca, h, 2)
-        heads["order_va"] = _classifier(cv + ca, h, 3 if cfg.order_va_sync else 2)
+        extra = int(cfg.order_overlap_class)
+        heads["order_vv"] = _classifier(2 * cv, h, 2 + extra)
+        heads["order_aa"] = _classifier(2 * ca, h, 2 + extra)
+        heads["order_va"] = _classifier(cv + ca, h, (3 if cfg.order_va_sync else 2) + extra)
         self.heads = nn.ModuleDict(heads)
 
     # ---------------------------------------------------------------- data hooks
@@ -223,6 +227,7 @@ class AVTS(Method):
         speed = torch.cat([batch["target/speed_a"], batch["target/speed_b"]]).long()  # (2B,)
         back = torch.cat([batch["target/dir_a"], batch["target/dir_b"]]).long()
         order_ab = batch["target/order_ab"]
+        overlap = batch["target/overlap_ab"] if self.cfg.order_overlap_class else None
         terms: dict[str, Tensor] = {}
         for mod, f in (("v", f_v), ("a", f_a)):
             if self.cfg.speed_direction == "joint":
@@ -233,7 +238,8 @@ class AVTS(Method):
                 terms[f"dir_{mod}"] = F.cross_entropy(self.heads[f"dir_{mod}"](f).float(), back)
         for name, first, second, sync in (("vv", f_v, f_v, False), ("aa", f_a, f_a, False),
                                           ("va", f_v, f_a, self.cfg.order_va_sync)):
-            pairs, labels = order_pair_batch(first[:b], first[b:], second[:b], second[b:], order_ab, sync=sync)
+            pairs, labels = order_pair_batch(first[:b], first[b:], second[:b], second[b:], order_ab, sync=sync,
+                                             overlap=overlap)
             terms[f"order_{name}"] = F.cross_entropy(self.heads[f"order_{name}"](pairs).float(), labels)
         return terms
 

@@ -17,7 +17,7 @@ from .info_nce import (
     soft_target_nce,
 )
 from .memory import FeatureQueue, momentum_update
-from .avts import ORDER_SYNC_CLASS, nn_augmented_nce, order_pair_batch, speed_direction_labels
+from .avts import ORDER_SYNC_CLASS, nn_augmented_nce, order_overlap_class, order_pair_batch, speed_direction_labels
 from .mil_nce import POOL_MODES, mil_nce
 from .vclr import (
     INTRA_MODES,
@@ -86,6 +86,7 @@ __all__ = [
     "normalize_order_features",
     "permute_tuples",
     "ORDER_SYNC_CLASS",
+    "order_overlap_class",
     "nn_augmented_nce",
     "order_pair_batch",
     "speed_direction_labels",

@@ -24,7 +24,7 @@ from .distributed import all_gather_with_grad, dist_info
 from .info_nce import multi_positive_nce
 from .pretext import order_permutations
 
-__all__ = ["nn_augmented_nce", "order_pair_batch", "speed_direction_labels", "ORDER_SYNC_CLASS"]
+__all__ = ["nn_augmented_nce", "order_pair_batch", "order_overlap_class", "speed_direction_labels", "ORDER_SYNC_CLASS"]
 
 #: Class of a synchronous (same clip) pair in :func:`order_pair_batch` with ``sync=True``.
 ORDER_SYNC_CLASS = 2
@@ -104,6 +104,7 @@ def order_pair_batch(
     a_before_b: Tensor,
     *,
     sync: bool = False,
+    overlap: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Rows and labels of the pairwise temporal-order task.
 
@@ -115,6 +116,10 @@ def order_pair_batch(
         [first_b ‖ second_a]  label = class(b before a)
         [first_a ‖ second_a], [first_b ‖ second_b]  label = 2  (sync only: same time window)
 
+    With ``overlap`` the a/b rows of samples whose two spans overlap get the extra class
+    ``order_overlap_class(sync)`` (2, or 3 with ``sync``) instead of an order (spec 4.2: "or add
+    an 'overlap' class").
+
     where ``class`` is the index in ``order_permutations(2, exclude_identity_and_reverse=False)``
     of the pair's temporal ranks: ``0`` = ``(0, 1)`` the first-shown clip starts earlier,
     ``1`` = ``(1, 0)`` it starts later. Every sample contributes both orders, so the classes are
@@ -123,12 +128,13 @@ def order_pair_batch(
     Args:
         a_before_b: ``(N,)`` bool / int, 1 where clip ``a`` starts before clip ``b``.
         sync: add the synchronous pairs (only meaningful across modalities).
+        overlap: ``(N,)`` bool / int, 1 where the spans of clips ``a`` and ``b`` overlap.
 
     Returns:
         ``(pairs (M, C1 + C2), labels (M,) int64)``.
     """
     n = first_a.shape[0]
-    for x in (first_b, second_a, second_b, a_before_b):
+    for x in (first_b, second_a, second_b, a_before_b, *([] if overlap is None else [overlap])):
         if x.shape[0] != n:
             raise ValueError("order_pair_batch: all inputs need the same batch size N")
     if first_a.shape != first_b.shape or second_a.shape != second_b.shape or first_a.dim() != 2 or second_a.dim() != 2:
@@ -140,12 +146,21 @@ def order_pair_batch(
     later_t = torch.full((n,), later, dtype=torch.long, device=first_a.device)
     label_ab = torch.where(ab, earlier_t, later_t)  # the first-shown clip a: earlier iff a before b
     label_ba = torch.where(ab, later_t, earlier_t)
+    if overlap is not None:
+        ov = overlap.to(torch.bool)
+        both = torch.full((n,), order_overlap_class(sync), dtype=torch.long, device=first_a.device)
+        label_ab, label_ba = torch.where(ov, both, label_ab), torch.where(ov, both, label_ba)
     pairs = [torch.cat([first_a, second_b], dim=1), torch.cat([first_b, second_a], dim=1)]
     labels = [label_ab, label_ba]
     if sync:
         pairs += [torch.cat([first_a, second_a], dim=1), torch.cat([first_b, second_b], dim=1)]
         labels += [torch.full((n,), ORDER_SYNC_CLASS, dtype=torch.long, device=first_a.device)] * 2
     return torch.cat(pairs, dim=0), torch.cat(labels, dim=0)
+
+
+def order_overlap_class(sync: bool) -> int:
+    """Index of the "overlapping spans" order class: after earlier / later (and synchronous)."""
+    return ORDER_SYNC_CLASS + 1 if sync else 2
 
 
 def speed_direction_labels(speed: Tensor, backward: Tensor) -> Tensor:
