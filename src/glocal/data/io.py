@@ -242,6 +242,20 @@ def _tick(stream: av.stream.Stream) -> float:
     return float(stream.time_base) if stream.time_base else 0.0
 
 
+def _pts_tolerance(stream: av.stream.Stream) -> float:
+    """Slack (seconds) when matching a video frame's pts to a wanted time: one time-base tick
+    (timestamps rounded to it, e.g. Matroska's 1 ms), but at most a quarter of the frame period.
+
+    The cap matters where the time base *is* the frame period (AVI, as in UCF101 / HMDB51,
+    stores pts in frames): a whole tick of slack there would show frame ``k + 1`` at time
+    ``k / fps`` and lose the first frame."""
+    tick = _tick(stream)
+    rate = stream.average_rate or stream.guessed_rate
+    if rate:
+        tick = min(tick, 0.25 / float(rate))
+    return max(_PTS_EPS, tick + _PTS_EPS)
+
+
 def _normalize_rotation(degrees: float) -> int:
     """Round a display-matrix angle to the nearest multiple of 90 in ``[0, 360)``."""
     return int(round(degrees / 90.0)) % 4 * 90
@@ -611,7 +625,7 @@ def _collect(
     vstream = container.streams.video[0]
     rate = vstream.average_rate or vstream.guessed_rate
     step = 1.0 / float(rate) if rate else 0.0
-    tolerance = max(_PTS_EPS, _tick(vstream) + _PTS_EPS)
+    tolerance = _pts_tolerance(vstream)
     col = _WindowCollector(t0, t1, keep, size, tolerance)
     _seek(container, vstream, seek_to, path)
     policy = _SkipPolicy(vstream, t0, keep, tolerance, drop)
