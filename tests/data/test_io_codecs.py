@@ -1,5 +1,6 @@
-"""The reader on the codecs and pixel formats real datasets hold: HEVC 10-bit, MPEG-4 part 2,
-VP9 in WebM, MJPEG (full-range yuvj), 4:4:4 H.264 in Matroska. Frames must come back in order,
+"""The reader on the codecs, pixel formats and containers real datasets hold: HEVC 10-bit,
+MPEG-4 part 2 and MJPEG (full-range yuvj) in AVI, VP9 in WebM, 4:4:4 H.264 in Matroska, H.264
+in MPEG-TS, FLV and MOV (with B-frames). Frames must come back in order,
 with the source's colours, at native size (packed rgb24 path) and resized (planar gbrp path)."""
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ CASES = {
     "vp9.webm": ("libvpx-vp9", "yuv420p", {"crf": "10", "b": "0", "deadline": "realtime", "cpu-used": "8"}),
     "mjpeg_fullrange.avi": ("mjpeg", "yuvj420p", {"qscale": "1"}),
     "h264_444.mkv": ("libx264", "yuv444p", {"crf": "10", "preset": "ultrafast"}),
+    "h264.ts": ("libx264", "yuv420p", {"crf": "10", "preset": "ultrafast"}),
+    "h264.flv": ("libx264", "yuv420p", {"crf": "10", "preset": "ultrafast"}),
+    "h264_bframes.mov": ("libx264", "yuv420p", {"crf": "10", "preset": "medium", "bf": "3"}),
 }
 
 
