@@ -108,7 +108,7 @@ def raw_decoded_audio(path: Path) -> tuple[np.ndarray, float]:
 # ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt", ["mp4", "matroska", "mpegts"])
+@pytest.mark.parametrize("fmt", ["mp4", "matroska", "mpegts", "mov"])
 def test_flash_and_click_are_aligned(tmp_path: Path, fmt: str) -> None:
     i0 = 20  # flash at frame 20 = 1.25 s after the first frame
     src = flash_click_video(tmp_path / "flash.mp4", i0)
@@ -129,6 +129,51 @@ def test_flash_and_click_are_aligned(tmp_path: Path, fmt: str) -> None:
     raw, first_pts = raw_decoded_audio(path)
     assert first_pts < info.video_start  # priming frame presented before the first video frame
     assert onset(raw) / SR - i0 / FPS > 0.040
+
+
+def _flash_click_avi(path: Path, i0: int, num_frames: int = 48) -> Path:
+    """UCF101-style AVI (MPEG-4 part 2 video, PCM audio) with the flash / click of
+    :func:`flash_click_video`; AVI keeps video pts in frames (time base 1/fps)."""
+    frames = np.full((num_frames, 32, 32, 3), 30, np.uint8)
+    frames[i0] = 255
+    sr = SR
+    audio = np.zeros(int(num_frames / FPS * sr), np.float32)
+    s0, n = int(round(i0 / FPS * sr)), int(0.04 * sr)
+    audio[s0 : s0 + n] = 0.5 * np.sin(2 * np.pi * 1000 * np.arange(n) / sr)
+    with av.open(str(path), "w", format="avi") as out:
+        vs = out.add_stream("mpeg4", rate=FPS)
+        vs.width, vs.height, vs.pix_fmt = 32, 32, "yuv420p"
+        a_s = out.add_stream("pcm_s16le", rate=sr, layout="mono")
+        to_codec = av.AudioResampler(format=a_s.codec_context.format.name, layout="mono", rate=sr)
+        chunk, start = 1152, 0
+        for k, img in enumerate(frames):  # interleaved in time, as real muxers write
+            while start < audio.size and start < (k + 1) / FPS * sr:
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio[None, start : start + chunk]),
+                                                   format="fltp", layout="mono")
+                frame.sample_rate, frame.pts, frame.time_base = sr, start, Fraction(1, sr)
+                for converted in to_codec.resample(frame):
+                    for packet in a_s.encode(converted):
+                        out.mux(packet)
+                start += chunk
+            vf = av.VideoFrame.from_ndarray(img, format="rgb24")
+            vf.pts, vf.time_base = k, Fraction(1, FPS)
+            for packet in vs.encode(vf):
+                out.mux(packet)
+        for packet in [*a_s.encode(), *vs.encode()]:
+            out.mux(packet)
+    return path
+
+
+def test_flash_and_click_are_aligned_in_avi(tmp_path: Path) -> None:
+    i0, first = 20, 12
+    path = _flash_click_avi(tmp_path / "flash.avi", i0)
+    info = probe(path)
+    clip = read_clip(path, info.video_start + first / FPS, 16, FPS)
+    bright = clip.frames.reshape(16, -1).mean(axis=1) > 128
+    assert np.flatnonzero(bright).tolist() == [i0 - first]  # frame k at time k / fps
+    flash_t = clip.frame_times[i0 - first] - clip.frame_times[0]
+    click_t = onset(clip.audio[0]) / SR
+    assert abs(click_t - flash_t) < 0.010, (click_t, flash_t)
 
 
 def test_audio_window_after_seek_is_placed_by_pts(tiny_av_video: Path) -> None:
