@@ -131,19 +131,19 @@ def test_flash_and_click_are_aligned(tmp_path: Path, fmt: str) -> None:
     assert onset(raw) / SR - i0 / FPS > 0.040
 
 
-def _flash_click_avi(path: Path, i0: int, num_frames: int = 48) -> Path:
-    """UCF101-style AVI (MPEG-4 part 2 video, PCM audio) with the flash / click of
-    :func:`flash_click_video`; AVI keeps video pts in frames (time base 1/fps)."""
+def _flash_click_file(path: Path, i0: int, fmt: str, video: str, audio_codec: str, sr: int,
+                      num_frames: int = 48) -> Path:
+    """The flash / click of :func:`flash_click_video` written with any codecs into container
+    ``fmt``, video and audio interleaved in time as real muxers write them."""
     frames = np.full((num_frames, 32, 32, 3), 30, np.uint8)
     frames[i0] = 255
-    sr = SR
     audio = np.zeros(int(num_frames / FPS * sr), np.float32)
     s0, n = int(round(i0 / FPS * sr)), int(0.04 * sr)
     audio[s0 : s0 + n] = 0.5 * np.sin(2 * np.pi * 1000 * np.arange(n) / sr)
-    with av.open(str(path), "w", format="avi") as out:
-        vs = out.add_stream("mpeg4", rate=FPS)
+    with av.open(str(path), "w", format=fmt) as out:
+        vs = out.add_stream(video, rate=FPS)
         vs.width, vs.height, vs.pix_fmt = 32, 32, "yuv420p"
-        a_s = out.add_stream("pcm_s16le", rate=sr, layout="mono")
+        a_s = out.add_stream(audio_codec, rate=sr, layout="mono")
         to_codec = av.AudioResampler(format=a_s.codec_context.format.name, layout="mono", rate=sr)
         chunk, start = 1152, 0
         for k, img in enumerate(frames):  # interleaved in time, as real muxers write
@@ -164,9 +164,16 @@ def _flash_click_avi(path: Path, i0: int, num_frames: int = 48) -> Path:
     return path
 
 
-def test_flash_and_click_are_aligned_in_avi(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "name,fmt,video,audio_codec,sr",
+    [
+        ("ucf101_style.avi", "avi", "mpeg4", "pcm_s16le", SR),  # AVI: video pts in frames
+        ("youtube_style.webm", "webm", "libvpx-vp9", "libopus", 48000),  # Opus pre-skip
+    ],
+)
+def test_flash_and_click_are_aligned_in_other_codecs(tmp_path: Path, name, fmt, video, audio_codec, sr) -> None:
     i0, first = 20, 12
-    path = _flash_click_avi(tmp_path / "flash.avi", i0)
+    path = _flash_click_file(tmp_path / name, i0, fmt, video, audio_codec, sr)
     info = probe(path)
     clip = read_clip(path, info.video_start + first / FPS, 16, FPS)
     bright = clip.frames.reshape(16, -1).mean(axis=1) > 128
