@@ -14,6 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from glocal.data.av_writer import encode_frames
 from glocal.data.io import probe, read_clip
 
 FPS = 10
@@ -46,12 +47,7 @@ def _write(path: Path, codec: str, pix_fmt: str, options: dict[str, str]) -> Pat
         if "qscale" in options:  # constant quantiser for the MPEG-family encoders
             stream.codec_context.qscale = int(options.pop("qscale"))
         stream.options = options
-        for k in range(N):
-            frame = av.VideoFrame.from_ndarray(frames[k], format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+        encode_frames(container, stream, frames)
     return path
 
 

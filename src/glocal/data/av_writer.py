@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-__all__ = ["write_mp4"]
+__all__ = ["write_mp4", "encode_frames"]
 
 
 def _as_channels_first(audio: np.ndarray) -> np.ndarray:
@@ -23,6 +23,16 @@ def _as_channels_first(audio: np.ndarray) -> np.ndarray:
     if a.ndim != 2 or a.shape[0] not in (1, 2):
         raise ValueError(f"audio must be (N,), (1, N) or (2, N); got shape {a.shape}")
     return np.clip(a, -1.0, 1.0)
+
+
+def encode_frames(container: av.container.OutputContainer, stream: av.VideoStream, frames: np.ndarray) -> None:
+    """Encode uint8 RGB ``frames`` ``(T, H, W, 3)`` into ``stream`` and mux them, then flush
+    the encoder."""
+    for img in frames:
+        for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
 
 
 def write_mp4(
@@ -46,7 +56,7 @@ def write_mp4(
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames must be uint8 (T, H, W, 3); got {frames.dtype} {frames.shape}")
-    t, h, w, _ = frames.shape
+    _, h, w, _ = frames.shape
     if h % 2 or w % 2:
         raise ValueError(f"H.264 yuv420p needs even frame sizes; got {h}x{w}")
     if audio is not None and not sample_rate:
@@ -65,12 +75,7 @@ def write_mp4(
             astream = container.add_stream("aac", rate=int(sample_rate))
             astream.layout = "mono" if chans.shape[0] == 1 else "stereo"
             astream.bit_rate = audio_bitrate
-        for i in range(t):
-            vf = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
-            for packet in vstream.encode(vf):
-                container.mux(packet)
-        for packet in vstream.encode():
-            container.mux(packet)
+        encode_frames(container, vstream, frames)
         if astream is not None:
             # Planar float frames of 1024 samples (the AAC frame size); pts in samples.
             chunk = 1024
