@@ -152,7 +152,10 @@ def test_knob_variants_run(kw: dict[str, Any]) -> None:
     dict(local_area=(0.2, 1.5)), dict(tau=0.0), dict(region_grid=(0, 1, 1)), dict(mi_layer=5),
     dict(weight_inst=0.0, weight_region=0.0, weight_mi=0.0, weight_order=0.0), dict(weight_mi=-0.1),
     dict(region_negatives="queue"), dict(global_crop_scale=(0.0, 1.0)), dict(order_bins=1), dict(grl_lambda=-1.0),
-    dict(region_radius=2),
+    dict(region_radius=2), dict(local_iou=(0.6, 0.2)), dict(local_iou=(0.1, 0.2), local_iou_final=(0.0, 1.5),
+                                                             local_iou_epochs=3),
+    dict(local_iou_final=(0.0, 0.1), local_iou_epochs=3), dict(local_iou=(0.1, 0.2), local_iou_final=(0.0, 0.1)),
+    dict(local_iou_grid=(0, 2, 2)),
 ])
 def test_config_validation_errors(bad: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
@@ -171,6 +174,11 @@ def test_mi_negatives_need_two_videos_and_hooks() -> None:
     assert (tfs["global"].size, tfs["local"].size) == (40, 24)
     assert (tfs["global"].scale, tfs["global"].blur_p, tfs["local"].blur_p) == ((0.4, 1.0), 0.5, 0.5)
     assert CtrlAug.config_only(_cfg(global_crop_scale=None)).transforms(DATA)["global"].size == 32
+    assert sampler.iou_range is None  # uniform placement unless asked
+    controlled = CtrlAug.config_only(_cfg(local_iou=(0.3, 0.5), local_iou_final=(0.0, 0.1), local_iou_epochs=4,
+                                          region_grid=(2, 3, 3))).build_sampler(DATA)
+    assert (controlled.iou_range, controlled.iou_range_final, controlled.iou_epochs) == ((0.3, 0.5), (0.0, 0.1), 4)
+    assert controlled.iou_grid == (2, 3, 3)  # region_grid by default
     with torch.no_grad():
         assert m.eval().video_features(torch.randn(2, 3, 4, 16, 16)).shape == (2, m.encoder.out_channels)
 

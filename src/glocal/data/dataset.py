@@ -183,7 +183,7 @@ class MultiViewDataset(Dataset):
         self.speed_mode = speed_mode
         self.decoder_threads = decoder_threads
         self.augment_on_device = bool(augment_on_device)
-        self.epoch = 0
+        self.set_epoch(0)
         self._seg_start = _float_column(manifest, "start")
         self._seg_end = _float_column(manifest, "end")
 
@@ -192,16 +192,19 @@ class MultiViewDataset(Dataset):
         return len(self.manifest)
 
     def set_epoch(self, epoch: int) -> None:
-        """Make random draws depend on the epoch (call before each epoch, as with DistributedSampler)."""
+        """Make random draws depend on the epoch (call before each epoch, as with DistributedSampler);
+        a sampler with an ``at_epoch`` method (a curriculum) is moved to that epoch."""
         self.epoch = int(epoch)
+        at_epoch = getattr(self.sampler, "at_epoch", None)
+        self._epoch_sampler = at_epoch(self.epoch) if at_epoch is not None else self.sampler
 
     def video_index(self, item: int) -> int:
         """Manifest row of dataset item ``item`` (one item per video here)."""
         return int(item)
 
     def plan(self, item: int, rng: np.random.Generator, origin: float, duration: float, fps: float) -> SamplePlan:
-        """The views of item ``item`` (default: ask the sampler)."""
-        return self.sampler.plan(rng, origin, duration, fps)
+        """The views of item ``item`` (default: ask the sampler, as of the current epoch)."""
+        return self._epoch_sampler.plan(rng, origin, duration, fps)
 
     # ------------------------------------------------------------------ loading
     def _timeline(self, vid: int, reader: MediaReader) -> tuple[float, float, float]:

@@ -29,11 +29,12 @@ SpeedDirectionSampler        ``"a"``, ``"b"`` (``"clip"``): frame skip ``2**s``,
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 
+from .controllable import place_at_iou
 from .views import SamplePlan, ViewRequest
 
 __all__ = [
@@ -305,6 +306,13 @@ class GlobalLocalSampler:
     varies with the video's frame rate and the drawn local span), so such samples only collate
     with a fixed-length audio transform.
 
+    Controllable placement (spec 3.2 step 4, :mod:`glocal.data.controllable`): with
+    ``iou_range`` each local box keeps its drawn size but is placed so that its 3-D IoU with a
+    random cell of the ``iou_grid`` grid over the global view is a target from ``U(iou_range)``
+    (targets ``ref_cell``, ``ref_iou``: the cell and the IoU reached). ``iou_range_final`` with
+    ``iou_epochs``: the range moves linearly to it over that many epochs (a curriculum;
+    :meth:`at_epoch`, which the dataset calls in ``set_epoch``).
+
     Targets: ``boxes`` float ``(n_local, 6)`` = ``(t0, t1, x0, y0, x1, y1)`` normalised to the
     global view (``t`` over its window ``[start, start + global frames * spacing)``, ``x, y`` over
     its displayed crop), and ``order`` int64 ``(n_local,)`` = the local indices sorted by ``t0``.
@@ -325,8 +333,26 @@ class GlobalLocalSampler:
     local_prefix: str = "local"
     global_transform: str = "global"
     local_transform: str = "local"
+    iou_range: tuple[float, float] | None = None
+    iou_grid: tuple[int, int, int] = (2, 4, 4)
+    iou_range_final: tuple[float, float] | None = None
+    iou_epochs: int = 0
+
+    def at_epoch(self, epoch: int) -> "GlobalLocalSampler":
+        """This sampler with the IoU range of ``epoch`` on the curriculum (itself without one)."""
+        if self.iou_range is None or self.iou_range_final is None or self.iou_epochs <= 0:
+            return self
+        f = min(1.0, max(0, int(epoch)) / self.iou_epochs)
+        lo, hi = ((1 - f) * a + f * b for a, b in zip(self.iou_range, self.iou_range_final))
+        return replace(self, iou_range=(lo, hi), iou_range_final=None, iou_epochs=0)
 
     def __post_init__(self) -> None:
+        for name in ("iou_range", "iou_range_final"):
+            r = getattr(self, name)
+            if r is not None and not 0 <= r[0] <= r[1] <= 1:
+                raise ValueError(f"{name} must satisfy 0 <= lo <= hi <= 1, got {r}")
+        if min(self.iou_grid) < 1:
+            raise ValueError(f"iou_grid needs entries >= 1, got {self.iou_grid}")
         _check_positive(global_frames=self.global_frames, global_stride=self.global_stride,
                         local_frames=self.local_frames, local_stride=self.local_stride, n_local=self.n_local)
         if self.local_span is not None and not 0 < self.local_span[0] <= self.local_span[1] <= 1:
@@ -361,14 +387,23 @@ class GlobalLocalSampler:
         views = [ViewRequest(self.global_name, g_times, audio=(tg0, span_g) if self.with_audio else None,
                              transform=self.global_transform)]
         boxes = np.zeros((self.n_local, 6), dtype=np.float64)
+        ref_cell = np.zeros(self.n_local, dtype=np.int64)
+        ref_iou = np.zeros(self.n_local, dtype=np.float64)
         for i in range(self.n_local):
             if self.local_span is not None:
                 span_l = float(rng.uniform(*self.local_span)) * span_g
             else:
                 span_l = min(self.local_frames * self.local_stride / fps, span_g)
             dl = span_l / self.local_frames
-            t0 = tg0 + float(rng.uniform(0.0, span_g - span_l))
-            region = self._box(rng)
+            if self.iou_range is None:
+                t0 = tg0 + float(rng.uniform(0.0, span_g - span_l))
+                region = self._box(rng)
+            else:  # size first, then the position that gives the drawn IoU with a reference cell
+                x0, y0, x1, y1 = self._box(rng)
+                box, ref_cell[i], ref_iou[i] = place_at_iou(
+                    rng, (span_l / span_g, x1 - x0, y1 - y0), self.iou_grid, self.iou_range)
+                t0 = tg0 + float(box[0]) * span_g
+                region = (float(box[2]), float(box[3]), float(box[4]), float(box[5]))
             times = t0 + np.arange(self.local_frames, dtype=np.float64) * dl
             views.append(ViewRequest(
                 f"{self.local_prefix}{i}", times, audio=(t0, span_l) if self.with_audio else None,
@@ -376,7 +411,10 @@ class GlobalLocalSampler:
             ))
             boxes[i] = ((t0 - tg0) / span_g, (t0 + span_l - tg0) / span_g, *region)
         order = np.argsort(boxes[:, 0], kind="stable").astype(np.int64)
-        return SamplePlan(views, {"boxes": boxes, "order": order})
+        targets: dict = {"boxes": boxes, "order": order}
+        if self.iou_range is not None:
+            targets.update(ref_cell=ref_cell, ref_iou=ref_iou)
+        return SamplePlan(views, targets)
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,12 @@ class CtrlAugConfig(VideoEncoderConfig):
     local_size: int | None = None  # S_l (None: data.crop_size)
     global_crop_scale: tuple[float, float] | None = (0.4, 1.0)  # None: data.crop_scale
     blur_p: float = 0.5
+    #: controllable placement (3.2 step 4): each local box at a drawn 3-D IoU with a random cell
+    #: of local_iou_grid (None: region_grid, else 2x4x4); None: uniform placement
+    local_iou: tuple[float, float] | None = None
+    local_iou_final: tuple[float, float] | None = None  # curriculum: local_iou -> this ...
+    local_iou_epochs: int = 0  # ... linearly over this many epochs
+    local_iou_grid: tuple[int, int, int] | None = None
     # ---- instance + soft region contrast (3.4.1)
     tau: float = 0.1  # instance term
     tau_region: float = 0.1
@@ -119,6 +125,14 @@ class CtrlAugConfig(VideoEncoderConfig):
         _check_interval("method.local_span", self.local_span)
         _check_interval("method.local_area", self.local_area)
         _check_interval("method.local_ratio", self.local_ratio, hi=None)
+        for key in ("local_iou", "local_iou_final"):
+            r = getattr(self, key)
+            if r is not None and not 0 <= r[0] <= r[1] <= 1:
+                raise ConfigError(f"config key 'method.{key}' = {list(r)} must satisfy 0 <= lo <= hi <= 1")
+        if self.local_iou_final is not None and (self.local_iou is None or self.local_iou_epochs < 1):
+            raise ConfigError("config key 'method.local_iou_final' needs method.local_iou and method.local_iou_epochs >= 1")
+        if self.local_iou_grid is not None and min(self.local_iou_grid) < 1:
+            raise ConfigError(f"config key 'method.local_iou_grid' = {list(self.local_iou_grid)} needs entries >= 1")
         for key in ("global_size", "local_size"):
             if getattr(self, key) is not None:
                 check_range(f"method.{key}", getattr(self, key), 8, 4096)
@@ -181,6 +195,10 @@ class CtrlAug(Method):
             global_frames=cfg.global_frames, global_stride=cfg.global_stride, local_frames=cfg.local_frames,
             n_local=cfg.n_local, local_span=tuple(cfg.local_span), local_area=tuple(cfg.local_area),
             local_ratio=tuple(cfg.local_ratio), global_span=cfg.global_span, with_audio=False,
+            iou_range=tuple(cfg.local_iou) if cfg.local_iou is not None else None,
+            iou_grid=tuple(cfg.local_iou_grid or cfg.region_grid or (2, 4, 4)),
+            iou_range_final=tuple(cfg.local_iou_final) if cfg.local_iou_final is not None else None,
+            iou_epochs=cfg.local_iou_epochs,
         )
 
     def transforms(self, data_cfg: Any) -> dict[str, Any]:
