@@ -354,6 +354,7 @@ def breakdown(paths: list[str], n: int) -> dict[str, float]:
 
 
 def main() -> None:
+    global WIDTH, HEIGHT
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--videos", type=int, default=6)
     ap.add_argument("--samples", type=int, default=48, help="samples per timed pass")
@@ -366,8 +367,10 @@ def main() -> None:
     ap.add_argument("--decoder-threads", default="auto",
                     help="glocal's MultiViewDataset(decoder_threads=...): 'auto' (the library's default), "
                          "'ffmpeg' (FFmpeg's automatic threading) or an int")
+    ap.add_argument("--size", default="320x240", help="WxH of the generated videos (even numbers)")
     ap.add_argument("--quick", action="store_true", help="2 videos, 8 samples, 1 repeat, 0 workers")
     args = ap.parse_args()
+    WIDTH, HEIGHT = (int(v) for v in args.size.lower().split("x"))
     threads = args.decoder_threads
     GlocalPipeline.decoder_threads = threads if threads == "auto" else None if threads == "ffmpeg" else int(threads)
     if args.quick:
