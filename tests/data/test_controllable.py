@@ -8,7 +8,18 @@ import itertools
 import numpy as np
 import pytest
 
-from glocal.data.controllable import box_iou_3d, grid_cell_box, place_at_iou
+import torch
+
+from glocal.boxes import box_iou, grid_cell_boxes
+from glocal.data.controllable import place_at_iou
+
+
+def box_iou_3d(a: np.ndarray, b: np.ndarray) -> float:
+    return float(box_iou(torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)))
+
+
+def grid_cell_box(index: int, grid: tuple[int, int, int]) -> np.ndarray:
+    return grid_cell_boxes(*grid, dtype=torch.float64)[index].numpy()
 from glocal.data.samplers import GlobalLocalSampler
 
 

@@ -132,3 +132,22 @@ def test_sync_batchnorm_single_process_is_batchnorm():
     plain.load_state_dict(conv[1].state_dict())
     assert torch.allclose(conv[1](x), plain(x))
     assert torch.allclose(conv[1].running_var, plain.running_var)
+
+
+def test_to_device_finishes_uint8_clips_and_keeps_their_parameters_on_the_host(monkeypatch):
+    import glocal.data.photometric as photometric
+    from glocal.data.transforms import ClipTransform
+    from glocal.train.loop import to_device
+
+    tf = ClipTransform(size=8)
+    frames = torch.randint(0, 256, (2, 12, 12, 3), dtype=torch.uint8)
+    u8, _, photo = tf.split(frames, np.random.default_rng(0))
+    ref, _ = tf(frames, np.random.default_rng(0))
+    seen = []
+    real = photometric.finish_clips
+    monkeypatch.setattr(photometric, "finish_clips", lambda v, p: seen.append(p.device) or real(v, p))
+    batch = {"clip/video": u8[None], "clip/photo": photo[None], "label": torch.tensor([3]), "names": ["a"]}
+    out = to_device(batch, torch.device("cpu"), channels_last=True)
+    assert set(out) == {"clip/video", "label", "names"} and seen == [torch.device("cpu")]
+    assert out["clip/video"].is_contiguous(memory_format=torch.channels_last_3d)
+    torch.testing.assert_close(out["clip/video"][0], ref, atol=2e-5, rtol=1e-5)

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from .transforms import _GRAY, IMAGENET_MEAN, IMAGENET_STD, gaussian_blur
+from .transforms import colour_and_normalise
 
 __all__ = ["PHOTO_DIM", "photo_vector", "finish_clips", "finish_batch"]
 
@@ -43,9 +43,9 @@ def finish_clips(video: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
     """uint8 ``(B, 3, T, H, W)`` + parameters ``(B, PHOTO_DIM)`` or ``(B, T, PHOTO_DIM)`` ->
     normalised float32 ``(B, 3, T, H, W)`` on ``video``'s device (formula in the module doc).
 
-    One ``addmm`` per clip (per frame for per-frame draws) on the ``(3, pixels)`` view, with the
-    normalisation folded in when there is no grayscale or blur -- the same arithmetic as
-    :meth:`ClipTransform.apply`. The parameters are read on the host once per batch.
+    Per clip (per frame for per-frame draws) the same arithmetic as :meth:`ClipTransform.apply`
+    (:func:`~glocal.data.transforms.colour_and_normalise`). Keep ``photo`` on the host (the
+    engine does): it is read there, and one on a GPU costs a device-to-host copy.
     """
     if video.dtype != torch.uint8 or video.dim() != 5 or video.shape[1] != 3:
         raise ValueError(f"finish_clips needs uint8 (B, 3, T, H, W) clips, got {video.dtype} {tuple(video.shape)}")
@@ -54,44 +54,14 @@ def finish_clips(video: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"photo parameters {tuple(photo.shape)} do not match clips {tuple(video.shape)}")
     params = photo.detach().to("cpu", torch.float64)
     out = torch.empty(video.shape, dtype=torch.float32, device=video.device)
+    per_frame = params.dim() == 3
     for i in range(b):
-        if params.dim() == 2:
-            _finish_one(video[i], params[i], out[i])
-        else:
-            for k in range(t):
-                _finish_one(video[i, :, k : k + 1], params[i, k], out[i, :, k : k + 1])
+        for k in range(t) if per_frame else [None]:
+            p = params[i, k] if per_frame else params[i]
+            sel = slice(None) if k is None else slice(k, k + 1)
+            colour_and_normalise(video[i, :, sel], p[:9].view(3, 3), p[9:12], bool(p[12] > 0.5), float(p[13]),
+                                 out=out[i, :, sel])
     return out
-
-
-def _finish_one(x: torch.Tensor, p: torch.Tensor, out: torch.Tensor) -> None:
-    """Finish one uint8 clip ``(3, T, H, W)`` with parameters ``p`` (float64 on the host) into
-    ``out`` (float32, same shape)."""
-    dev = x.device
-    mat, bias = p[:9].view(3, 3), p[9:12]
-    gray, sigma = bool(p[12] > 0.5), float(p[13])
-    mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float64)
-    inv_std = 1.0 / torch.tensor(IMAGENET_STD, dtype=torch.float64)
-    flat = x.reshape(3, -1).float()
-    if not gray and sigma <= 0:
-        # normalise(clamp(M x + b, 0, 1)) == clamp(A x + c, per-channel bounds)
-        a = (inv_std[:, None] * mat).float().to(dev)
-        c = (inv_std * (bias - mean)).float().to(dev)
-        direct = out.is_contiguous()
-        y = torch.addmm(c.view(3, 1), a, flat, out=out.view(3, -1)) if direct else torch.addmm(c.view(3, 1), a, flat)
-        lo, hi = (-mean * inv_std).tolist(), ((1 - mean) * inv_std).tolist()
-        for ch in range(3):
-            y[ch].clamp_(lo[ch], hi[ch])
-        if not direct:
-            out.copy_(y.view(x.shape))
-        return
-    else:
-        y = torch.addmm(bias.float().to(dev).view(3, 1), mat.float().to(dev), flat).clamp_(0.0, 1.0)
-        if gray:
-            y = torch.tensor(_GRAY, device=dev).view(1, 3).expand(3, 3) @ y
-        if sigma > 0:
-            y = gaussian_blur(y.view(x.shape), sigma).reshape(3, -1)
-        y = torch.addmm((-mean * inv_std).float().to(dev).view(3, 1), torch.diag(inv_std).float().to(dev), y)
-    out.copy_(y.view(x.shape))
 
 
 def finish_batch(batch: dict[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ __all__ = [
     "ClipTransform",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "colour_and_normalise",
     "compose_crop",
     "crop_resize",
     "gaussian_blur",
@@ -165,6 +166,54 @@ def _hue_matrix(shift: float) -> torch.Tensor:
     return torch.linalg.inv(m_yiq) @ rot @ m_yiq
 
 
+_MEAN64 = torch.tensor(IMAGENET_MEAN, dtype=torch.float64)
+_INV_STD64 = 1.0 / torch.tensor(IMAGENET_STD, dtype=torch.float64)
+
+
+def colour_and_normalise(
+    x: torch.Tensor,
+    mat: torch.Tensor,
+    bias: torch.Tensor,
+    grayscale: bool = False,
+    blur: float = 0.0,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The photometric half of a clip transform: ``(3, T, H, W)`` pixel values (any dtype; ``mat``
+    includes their scale, e.g. 1/255 for uint8) -> normalised float32 on ``x``'s device::
+
+        y = clamp(M x + b, 0, 1);  y = G y (grayscale);  y = blur_sigma(y);  (y - mean) / std
+
+    ``mat`` ``(3, 3)`` and ``bias`` ``(3,)`` are float64 on the host. Without grayscale and blur
+    the normalisation is folded into the matrix and the clamp becomes per-channel bounds (one
+    ``addmm``). ``out``: an optional float32 ``(3, T, H, W)`` to write into.
+    """
+    dev = x.device
+    flat = x.reshape(3, -1).float()
+    mean, inv_std = _MEAN64, _INV_STD64
+    direct = out is not None and out.is_contiguous()
+    target = out.view(3, -1) if direct else None
+    if not grayscale and blur <= 0:
+        # normalise(clamp(y, 0, 1)) == clamp(normalise(y), per-channel bounds)
+        a = (inv_std[:, None] * mat).float().to(dev)
+        c = (inv_std * (bias - mean)).float().to(dev)
+        y = torch.addmm(c.view(3, 1), a, flat, out=target) if direct else torch.addmm(c.view(3, 1), a, flat)
+        lo, hi = (-mean * inv_std).tolist(), ((1 - mean) * inv_std).tolist()
+        for ch in range(3):  # per row with scalar bounds: ~14x faster than tensor bounds
+            y[ch].clamp_(lo[ch], hi[ch])
+    else:
+        y = torch.addmm(bias.float().to(dev).view(3, 1), mat.float().to(dev), flat).clamp_(0, 1)
+        if grayscale:
+            y = _gray_matrix(y.dtype).to(dev) @ y
+        if blur > 0:
+            y = gaussian_blur(y.view(x.shape), blur).reshape(3, -1)
+        y = torch.addmm((-mean * inv_std).float().to(dev).view(3, 1), torch.diag(inv_std).float().to(dev), y)
+    if out is None:
+        return y.view(x.shape)
+    if not (direct and y.data_ptr() == out.data_ptr()):
+        out.copy_(y.view(x.shape))
+    return out
+
+
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of ``(C, T, H, W)`` over H and W (radius ``ceil(3 sigma)`` pixels,
     reflect padding); same shape out."""
@@ -246,27 +295,8 @@ class ClipTransform:
         """
         x = _crop_resize_cthw(frames, crop, self.size)  # (3, T, S, S)
         scale = 1.0 / 255.0 if frames.dtype == torch.uint8 else 1.0
-        flat = x.reshape(3, -1)
-        mat, bias = self._colour_matrix(photo, flat, scale)
-        mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float64)
-        inv_std = 1.0 / torch.tensor(IMAGENET_STD, dtype=torch.float64)
-        flat = flat.float()
-        if not photo.get("grayscale") and "blur" not in photo:
-            # normalise(clamp(y, 0, 1)) == clamp(normalise(y), per-channel bounds)
-            a = (inv_std[:, None] * mat * scale).float()
-            c = (inv_std * (bias - mean)).float()
-            out = torch.addmm(c.view(3, 1), a, flat)
-            lo, hi = (-mean * inv_std).tolist(), ((1 - mean) * inv_std).tolist()
-            for ch in range(3):  # per row with scalar bounds: ~14x faster than tensor bounds
-                out[ch].clamp_(lo[ch], hi[ch])
-            return out.view(x.shape)
-        y = torch.addmm(bias.float().view(3, 1), (mat * scale).float(), flat).clamp_(0, 1)
-        if photo.get("grayscale"):
-            y = _gray_matrix(y.dtype) @ y
-        if "blur" in photo:
-            y = gaussian_blur(y.view(x.shape), photo["blur"]).reshape(3, -1)
-        out = torch.addmm((-mean * inv_std).float().view(3, 1), torch.diag(inv_std).float(), y)
-        return out.view(x.shape)
+        mat, bias = self._colour_matrix(photo, x.reshape(3, -1), scale)
+        return colour_and_normalise(x, mat * scale, bias, bool(photo.get("grayscale")), float(photo.get("blur", 0.0)))
 
     @staticmethod
     def _colour_matrix(photo: dict, flat: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:

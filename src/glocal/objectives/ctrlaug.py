@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..boxes import box_intersection, box_iou, box_volume, grid_cell_boxes  # geometry re-exported here
 from .distributed import all_gather_with_grad, dist_info
 from .info_nce import soft_target_nce
 from .pretext import grad_reverse, jsd_mi_lower_bound
@@ -58,33 +59,6 @@ REGION_NEGATIVES = ("cells", "pooled", "none")
 MI_BOUNDS = ("jsd", "dv")
 
 
-# ---------------------------------------------------------------------------------- geometry
-def grid_cell_boxes(t: int, h: int, w: int, *, device: torch.device | None = None) -> Tensor:
-    """Boxes ``(t·h·w, 6)`` of a ``t x h x w`` grid of equal cells tiling ``[0, 1]^3``, in the
-    order of ``fmap.flatten(2)`` for a ``(B, C, t, h, w)`` map: cell ``(i, j, k)`` is
-    ``(i/t, (i+1)/t, k/w, j/h, (k+1)/w, (j+1)/h)``."""
-    if min(t, h, w) < 1:
-        raise ValueError(f"grid sizes must be >= 1; got {(t, h, w)}")
-    i, j, k = torch.meshgrid(torch.arange(t, device=device), torch.arange(h, device=device),
-                             torch.arange(w, device=device), indexing="ij")
-    i, j, k = (v.reshape(-1).double() for v in (i, j, k))
-    return torch.stack([i / t, (i + 1) / t, k / w, j / h, (k + 1) / w, (j + 1) / h], dim=1).float()
-
-
-def box_volume(b: Tensor) -> Tensor:
-    """``(..., 6)`` boxes -> ``(...)`` volumes ``(t1 - t0)(x1 - x0)(y1 - y0)``."""
-    return (b[..., 1] - b[..., 0]).clamp(min=0) * (b[..., 4] - b[..., 2]).clamp(min=0) * (
-        b[..., 5] - b[..., 3]).clamp(min=0)
-
-
-def box_intersection(a: Tensor, b: Tensor) -> Tensor:
-    """Intersection volume of broadcastable ``(..., 6)`` boxes -> ``(...)``:
-    ``Π_axis max(0, min(hi_a, hi_b) - max(lo_a, lo_b))``."""
-    lo = torch.maximum(a[..., [0, 2, 3]], b[..., [0, 2, 3]])
-    hi = torch.minimum(a[..., [1, 4, 5]], b[..., [1, 4, 5]])
-    return (hi - lo).clamp(min=0).prod(dim=-1)
-
-
 def region_soft_targets(boxes: Tensor, cells: Tensor, *, mode: str = "overlap", temperature: float = 1.0) -> Tensor:
     """Soft targets over the global cells for every local clip.
 
@@ -107,9 +81,8 @@ def region_soft_targets(boxes: Tensor, cells: Tensor, *, mode: str = "overlap", 
     if boxes.dim() != 3 or boxes.shape[-1] != 6 or cells.dim() != 2 or cells.shape[-1] != 6:
         raise ValueError(f"expected boxes (B, N, 6) and cells (G, 6); got {tuple(boxes.shape)}, {tuple(cells.shape)}")
     boxes, cells = boxes.double(), cells.to(boxes.device).double()
-    inter = box_intersection(boxes[:, :, None, :], cells[None, None])  # (B, N, G)
-    if mode == "iou":
-        inter = inter / (box_volume(boxes)[:, :, None] + box_volume(cells)[None, None] - inter)
+    pairs = (boxes[:, :, None, :], cells[None, None])
+    inter = box_iou(*pairs) if mode == "iou" else box_intersection(*pairs)  # (B, N, G)
     top = inter.amax(dim=2, keepdim=True)
     if bool((top <= 0).any()):
         raise ValueError("region_soft_targets: a local box overlaps no cell (empty box?)")

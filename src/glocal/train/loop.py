@@ -87,8 +87,10 @@ def seed_all(seed: int) -> None:
 
 def to_device(batch: dict[str, Any], device: torch.device, channels_last: bool) -> dict[str, Any]:
     """Move tensors to ``device``, finish uint8 clips there (``data.augment_on_device``:
-    :func:`~glocal.data.photometric.finish_batch`), 5-D float clips to channels_last_3d."""
-    moved = {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+    :func:`~glocal.data.photometric.finish_batch`; their ``/photo`` parameters stay on the host,
+    where they are read), 5-D float clips to channels_last_3d."""
+    moved = {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) and not k.endswith("/photo") else v)
+             for k, v in batch.items()}
     out = finish_batch(moved)
     if channels_last:
         for k, v in out.items():
