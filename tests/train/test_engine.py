@@ -74,11 +74,19 @@ def test_grad_accum_clip_channels_last_and_checkpoint_contents(tmp_path, tiny_co
     assert set(state["rng"]) >= {"torch", "numpy", "python"}
 
 
-def test_augment_on_device_trains_like_augmenting_in_the_loader(tmp_path, tiny_config):
+def test_augment_on_device_trains_like_augmenting_in_the_loader(tmp_path, tiny_config, monkeypatch):
     """uint8 clips finished on the device (``data.augment_on_device``) give the same losses as
     float clips transformed in the loader (float rounding only)."""
+    import glocal.data.photometric as photometric
+
+    finished = []
+    real = photometric.finish_clips
+    monkeypatch.setattr(photometric, "finish_clips", lambda v, p: finished.append(v.dtype) or real(v, p))
     on = pretrain(tiny_config(tmp_path / "on", epochs=1, data={"augment_on_device": True}))
+    assert finished and set(finished) == {torch.uint8}  # the run really moved uint8 clips
+    finished.clear()
     off = pretrain(tiny_config(tmp_path / "off", epochs=1, data={"augment_on_device": False}))
+    assert not finished
     assert on["steps"] == off["steps"] == 2
     for key, value in off["last_losses"].items():
         assert on["last_losses"][key] == pytest.approx(value, rel=1e-4, abs=1e-5), key

@@ -54,11 +54,11 @@ __all__ = ["CtrlAugConfig", "CtrlAug"]
 N_CUES = 7  # low_level_cues: 3 channel means, 3 channel stds, 1 motion
 
 
-def _check_interval(key: str, value: tuple[float, float], hi: float | None = 1.0) -> None:
+def _check_interval(key: str, value: tuple[float, float], hi: float | None = 1.0, zero_ok: bool = False) -> None:
     lo_v, hi_v = value
-    if not (0 < lo_v <= hi_v and (hi is None or hi_v <= hi)):
+    if not ((0 <= lo_v if zero_ok else 0 < lo_v) and lo_v <= hi_v and (hi is None or hi_v <= hi)):
         bound = "" if hi is None else f" <= {hi}"
-        raise ConfigError(f"config key '{key}' = {list(value)} must satisfy 0 < lo <= hi{bound}")
+        raise ConfigError(f"config key '{key}' = {list(value)} must satisfy 0 {'<=' if zero_ok else '<'} lo <= hi{bound}")
 
 
 @dataclass
@@ -126,13 +126,10 @@ class CtrlAugConfig(VideoEncoderConfig):
         _check_interval("method.local_area", self.local_area)
         _check_interval("method.local_ratio", self.local_ratio, hi=None)
         for key in ("local_iou", "local_iou_final"):
-            r = getattr(self, key)
-            if r is not None and not 0 <= r[0] <= r[1] <= 1:
-                raise ConfigError(f"config key 'method.{key}' = {list(r)} must satisfy 0 <= lo <= hi <= 1")
+            if getattr(self, key) is not None:
+                _check_interval(f"method.{key}", getattr(self, key), zero_ok=True)
         if self.local_iou_final is not None and (self.local_iou is None or self.local_iou_epochs < 1):
             raise ConfigError("config key 'method.local_iou_final' needs method.local_iou and method.local_iou_epochs >= 1")
-        if self.local_iou_grid is not None and min(self.local_iou_grid) < 1:
-            raise ConfigError(f"config key 'method.local_iou_grid' = {list(self.local_iou_grid)} needs entries >= 1")
         for key in ("global_size", "local_size"):
             if getattr(self, key) is not None:
                 check_range(f"method.{key}", getattr(self, key), 8, 4096)
@@ -142,8 +139,10 @@ class CtrlAugConfig(VideoEncoderConfig):
         check_range("method.tau", self.tau, 1e-4, 100.0)
         check_range("method.tau_region", self.tau_region, 1e-4, 100.0)
         check_range("method.target_temperature", self.target_temperature, 1e-3, 100.0)
-        if self.region_grid is not None and min(self.region_grid) < 1:
-            raise ConfigError(f"config key 'method.region_grid' = {list(self.region_grid)} needs entries >= 1")
+        for key in ("region_grid", "local_iou_grid"):
+            grid = getattr(self, key)
+            if grid is not None and min(grid) < 1:
+                raise ConfigError(f"config key 'method.{key}' = {list(grid)} needs entries >= 1")
         check_range("method.mi_layer", self.mi_layer, 0, 4)
         check_range("method.roi_samples", self.roi_samples, 1, 16)
         check_range("method.critic_hidden", self.critic_hidden, 1, 1 << 16)
