@@ -34,6 +34,8 @@ def run_files(out: Path) -> list[Path]:
 def check_writable(folder: Path, what: str) -> None:
     """Create ``folder`` and write / remove a probe file there; :class:`DataError` naming ``what`` if not."""
     probe = folder / f".glocal-write-test-{os.getpid()}"
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"{what} {folder} is a file, not a folder; pick another folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with open(probe, "wb") as fh:
