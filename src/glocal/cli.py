@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .errors import GlocalError
+from . import __version__
+from .errors import GlocalError, one_line
 from .eval.cli import add_arguments as add_eval_arguments
 
 __all__ = ["main"]
@@ -37,7 +38,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     cfg = load_pretrain_config(args.config, args.overrides)
     if args.quiet:
         cfg.train.progress = False
-    summary = pretrain(cfg, resume=args.resume)
+    summary = pretrain(cfg, resume=args.resume, overwrite=args.overwrite)
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 reports
         print(json.dumps(summary, indent=2))
     if summary.get("stopped_by") == "SIGINT":
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="glocal",
         description="Self-supervised global-local audio-visual video representation learning.",
     )
+    parser.add_argument("--version", action="version", version=f"glocal {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("synth", help="generate the built-in audio-visual world (mp4 videos + ground truth)",
@@ -122,8 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "rank; see docs/distributed.md). SIGTERM/SIGINT save a checkpoint and exit.")
     p.add_argument("--config", help="YAML config, e.g. configs/glcm.yaml")
     p.add_argument("--resume", help="'auto' (newest valid checkpoint in train.out_dir) or a checkpoint path")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start a fresh run in a train.out_dir that holds another run: its checkpoints, best.pt "
+                        "and logs are deleted first (without it such a start is refused)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (anywhere on the line)")
     p.set_defaults(func=_cmd_pretrain)
 
     p = sub.add_parser("plot", help="render a pretraining run's curves (loss terms, lr, throughput, kNN) to PNG",
@@ -177,14 +182,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # `key=value` overrides may follow options (`--resume auto train.epochs=5`): argparse gives its
+    # nargs="*" positional only the words before the first option, the rest come back here
+    stray = [a for a in extra if a.startswith("-") or "=" not in a or not hasattr(args, "overrides")]
+    if stray:
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    if extra:
+        args.overrides = list(args.overrides or []) + extra
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
     try:
         return int(args.func(args) or 0)
     except GlocalError as exc:
-        print(f"glocal: error: {exc}", file=sys.stderr)
+        print(f"glocal: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("glocal: interrupted", file=sys.stderr)

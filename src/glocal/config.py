@@ -27,8 +27,8 @@ __all__ = ["build", "to_dict", "load_yaml", "apply_overrides", "check_range", "c
 
 
 def check_range(key: str, value: float, lo: float | None = None, hi: float | None = None) -> None:
-    """Raise :class:`ConfigError` unless ``lo <= value <= hi`` (either bound may be None)."""
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
+    """Raise :class:`ConfigError` unless ``lo <= value <= hi`` (either bound may be None); NaN never passes."""
+    if value != value or (lo is not None and value < lo) or (hi is not None and value > hi):
         lo_s = "-inf" if lo is None else repr(lo)
         hi_s = "inf" if hi is None else repr(hi)
         raise ConfigError(f"config key '{key}' = {value!r} is out of range; allowed: [{lo_s}, {hi_s}]")

@@ -92,7 +92,7 @@ def build_pretrain_dataset(
         with_audio = "audio" in method.modalities
     manifest = load_manifest(
         d.root, getattr(d, "format", "auto"), split=d.split, manifest=d.manifest,
-        deny_list=getattr(d, "deny_list", None),
+        deny_list=getattr(d, "deny_list", None), on_bad_row=getattr(d, "on_bad_row", "raise"),
     )
     return MultiViewDataset(
         manifest,

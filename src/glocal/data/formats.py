@@ -212,16 +212,19 @@ def detect_format(
         raise DataError(f"data folder not found: {root}")
     candidates = [root] if root.is_file() else ([root / manifest] if (root / manifest).is_file() else [])
     for path in candidates:
+        if path.stat().st_size == 0:
+            raise DataError(f"manifest {path} is empty (0 bytes); it needs a header row with a 'path' column "
+                            "(path,label[,start,end][,split]; see docs/data_formats.md)")
         header = _csv_header(path)
         if "youtube_id" in header:
             return "kinetics", f"{path.name} has a youtube_id column"
         if "path" in header:
             return "csv", f"{path.name} has a path column"
-        if root.is_file():
-            raise DataError(
-                f"{path}: a manifest needs a header row with a 'path' column (or Kinetics' youtube_id); "
-                f"got {header[:8]}"
-            )
+        # never fall back to the folder layout silently: the manifest's labels / splits would be lost
+        raise DataError(
+            f"{path}: a manifest needs a header row with a 'path' column (or Kinetics' youtube_id); "
+            f"got {header[:8]}"
+        )
     if split_file is not None or root.is_dir():
         ucf = _find_ucf_dir(root, split_file)
         if ucf is not None:

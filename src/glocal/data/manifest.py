@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ __all__ = [
     "encode_values",
     "NUMERIC_COLUMNS",
 ]
+
+_log = logging.getLogger("glocal.data")
 
 BadRowPolicy = Literal["raise", "skip"]
 
@@ -254,14 +257,26 @@ def _sniff_delimiter(path: Path, header: str) -> str:
     return ","
 
 
-def _read_text(path: Path) -> str:
-    """File contents as text; bad encoding -> :class:`DataError` naming the line."""
+def _read_text(path: Path, bad: "_BadRows | None" = None) -> str:
+    """File contents as text; bad encoding -> :class:`DataError` naming the line.
+
+    With ``bad`` a line that is not UTF-8 (after the first) is a bad row: it raises or is counted
+    by ``bad`` and read as a blank line (line numbers are kept)."""
     data = path.read_bytes()
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
-        raise DataError(f"{path}, line {line}: not valid UTF-8 text ({e.reason} at byte {e.start})") from e
+        if bad is None or line == 1:
+            raise DataError(f"{path}, line {line}: not valid UTF-8 text ({e.reason} at byte {e.start})") from e
+    out = []
+    for i, raw in enumerate(data.split(b"\n"), start=1):
+        try:
+            out.append(raw.decode("utf-8-sig" if i == 1 else "utf-8"))
+        except UnicodeDecodeError as e:
+            bad(i, f"not valid UTF-8 text ({e.reason} at byte {e.start} of the line)")
+            out.append("")
+    return "\n".join(out)
 
 
 class _BadRows:
@@ -338,7 +353,9 @@ def read_manifest(
     path = Path(path)
     if not path.is_file():
         raise DataError(f"manifest not found: {path}")
-    text = _read_text(path)
+    report = LoadReport(format="csv", source=str(path))
+    bad = _BadRows(f"manifest {path}", on_bad_row, report)
+    text = _read_text(path, bad)
     first = text.split("\n", 1)[0]
     if not first.strip():
         raise DataError(f"manifest {path} is empty (it needs a header row with a 'path' column)")
@@ -349,8 +366,6 @@ def read_manifest(
         raise DataError(f"manifest {path}: header {header} has no 'path' column")
     if "" in header or len(set(header)) != len(header):
         raise DataError(f"manifest {path}: header {header} has an empty or repeated column name")
-    report = LoadReport(format="csv", source=str(path))
-    bad = _BadRows(f"manifest {path}", on_bad_row, report)
 
     parts: dict[str, list[np.ndarray]] = {h: [] for h in header}
     line_parts: list[np.ndarray] = []
@@ -405,11 +420,42 @@ def read_manifest(
 
     if not keep.any():
         raise DataError(f"manifest {path}: no usable rows ({'; '.join(report.lines()) or 'all blank'})")
+    _warn_rows(path, cols, label_col, lines, keep, report)
     root = path.parent.resolve()
     paths = absolute_paths(root, cols.pop("path")[keep])
     columns = {k: (seconds[k] if k in seconds else v)[keep] for k, v in cols.items()}
     return Manifest(root=root, paths=paths, labels=labels[keep], class_names=names, columns=columns,
                     source=str(path), report=report)
+
+
+def _warn_rows(path: Path, cols: dict[str, np.ndarray], label_col: np.ndarray | None, lines: np.ndarray,
+               keep: np.ndarray, report: LoadReport) -> None:
+    """Warn (``glocal.data`` logger, and ``report.notes``) about duplicate rows and empty labels:
+    both are kept, but are usually mistakes."""
+    idx = np.flatnonzero(keep)
+    notes = []
+    if label_col is not None:
+        empty = idx[label_col[idx] == ""]
+        if len(empty):
+            notes.append(f"manifest {path}: {len(empty)} row(s) have an empty label (e.g. line {int(lines[empty[0]])}); "
+                         "they are kept as unlabelled (label -1)")
+    fields = list(cols.values()) + ([label_col] if label_col is not None else [])
+    table = np.stack([c[idx] for c in fields], axis=1)
+    dup = len(idx) - len(np.unique(table, axis=0))
+    if dup:
+        seen: dict[tuple[str, ...], int] = {}
+        example = ""
+        for i in idx.tolist():
+            key = tuple(str(c[i]) for c in fields)
+            if key in seen:
+                example = f"line {int(lines[i])} repeats line {seen[key]}"
+                break
+            seen[key] = int(lines[i])
+        notes.append(f"manifest {path}: {dup} duplicate row(s) ({example}); they are kept, so those clips are "
+                     "sampled more often")
+    for note in notes:
+        report.notes.append(note)
+        _log.warning("%s", note)
 
 
 def resolve_manifest(root: str | Path, manifest: str = "manifest.csv") -> Path:

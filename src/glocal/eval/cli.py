@@ -8,6 +8,7 @@ the checkpoint and its random-init twin, writes the JSON report (default
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -94,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..errors import GlocalError
+    from ..train.rundir import check_writable
     from .context import EvalOptions
     from .suite import run_evaluation
 
@@ -111,12 +113,19 @@ def run(args: argparse.Namespace) -> int:
     options = EvalOptions(**{f: getattr(args, a) for a, f in _OPTION_FIELDS.items() if getattr(args, a) is not None})
     overrides = {k: getattr(args, k) for k in ("clips_per_video", "batch_size", "num_workers")
                  if getattr(args, k) is not None}
+    out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent / "eval" / f"{args.task}.json"
+    if out.is_dir():
+        raise GlocalError(f"--out {out} is a folder; give the results file, e.g. --out {out / (args.task + '.json')}")
+    check_writable(out.parent, "the results folder of --out")  # before minutes of work, not after
+    every = args.task == "all"  # each finished task's result is on disk at once; a failing one is reported
     report = run_evaluation(args.checkpoint, args.data, tasks, device=args.device, with_random=not args.no_random,
                             progress=not args.quiet, options=options, seed=args.seed,
-                            data_format=args.data_format, deny_list=args.deny_list, **overrides)
-    out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent / "eval" / f"{args.task}.json"
+                            data_format=args.data_format, deny_list=args.deny_list, keep_going=every,
+                            on_result=(lambda r: r.write_json(out)) if every else None, **overrides)
     report.write_json(out)
     if args.task == "all" or args.full_table:
         print(report.table(full=args.full_table))
     print(f"glocal eval {args.task}: {report.summary()} -> {out}")
-    return 0
+    for name, reason in report.failed.items():
+        print(f"glocal eval: task '{name}' failed ({reason}); the other tasks' results are in {out}", file=sys.stderr)
+    return 1 if report.failed else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -121,9 +122,15 @@ class EvalContext:
             raise DataError(f"{path} is not valid JSON: {exc}") from None
 
     def annotation_key(self, abs_path: str) -> str:
-        """The key of a video in ``annotations.json``: its path relative to the manifest folder."""
-        path, root = Path(abs_path).resolve(), Path(self.manifest.root).resolve()
-        return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(abs_path)
+        """The key of a video in ``annotations.json``: its path relative to the manifest folder.
+
+        Compared as written first (a symlinked videos folder keeps its link name), then with
+        symlinks resolved."""
+        for path, root in ((Path(os.path.abspath(abs_path)), Path(os.path.abspath(self.manifest.root))),
+                           (Path(abs_path).resolve(), Path(self.manifest.root).resolve())):
+            if path.is_relative_to(root):
+                return path.relative_to(root).as_posix()
+        return str(abs_path)
 
     def video_annotation(self, abs_path: str) -> dict[str, Any]:
         """The annotation entry of a video, looked up by its path relative to the manifest folder."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import torch
 
-from ..errors import DataError, GlocalError
+from ..errors import DataError, GlocalError, one_line
 from ..methods import Method
 from ..train.config import PretrainConfig
 from ..train.precision import resolve_device
@@ -151,6 +152,8 @@ class EvalReport:
     meta: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     seconds: dict[str, dict[str, float]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    #: tasks of ``all`` that raised a user-facing error (``keep_going``): task -> the one-line reason
+    failed: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     eval_data: dict[str, Any] = field(default_factory=dict)
 
@@ -162,9 +165,21 @@ class EvalReport:
         return dataclasses.asdict(self)
 
     def write_json(self, path: str | Path) -> Path:
+        """Write the report atomically (temp file + rename): a full disk leaves the previous file intact
+        and raises a :class:`DataError` naming the file."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2, default=str))
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "w") as fh:
+                fh.write(json.dumps(self.to_dict(), indent=2, default=str))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise DataError(f"cannot write results {path} ({exc.strerror or exc}); files written before are "
+                            "intact: free space there or pass another --out") from None
         return path
 
     def table(self, full: bool = False) -> str:
@@ -192,7 +207,14 @@ class EvalReport:
             parts.append(f"{task}: " + " | ".join(per_model))
         secs = sum(s for per in self.seconds.values() for s in per.values())
         skipped = f"; skipped: {', '.join(self.skipped)}" if self.skipped else ""
-        return "; ".join(parts) + f" ({secs:.1f} s{skipped})"
+        failed = f"; FAILED: {', '.join(self.failed)}" if self.failed else ""
+        return "; ".join(parts) + f" ({secs:.1f} s{skipped}{failed})"
+
+
+def _reported_tasks(report: EvalReport, runnable: Sequence[str]) -> list[str]:
+    """Tasks with results: not skipped, and not failed for every model."""
+    return [t for t in runnable if t not in report.skipped
+            and (t not in report.failed or any(t in per for per in report.metrics.values()))]
 
 
 def _task_error(task: str, exc: GlocalError) -> GlocalError:
@@ -223,6 +245,8 @@ def run_evaluation(
     data_format: str | None = None,
     deny_list: str | Path | None = None,
     skip_unsupported: bool = False,
+    keep_going: bool = False,
+    on_result: Callable[[EvalReport], None] | None = None,
     **eval_overrides: Any,
 ) -> EvalReport:
     """Evaluate ``checkpoint`` (and a random-init twin) on ``tasks`` (None = every task that applies).
@@ -243,6 +267,9 @@ def run_evaluation(
             ``data_root`` is None, else ``"auto"``).
         deny_list: ``glocal scan`` deny list (default: the pretraining ``data.deny_list`` when
             ``data_root`` is None, else none).
+        keep_going: a task that raises a :class:`GlocalError` while running is recorded in
+            :attr:`EvalReport.failed` (with the reason) and the other tasks go on (``glocal eval all``).
+        on_result: called with the report after every finished (or failed) task, e.g. to write it.
         **eval_overrides: :class:`EvalData` fields (``clips_per_video``, ``batch_size``, ``num_workers``, ...).
     """
     dev = resolve_device(device)
@@ -314,14 +341,25 @@ def run_evaluation(
                     skip(name, str(exc))
                 continue
             except GlocalError as exc:
-                raise _task_error(name, exc) from exc
+                err = _task_error(name, exc)
+                if not keep_going:
+                    raise err from exc
+                report.failed[name] = f"{label}: {one_line(err)}"
+                if progress:
+                    print(f"[glocal] {label:>12} {name:<13} FAILED: {one_line(err)}")
+                if on_result is not None:
+                    on_result(report)
+                continue
             secs = time.perf_counter() - t0
             report.metrics.setdefault(label, {})[name] = {k: float(v) for k, v in out.items() if k != "meta"}
             report.meta.setdefault(label, {})[name] = out.get("meta", {})
             report.seconds.setdefault(label, {})[name] = secs
             if progress:
                 print(f"[glocal] {label:>12} {name:<13} done in {secs:.1f}s")
-    report.tasks = [t for t in runnable if t not in report.skipped]
+            report.tasks = _reported_tasks(report, runnable)
+            if on_result is not None:
+                on_result(report)
+    report.tasks = _reported_tasks(report, runnable)
     return report
 
 

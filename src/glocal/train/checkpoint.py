@@ -23,8 +23,10 @@ leftover ``.*.tmp-PID`` file is removed by :func:`clean_partial_writes` on the n
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +68,19 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     state = {"format": FORMAT, **state}
-    with open(tmp, "wb") as fh:
-        torch.save(state, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save(state, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:  # disk full, quota, read-only (torch.save wraps some as RuntimeError)
+        tmp.unlink(missing_ok=True)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+        raise DataError(
+            f"cannot write checkpoint {path} ({reason}); the earlier checkpoints in {path.parent} are intact: "
+            "free space there and continue with --resume auto"
+        ) from None
     try:  # make the rename itself durable
         dir_fd = os.open(path.parent, os.O_RDONLY)
     except OSError:
@@ -89,10 +99,21 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise DataError(f"checkpoint not found: {path}")
+    if path.stat().st_size == 0:
+        raise DataError(f"checkpoint {path} is empty (0 bytes); use another checkpoint of the run")
+    if not zipfile.is_zipfile(path):  # torch.save writes zip archives; anything else is another file
+        raise DataError(
+            f"{path} is not a glocal checkpoint (not a file written by `glocal pretrain`; those are "
+            "ckpt_epochNNNN.pt or best.pt in its train.out_dir)"
+        )
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise DataError(f"checkpoint {path} is corrupt or incomplete: {exc}") from None
+    except pickle.UnpicklingError:  # its text suggests unsafe loading: never repeat that to a user
+        raise DataError(f"{path} is not a glocal checkpoint (it holds objects glocal never saves)") from None
+    except Exception as exc:  # a torn or damaged archive
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
+        raise DataError(f"checkpoint {path} is corrupt or incomplete: {first}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise DataError(f"{path} is not a glocal checkpoint (format {FORMAT} expected)")
     return state

@@ -50,6 +50,8 @@ class DataConfig:
     #: workers onto the cores the training step needs
     augment_on_device: bool | Literal["auto"] = "auto"
     on_error: Literal["raise", "skip"] = "raise"
+    #: a malformed manifest row (bad fields, not UTF-8, unknown label): raise | skip (left out and counted)
+    on_bad_row: Literal["raise", "skip"] = "raise"
     missing_audio: Literal["error", "skip", "silence"] = "error"
     max_retries: int = 10
 
@@ -87,6 +89,8 @@ class OptimConfig:
 
     def validate(self) -> None:
         check_range("optim.lr", self.lr, 0.0, 100.0)
+        check_range("optim.momentum", self.momentum, 0.0, 0.9999)
+        check_range("optim.min_lr", self.min_lr, 0.0, 100.0)
         check_range("optim.weight_decay", self.weight_decay, 0.0, 10.0)
         check_range("optim.warmup_epochs", self.warmup_epochs, 0.0, 1e6)
 

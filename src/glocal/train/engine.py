@@ -50,16 +50,18 @@ def method_from_checkpoint(path: str | Path, device: str | torch.device = "cpu")
     return method.to(device), cfg, state
 
 
-def pretrain(cfg: PretrainConfig, *, resume: str | None = None) -> dict[str, Any]:
+def pretrain(cfg: PretrainConfig, *, resume: str | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Run pretraining; returns a summary dict (paths, steps, last losses, skipped samples, stop signal).
 
     Args:
         cfg: the validated config; ``train.batch_size`` is per rank.
         resume: ``"auto"`` (newest valid checkpoint in ``train.out_dir``; corrupt or partial ones
-            are reported and skipped), a checkpoint path, or ``None`` (fresh start).
+            are reported and skipped), a checkpoint path, or ``None`` (fresh start; refused when
+            ``train.out_dir`` holds another run unless ``overwrite``).
+        overwrite: a fresh start deletes the earlier run's checkpoints and logs in ``train.out_dir``.
 
     Under ``torchrun`` every rank calls this with the same config (see ``docs/distributed.md``).
     A SIGTERM / SIGINT saves a checkpoint at the next step boundary and returns with
     ``summary["stopped_by"]`` set.
     """
-    return Trainer(cfg, build_pretrain_dataset, resume=resume).run()
+    return Trainer(cfg, build_pretrain_dataset, resume=resume, overwrite=overwrite).run()

@@ -32,14 +32,15 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from ..data.dataset import collate_samples
+from ..data.manifest import Manifest
 from ..data.photometric import finish_batch
+from ..data.preflight import preflight_notes
 from ..errors import DataError, GlocalError
 from ..methods import Method, build_method
 from .checkpoint import (
     BEST_NAME,
     capture_rng_state,
     checkpoint_name,
-    clean_partial_writes,
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
@@ -65,7 +66,8 @@ from .precision import (
     use_channels_last,
     to_channels_last_3d,
 )
-from .runlog import CSVLog, TensorBoardLog, open_tensorboard
+from .rundir import prepare_run_dir
+from .runlog import CSVLog, TensorBoardLog, check_tensorboard, open_tensorboard
 from .schedule import build_optimizer, build_scheduler
 from .signals import StopRequest
 
@@ -178,10 +180,12 @@ class _State:
 class Trainer:
     """Builds everything from a :class:`PretrainConfig` and runs it; see :func:`glocal.train.engine.pretrain`."""
 
-    def __init__(self, cfg: PretrainConfig, build_dataset: DatasetBuilder, resume: str | None = None) -> None:
+    def __init__(self, cfg: PretrainConfig, build_dataset: DatasetBuilder, resume: str | None = None,
+                 overwrite: bool = False) -> None:
         self.cfg = cfg
         self.build_dataset = build_dataset
         self.resume = resume
+        self.overwrite = overwrite
 
     # ------------------------------------------------------------------ entry point
     def run(self) -> dict[str, Any]:
@@ -210,10 +214,9 @@ class Trainer:
         cfg, t = self.cfg, self.cfg.train
         self.ctx = ctx
         self.out = Path(t.out_dir)
-        if ctx.is_main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            for leftover in clean_partial_writes(self.out):
-                print(f"[glocal] removed a partial checkpoint write from an interrupted run: {leftover.name}")
+        # before any work: a writable folder that holds no other run (see glocal.train.rundir)
+        for note in self._on_main(lambda: prepare_run_dir(self.out, resume=self.resume, overwrite=self.overwrite)):
+            self._say(note)
         if t.num_threads:
             torch.set_num_threads(t.num_threads)
         self.device = ctx.device
@@ -223,11 +226,7 @@ class Trainer:
         configure_determinism(t.deterministic, self.device)
         self.tb: TensorBoardLog | None = None
         if t.tensorboard:
-            tb = open_tensorboard(self.out)  # every rank checks the import: a clear error everywhere
-            if ctx.is_main:
-                self.tb = tb
-            else:
-                tb.close()
+            check_tensorboard()  # every rank checks the import: a clear error everywhere, before any work
 
         seed_all(t.seed)  # same initial weights on every rank
         method = build_method(cfg.method, sample_rate=cfg.data.sample_rate, fps=cfg.data.fps).to(self.device)
@@ -237,6 +236,10 @@ class Trainer:
             method = to_channels_last_3d(method)
         self.method: Method = method
         self.dataset = self.build_dataset(cfg, "audio" in method.modalities)
+        manifest = getattr(self.dataset, "manifest", None)
+        if ctx.is_main and isinstance(manifest, Manifest):  # once, before the first step
+            for note in preflight_notes(manifest, cfg.data, with_video="video" in method.modalities):
+                self._say(note)
         self.sampler = DistributedBatchSampler(len(self.dataset), t.batch_size, t.seed, ctx.rank, ctx.world_size)
         self.accum = t.grad_accum
         self.steps_per_epoch = self.sampler.batches_per_epoch // self.accum
@@ -264,6 +267,7 @@ class Trainer:
 
             self.monitor = KNNMonitor(cfg, method.modalities, self.device, self.dtype)
         self.best_metric = t.resolved_best_metric
+        self.best_criterion = best_criterion(self.best_metric)
 
         resumed = self._resume()
         if not resumed:
@@ -275,6 +279,8 @@ class Trainer:
             # the logs describe exactly the trajectory of the checkpoint we start from
             self.log.truncate("step", self.state.step)
             self.epoch_log.truncate("epoch", self.state.epoch)
+            if t.tensorboard:  # TensorBoard drops the events after the checkpoint's step too
+                self.tb = open_tensorboard(self.out, purge_step=self.state.step + 1)
 
         module: torch.nn.Module = LossModule(method)
         if ctx.enabled:
@@ -292,12 +298,7 @@ class Trainer:
         """Load the checkpoint chosen by ``--resume``; returns True if one was loaded."""
         ctx = self.ctx
         if not self.resume:
-            if ctx.is_main and list_checkpoints(self.out):
-                print(
-                    f"[glocal] warning: {self.out} already holds checkpoints of an earlier run; starting a fresh run "
-                    "there (pass --resume auto to continue it instead)"
-                )
-            return False
+                return False  # a folder holding another run was refused (or emptied by --overwrite) already
         state = self._on_main(self._load_resume_state)
         if state is None:
             return False
@@ -308,6 +309,7 @@ class Trainer:
         self.method.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        self._replan_lr(state)
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         s = self.state
@@ -336,6 +338,27 @@ class Trainer:
             f"resumed from {state['_path']}: {s.epoch} epochs + {s.batch_in_epoch} batches done, step {s.step}"
         )
         return True
+
+    def _replan_lr(self, state: dict[str, Any]) -> None:
+        """A resumed run whose schedule length changed (``train.epochs``, steps per epoch) continues on
+        the schedule planned for *this* run, from the checkpoint's step, and says so (the lr moves)."""
+        old_train = dict(dict(state.get("config", {})).get("train", {}))
+        old_epochs = old_train.get("epochs", self.cfg.train.epochs)
+        sched = self.scheduler
+        changed = []
+        for group, base, fn in zip(self.optimizer.param_groups, sched.base_lrs, sched.lr_lambdas):
+            planned = base * fn(sched.last_epoch)
+            if not math.isclose(planned, group["lr"], rel_tol=1e-9, abs_tol=1e-15):
+                changed.append((group["lr"], planned))
+                group["lr"] = planned
+        sched._last_lr = [g["lr"] for g in self.optimizer.param_groups]  # what get_last_lr() reports
+        if changed:
+            was, now = changed[0]
+            self._say(
+                f"note: the learning-rate schedule is re-planned for this run ({self.cfg.optim.schedule} over "
+                f"{self.cfg.train.epochs} epochs x {self.steps_per_epoch} steps; the checkpoint's run planned "
+                f"{old_epochs} epochs): at step {sched.last_epoch} the lr is {now:.4g} instead of {was:.4g}"
+            )
 
     def _load_resume_state(self) -> dict[str, Any] | None:
         """Rank 0: the checkpoint ``--resume`` names (``auto``: newest valid one), or None."""
@@ -591,7 +614,8 @@ class Trainer:
             shown = ", ".join(f"{k}={v:.4f}" for k, v in row.items()
                               if k not in ("epoch", "step", "skipped_steps") and isinstance(v, float)
                               and math.isfinite(v))
-            print(f"[glocal] epoch {epoch + 1}/{t.epochs} done: {shown}" + (" (best)" if is_best else ""), flush=True)
+            best = f" (best.pt: {self.best_criterion})" if is_best else ""
+            print(f"[glocal] epoch {epoch + 1}/{t.epochs} done: {shown}{best}", flush=True)
         return regular
 
     # ------------------------------------------------------------------ main loop
@@ -604,7 +628,8 @@ class Trainer:
             f"pretraining {cfg.method.name} on {len(self.dataset)} videos: {ctx.world_size} rank(s) x "
             f"{t.batch_size} clips x {self.accum} accumulation = {self.global_batch} clips/step, "
             f"{self.steps_per_epoch} steps/epoch, device={self.device.type}, precision={precision_name(self.dtype)}, "
-            f"channels_last_3d={self.channels_last}, compile={t.compile}, sync_bn={t.sync_bn and ctx.enabled}"
+            f"channels_last_3d={self.channels_last}, compile={t.compile}, sync_bn={t.sync_bn and ctx.enabled}; "
+            f"best.pt: {self.best_criterion}"
         )
         stopped_by: str | None = None
         run_t0, run_steps0 = time.perf_counter(), s.step
@@ -639,6 +664,7 @@ class Trainer:
             "checkpoint": str(final) if final else None,
             "best_checkpoint": str(best) if ctx.is_main and best.exists() else None,
             "best_metric": self.best_metric,
+            "best_criterion": self.best_criterion,
             "best_value": s.best_value,
             "last_losses": self.last,
             "skipped": len(self.all_skipped),
@@ -649,6 +675,15 @@ class Trainer:
             "global_batch": self.global_batch,
             "stopped_by": stopped_by,
         }
+
+
+def best_criterion(metric: str | None) -> str:
+    """What ``best.pt`` holds, in words (printed in the banner, the epoch lines and the summary)."""
+    if metric is None:
+        return "not written (train.best_metric=none)"
+    if metric == "knn_top1":
+        return "highest online kNN top-1 (knn_top1)"
+    return f"lowest epoch-mean {metric} (train.best_metric={metric}; the kNN monitor is off)"
 
 
 def _hms(seconds: float) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["CSVLog", "TensorBoardLog", "open_tensorboard"]
+__all__ = ["CSVLog", "TensorBoardLog", "check_tensorboard", "open_tensorboard"]
 
 
 class CSVLog:
@@ -102,8 +102,8 @@ class TensorBoardLog:
         self.writer.close()
 
 
-def open_tensorboard(out_dir: Path) -> TensorBoardLog:
-    """A :class:`TensorBoardLog` or a clear error when ``torch.utils.tensorboard`` cannot import."""
+def check_tensorboard() -> Any:
+    """``SummaryWriter``, or a clear error when ``torch.utils.tensorboard`` cannot import."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as exc:
@@ -111,5 +111,12 @@ def open_tensorboard(out_dir: Path) -> TensorBoardLog:
             f"train.tensorboard=true needs the 'tensorboard' package ({exc}); install it with "
             "`pip install tensorboard` or set train.tensorboard=false (log.csv is always written)"
         ) from None
+    return SummaryWriter
+
+
+def open_tensorboard(out_dir: Path, purge_step: int | None = None) -> TensorBoardLog:
+    """A :class:`TensorBoardLog` in ``out_dir/tb``. ``purge_step``: events at this step and later,
+    written by an earlier try of a resumed run, are dropped (like :meth:`CSVLog.truncate`)."""
+    writer_cls = check_tensorboard()
     log_dir = out_dir / "tb"
-    return TensorBoardLog(log_dir, SummaryWriter(log_dir=str(log_dir)))
+    return TensorBoardLog(log_dir, writer_cls(log_dir=str(log_dir), purge_step=purge_step))
