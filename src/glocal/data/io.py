@@ -46,6 +46,8 @@ import numpy as np
 
 from glocal.errors import DataError
 
+from .av_compat import SWS_ONE_THREAD, channel_layout, open_input
+
 __all__ = [
     "MediaInfo",
     "AVClip",
@@ -85,7 +87,7 @@ _SHOW_HORIZON_FRAMES = 1.0
 _SMALL_FRAME_PIXELS = 640 * 480
 # swscale on one thread: PyAV >= 17 threads every reformat by default, which on frames of a
 # few hundred pixels costs more CPU than it saves (older versions take no ``threads``).
-_SWS_ONE_THREAD = {"threads": 1} if int(av.__version__.split(".")[0]) >= 17 else {}
+_SWS_ONE_THREAD = SWS_ONE_THREAD
 # Undecodable packets tolerated per stream before the file is declared broken.
 _MAX_BAD_PACKETS = 64
 # Errors FFmpeg raises while demuxing a damaged/truncated file; treated as end of stream.
@@ -209,7 +211,7 @@ def _open(
     640x480, else ``max_threads``, or FFmpeg's automatic threading without a budget; see
     :func:`auto_decoder_threads`), an int, or None for FFmpeg's automatic threading."""
     try:
-        container = av.open(path, mode="r", metadata_errors="ignore")
+        container = open_input(path)
     except av.error.InvalidDataError as e:
         raise DataError(f"{path}: not a media file, or damaged beyond reading ({_reason(e)})") from e
     except (av.error.FFmpegError, OSError) as e:
@@ -228,9 +230,10 @@ def _reason(e: BaseException) -> str:
     return getattr(e, "strerror", None) or str(e) or type(e).__name__
 
 
-def _seconds(ts: int | None, time_base: Fraction | None) -> float | None:
-    """Convert a stream timestamp to seconds (None when either part is unknown)."""
-    if ts is None or time_base is None:
+def _seconds(ts: int | None, time_base: Fraction | av.AVRational | None) -> float | None:
+    """Convert a stream timestamp to seconds (None when either part is unknown; an unset time
+    base is None up to PyAV 18 and a falsy ``AVRational(0, 1)`` from PyAV 19)."""
+    if ts is None or not time_base:
         return None
     # int arithmetic + one true division: correctly rounded like float(ts * time_base), without
     # building Fractions (a measurable cost at hundreds of packets per window)
@@ -384,7 +387,7 @@ def _seek(
 ) -> None:
     """Seek to the keyframe at or before ``t`` seconds on ``stream`` (``t=None``: the start)."""
     try:
-        if stream is None or t is None or stream.time_base is None:
+        if stream is None or t is None or not stream.time_base:
             container.seek(0, backward=True, any_frame=False)
         else:
             ts = math.floor(t / stream.time_base)
@@ -774,14 +777,19 @@ def _max_padding(astream: av.stream.Stream) -> float:
     return max(0.1, frame)
 
 
-def _output_layout(astream: av.stream.Stream, mono: bool) -> av.AudioLayout:
-    """``mono``, or the stream's own channel layout (default layout for its channel count)."""
+def _output_layout(astream: av.stream.Stream, mono: bool, path: str) -> av.AudioLayout:
+    """``mono``, or the stream's own channel layout (default layout for its channel count;
+    :class:`DataError` when FFmpeg has none for that count)."""
     if mono:
         return av.AudioLayout("mono")
     ctx = astream.codec_context
     if ctx.layout is not None and ctx.layout.nb_channels:
         return ctx.layout
-    return av.AudioLayout(max(1, int(ctx.channels or 1)))
+    try:
+        return channel_layout(int(ctx.channels or 1))
+    except ValueError as e:
+        raise DataError(f"{path}: the audio stream has {e.args[0].split(' for ')[-1]} and no channel layout; "
+                        "read it as mono (mono=True)") from e
 
 
 def _resampler(sample_rate: int, layout: av.AudioLayout) -> av.AudioResampler:
@@ -831,7 +839,7 @@ def _read_audio_window(
     index), decodes again from the start of the stream.
     """
     astream = container.streams.audio[0]
-    layout = _output_layout(astream, mono)
+    layout = _output_layout(astream, mono, path)
     window = _AudioWindow(start, n, sample_rate, layout.nb_channels)
     if n == 0:
         return window.audio, window.valid
