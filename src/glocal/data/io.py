@@ -225,6 +225,16 @@ def _open(
     return container
 
 
+# ``AVFMT_NOTIMESTAMPS``: a raw elementary stream (MPEG-1/2 video, H.264 Annex B, ...) whose
+# timestamps come from the parser and whose durations FFmpeg guesses from the bit rate.
+_AVFMT_NOTIMESTAMPS = 0x80
+
+
+def _no_timestamps(container: av.container.InputContainer) -> bool:
+    """Whether ``container``'s format stores no timestamps (a raw elementary stream)."""
+    return bool(int(container.format.flags or 0) & _AVFMT_NOTIMESTAMPS)
+
+
 def _reason(e: BaseException) -> str:
     """Short human-readable reason of an FFmpeg error."""
     return getattr(e, "strerror", None) or str(e) or type(e).__name__
@@ -299,6 +309,21 @@ def _scan_end(container: av.container.InputContainer, path: str) -> float:
     return end
 
 
+def _count_packets(container: av.container.InputContainer, stream: av.stream.Stream, path: str) -> int:
+    """Number of non-empty packets of ``stream`` (demuxes the whole file; a raw video stream
+    has one packet per frame)."""
+    _seek(container, None, None, path)
+    n = 0
+    it = container.demux(stream)
+    while True:
+        try:
+            packet = next(it)
+        except (StopIteration, *_DEMUX_END_ERRORS):
+            break
+        n += int(packet.size > 0)
+    return n
+
+
 def _probe_container(
     container: av.container.InputContainer, path: str, *, decode_first: bool = True
 ) -> MediaInfo:
@@ -315,8 +340,11 @@ def _probe_container(
 
     fps = width = height = rotation = 0
     video_start = audio_start = 0.0
+    raw = _no_timestamps(container)
     if vstream is not None:
         rate = vstream.average_rate or vstream.guessed_rate or vstream.base_rate
+        if raw:  # the average rate comes from the guessed duration; the stream header's rate is exact
+            rate = vstream.guessed_rate or rate
         fps = float(rate) if rate else 0.0
         width, height = vstream.codec_context.width, vstream.codec_context.height
         video_start = _seconds(vstream.start_time, vstream.time_base)
@@ -346,6 +374,9 @@ def _probe_container(
     lengths = [d for d in lengths if d is not None]
     if container.duration is not None:
         lengths.append(container.duration / av.time_base)
+    if raw:  # durations of raw streams are guesses from the bit rate (7e-5 s for a 1 s MPEG-1 file)
+        lengths = [_count_packets(container, vstream, path) / fps] if vstream is not None and fps else []
+        video_start = 0.0
     duration = max(lengths) if lengths else _scan_end(container, path) - min(video_start, audio_start)
 
     return MediaInfo(
@@ -385,15 +416,25 @@ def _seek(
     t: float | None,
     path: str,
 ) -> None:
-    """Seek to the keyframe at or before ``t`` seconds on ``stream`` (``t=None``: the start)."""
+    """Seek to the keyframe at or before ``t`` seconds on ``stream`` (``t=None``: the start).
+
+    A time seek FFmpeg refuses (formats without timestamps or index, e.g. a raw MPEG-1 stream)
+    falls back to the start of the file by byte offset; callers decode forward from there."""
     try:
         if stream is None or t is None or not stream.time_base:
             container.seek(0, backward=True, any_frame=False)
         else:
             ts = math.floor(t / stream.time_base)
             container.seek(ts, stream=stream, backward=True, any_frame=False)
+        return
     except (av.error.FFmpegError, OSError) as e:
-        raise DataError(f"{path}: cannot seek to {t} s ({_reason(e)})") from e
+        first = e
+    try:
+        container.seek(0, any_frame=True, unsupported_byte_offset=True)
+    except (av.error.FFmpegError, OSError) as e:
+        where = "the start" if t is None else f"{t:.3f} s"
+        raise DataError(f"{path}: cannot seek to {where} nor back to the start ({_reason(first)}); "
+                        "remux it (ffmpeg -i IN -c copy OUT.mkv) or re-encode it") from e
 
 
 def _decode(
@@ -621,10 +662,14 @@ def _collect(
     seek_to: float | None,
     drop: bool,
     path: str,
+    counted: bool = False,
 ) -> tuple[_WindowCollector, _SkipPolicy, float | None]:
     """Seek to the keyframe before ``seek_to`` (None: the start), decode forward until no later
     frame can be needed, letting the decoder drop unneeded non-reference frames when ``drop``
-    -> (finished collector, its skip policy, time of the first decoded frame or None)."""
+    -> (finished collector, its skip policy, time of the first decoded frame or None).
+
+    ``counted``: the k-th decoded frame is shown at ``k / fps`` whatever its pts (raw streams,
+    whose pts the parser invents; requires ``seek_to=None``)."""
     vstream = container.streams.video[0]
     rate = vstream.average_rate or vstream.guessed_rate
     step = 1.0 / float(rate) if rate else 0.0
@@ -636,7 +681,7 @@ def _collect(
     first: float | None = None
     try:
         for frame in _decode(container, vstream, path, policy):
-            t = _frame_time(frame, t, step)
+            t = (0.0 if t is None else t + step) if counted else _frame_time(frame, t, step)
             first = t if first is None else first
             if col.push(frame, t):
                 break
@@ -665,6 +710,11 @@ def _read_video_window(
     nothing), and without dropping when a dropped frame would have been on screen at a wanted
     time (a gap in a variable-frame-rate stream).
     """
+    if _no_timestamps(container):  # a raw stream: decode forward from the start, count frames
+        col, _, _ = _collect(container, t0, t1, keep, size, None, False, path, counted=True)
+        if not col.frames:
+            raise DataError(f"{path}: no decodable video frame at or before {t1:.3f} s")
+        return col
     target = max(float(t0), video_start)
     seek_to: float | None = target
     col, policy, first = _collect(container, t0, t1, keep, size, seek_to, True, path)
