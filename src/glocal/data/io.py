@@ -885,15 +885,18 @@ def _read_audio_window(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decode ``n`` samples from ``start`` seconds -> (float32 ``(C, n)``, bool ``(n,)`` valid).
 
-    Seeks ``_AUDIO_PREROLL`` before ``start``; if the seek overshoots the window start (no
-    index), decodes again from the start of the stream.
+    Seeks ``_AUDIO_PREROLL`` before ``start`` -- not clamped to the stream start: a window in
+    the first ``_AUDIO_PREROLL`` seconds must still get the packet before the first sample,
+    which holds AAC's encoder priming (seeking to exactly 0 skipped it and the first 576
+    samples came out wrong); if the seek overshoots the window start (no index), decodes
+    again from the start of the stream.
     """
     astream = container.streams.audio[0]
     layout = _output_layout(astream, mono, path)
     window = _AudioWindow(start, n, sample_rate, layout.nb_channels)
     if n == 0:
         return window.audio, window.valid
-    target = max(start - _AUDIO_PREROLL, audio_start)
+    target = start - _AUDIO_PREROLL
     first = _fill_window(container, window, target, layout, path)
     if first is not None and first > max(start, audio_start) + _tick(astream) + _PTS_EPS:
         window = _AudioWindow(start, n, sample_rate, layout.nb_channels)
@@ -951,8 +954,11 @@ class DecodedWindow:
         """Cut ``[start, start + duration)`` -> (float32 ``(C, n)``, bool ``(n,)`` valid),
         ``n = round(duration * sample_rate)``; parts outside the decoded audio are zeros, invalid.
 
-        The cut starts at sample ``round((start - audio_start) * sample_rate)`` of the window, so
-        a start on the sample grid gives exactly the samples a separate read would give.
+        The cut starts at sample ``round((start - audio_start) * sample_rate)`` of the window.
+        When the file's audio is at ``sample_rate`` already (no resampling) and ``start`` is on
+        the sample grid, the cut equals a separate read of the same span exactly; with
+        resampling the two differ by up to about 0.4 sample in timing (the resampler's phase
+        depends on where its input started), so only approximately.
         """
         if self.audio is None or self.audio_valid is None:
             raise ValueError("this window holds no audio")
