@@ -1,4 +1,7 @@
-"""The few PyAV calls whose form differs between the supported PyAV versions (12 to 19).
+"""The few PyAV calls whose form differs between the supported PyAV versions (18 and 19).
+
+Older releases are not supported: ``AudioResampler(options=)`` is new in 18,
+``VideoFrame.rotation`` in 15 (see docs/data_formats.md, "PyAV versions").
 
 Every PyAV keyword that only some versions accept, and every value whose type changed, is
 decided here once, so the readers (:mod:`glocal.data.io`, :mod:`glocal.data.scan`) call PyAV the
