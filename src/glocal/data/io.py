@@ -46,6 +46,8 @@ import numpy as np
 
 from glocal.errors import DataError
 
+from .av_compat import SWS_ONE_THREAD, channel_layout, open_input
+
 __all__ = [
     "MediaInfo",
     "AVClip",
@@ -85,7 +87,7 @@ _SHOW_HORIZON_FRAMES = 1.0
 _SMALL_FRAME_PIXELS = 640 * 480
 # swscale on one thread: PyAV >= 17 threads every reformat by default, which on frames of a
 # few hundred pixels costs more CPU than it saves (older versions take no ``threads``).
-_SWS_ONE_THREAD = {"threads": 1} if int(av.__version__.split(".")[0]) >= 17 else {}
+_SWS_ONE_THREAD = SWS_ONE_THREAD
 # Undecodable packets tolerated per stream before the file is declared broken.
 _MAX_BAD_PACKETS = 64
 # Errors FFmpeg raises while demuxing a damaged/truncated file; treated as end of stream.
@@ -209,7 +211,7 @@ def _open(
     640x480, else ``max_threads``, or FFmpeg's automatic threading without a budget; see
     :func:`auto_decoder_threads`), an int, or None for FFmpeg's automatic threading."""
     try:
-        container = av.open(path, mode="r", metadata_errors="ignore")
+        container = open_input(path)
     except av.error.InvalidDataError as e:
         raise DataError(f"{path}: not a media file, or damaged beyond reading ({_reason(e)})") from e
     except (av.error.FFmpegError, OSError) as e:
@@ -223,14 +225,25 @@ def _open(
     return container
 
 
+# ``AVFMT_NOTIMESTAMPS``: a raw elementary stream (MPEG-1/2 video, H.264 Annex B, ...) whose
+# timestamps come from the parser and whose durations FFmpeg guesses from the bit rate.
+_AVFMT_NOTIMESTAMPS = 0x80
+
+
+def _no_timestamps(container: av.container.InputContainer) -> bool:
+    """Whether ``container``'s format stores no timestamps (a raw elementary stream)."""
+    return bool(int(container.format.flags or 0) & _AVFMT_NOTIMESTAMPS)
+
+
 def _reason(e: BaseException) -> str:
     """Short human-readable reason of an FFmpeg error."""
     return getattr(e, "strerror", None) or str(e) or type(e).__name__
 
 
-def _seconds(ts: int | None, time_base: Fraction | None) -> float | None:
-    """Convert a stream timestamp to seconds (None when either part is unknown)."""
-    if ts is None or time_base is None:
+def _seconds(ts: int | None, time_base: Fraction | av.AVRational | None) -> float | None:
+    """Convert a stream timestamp to seconds (None when either part is unknown; an unset time
+    base is None up to PyAV 18 and a falsy ``AVRational(0, 1)`` from PyAV 19)."""
+    if ts is None or not time_base:
         return None
     # int arithmetic + one true division: correctly rounded like float(ts * time_base), without
     # building Fractions (a measurable cost at hundreds of packets per window)
@@ -296,6 +309,21 @@ def _scan_end(container: av.container.InputContainer, path: str) -> float:
     return end
 
 
+def _count_packets(container: av.container.InputContainer, stream: av.stream.Stream, path: str) -> int:
+    """Number of non-empty packets of ``stream`` (demuxes the whole file; a raw video stream
+    has one packet per frame)."""
+    _seek(container, None, None, path)
+    n = 0
+    it = container.demux(stream)
+    while True:
+        try:
+            packet = next(it)
+        except (StopIteration, *_DEMUX_END_ERRORS):
+            break
+        n += int(packet.size > 0)
+    return n
+
+
 def _probe_container(
     container: av.container.InputContainer, path: str, *, decode_first: bool = True
 ) -> MediaInfo:
@@ -312,8 +340,11 @@ def _probe_container(
 
     fps = width = height = rotation = 0
     video_start = audio_start = 0.0
+    raw = _no_timestamps(container)
     if vstream is not None:
         rate = vstream.average_rate or vstream.guessed_rate or vstream.base_rate
+        if raw:  # the average rate comes from the guessed duration; the stream header's rate is exact
+            rate = vstream.guessed_rate or rate
         fps = float(rate) if rate else 0.0
         width, height = vstream.codec_context.width, vstream.codec_context.height
         video_start = _seconds(vstream.start_time, vstream.time_base)
@@ -343,6 +374,9 @@ def _probe_container(
     lengths = [d for d in lengths if d is not None]
     if container.duration is not None:
         lengths.append(container.duration / av.time_base)
+    if raw:  # durations of raw streams are guesses from the bit rate (7e-5 s for a 1 s MPEG-1 file)
+        lengths = [_count_packets(container, vstream, path) / fps] if vstream is not None and fps else []
+        video_start = 0.0
     duration = max(lengths) if lengths else _scan_end(container, path) - min(video_start, audio_start)
 
     return MediaInfo(
@@ -382,15 +416,25 @@ def _seek(
     t: float | None,
     path: str,
 ) -> None:
-    """Seek to the keyframe at or before ``t`` seconds on ``stream`` (``t=None``: the start)."""
+    """Seek to the keyframe at or before ``t`` seconds on ``stream`` (``t=None``: the start).
+
+    A time seek FFmpeg refuses (formats without timestamps or index, e.g. a raw MPEG-1 stream)
+    falls back to the start of the file by byte offset; callers decode forward from there."""
     try:
-        if stream is None or t is None or stream.time_base is None:
+        if stream is None or t is None or not stream.time_base:
             container.seek(0, backward=True, any_frame=False)
         else:
             ts = math.floor(t / stream.time_base)
             container.seek(ts, stream=stream, backward=True, any_frame=False)
+        return
     except (av.error.FFmpegError, OSError) as e:
-        raise DataError(f"{path}: cannot seek to {t} s ({_reason(e)})") from e
+        first = e
+    try:
+        container.seek(0, any_frame=True, unsupported_byte_offset=True)
+    except (av.error.FFmpegError, OSError) as e:
+        where = "the start" if t is None else f"{t:.3f} s"
+        raise DataError(f"{path}: cannot seek to {where} nor back to the start ({_reason(first)}); "
+                        "remux it (ffmpeg -i IN -c copy OUT.mkv) or re-encode it") from e
 
 
 def _decode(
@@ -618,10 +662,14 @@ def _collect(
     seek_to: float | None,
     drop: bool,
     path: str,
+    counted: bool = False,
 ) -> tuple[_WindowCollector, _SkipPolicy, float | None]:
     """Seek to the keyframe before ``seek_to`` (None: the start), decode forward until no later
     frame can be needed, letting the decoder drop unneeded non-reference frames when ``drop``
-    -> (finished collector, its skip policy, time of the first decoded frame or None)."""
+    -> (finished collector, its skip policy, time of the first decoded frame or None).
+
+    ``counted``: the k-th decoded frame is shown at ``k / fps`` whatever its pts (raw streams,
+    whose pts the parser invents; requires ``seek_to=None``)."""
     vstream = container.streams.video[0]
     rate = vstream.average_rate or vstream.guessed_rate
     step = 1.0 / float(rate) if rate else 0.0
@@ -633,7 +681,7 @@ def _collect(
     first: float | None = None
     try:
         for frame in _decode(container, vstream, path, policy):
-            t = _frame_time(frame, t, step)
+            t = (0.0 if t is None else t + step) if counted else _frame_time(frame, t, step)
             first = t if first is None else first
             if col.push(frame, t):
                 break
@@ -662,6 +710,11 @@ def _read_video_window(
     nothing), and without dropping when a dropped frame would have been on screen at a wanted
     time (a gap in a variable-frame-rate stream).
     """
+    if _no_timestamps(container):  # a raw stream: decode forward from the start, count frames
+        col, _, _ = _collect(container, t0, t1, keep, size, None, False, path, counted=True)
+        if not col.frames:
+            raise DataError(f"{path}: no decodable video frame at or before {t1:.3f} s")
+        return col
     target = max(float(t0), video_start)
     seek_to: float | None = target
     col, policy, first = _collect(container, t0, t1, keep, size, seek_to, True, path)
@@ -774,14 +827,19 @@ def _max_padding(astream: av.stream.Stream) -> float:
     return max(0.1, frame)
 
 
-def _output_layout(astream: av.stream.Stream, mono: bool) -> av.AudioLayout:
-    """``mono``, or the stream's own channel layout (default layout for its channel count)."""
+def _output_layout(astream: av.stream.Stream, mono: bool, path: str) -> av.AudioLayout:
+    """``mono``, or the stream's own channel layout (default layout for its channel count;
+    :class:`DataError` when FFmpeg has none for that count)."""
     if mono:
         return av.AudioLayout("mono")
     ctx = astream.codec_context
     if ctx.layout is not None and ctx.layout.nb_channels:
         return ctx.layout
-    return av.AudioLayout(max(1, int(ctx.channels or 1)))
+    try:
+        return channel_layout(int(ctx.channels or 1))
+    except ValueError as e:
+        raise DataError(f"{path}: the audio stream has {e.args[0].split(' for ')[-1]} and no channel layout; "
+                        "read it as mono (mono=True)") from e
 
 
 def _resampler(sample_rate: int, layout: av.AudioLayout) -> av.AudioResampler:
@@ -827,15 +885,18 @@ def _read_audio_window(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decode ``n`` samples from ``start`` seconds -> (float32 ``(C, n)``, bool ``(n,)`` valid).
 
-    Seeks ``_AUDIO_PREROLL`` before ``start``; if the seek overshoots the window start (no
-    index), decodes again from the start of the stream.
+    Seeks ``_AUDIO_PREROLL`` before ``start`` -- not clamped to the stream start: a window in
+    the first ``_AUDIO_PREROLL`` seconds must still get the packet before the first sample,
+    which holds AAC's encoder priming (seeking to exactly 0 skipped it and the first 576
+    samples came out wrong); if the seek overshoots the window start (no index), decodes
+    again from the start of the stream.
     """
     astream = container.streams.audio[0]
-    layout = _output_layout(astream, mono)
+    layout = _output_layout(astream, mono, path)
     window = _AudioWindow(start, n, sample_rate, layout.nb_channels)
     if n == 0:
         return window.audio, window.valid
-    target = max(start - _AUDIO_PREROLL, audio_start)
+    target = start - _AUDIO_PREROLL
     first = _fill_window(container, window, target, layout, path)
     if first is not None and first > max(start, audio_start) + _tick(astream) + _PTS_EPS:
         window = _AudioWindow(start, n, sample_rate, layout.nb_channels)
@@ -893,8 +954,11 @@ class DecodedWindow:
         """Cut ``[start, start + duration)`` -> (float32 ``(C, n)``, bool ``(n,)`` valid),
         ``n = round(duration * sample_rate)``; parts outside the decoded audio are zeros, invalid.
 
-        The cut starts at sample ``round((start - audio_start) * sample_rate)`` of the window, so
-        a start on the sample grid gives exactly the samples a separate read would give.
+        The cut starts at sample ``round((start - audio_start) * sample_rate)`` of the window.
+        When the file's audio is at ``sample_rate`` already (no resampling) and ``start`` is on
+        the sample grid, the cut equals a separate read of the same span exactly; with
+        resampling the two differ by up to about 0.4 sample in timing (the resampler's phase
+        depends on where its input started), so only approximately.
         """
         if self.audio is None or self.audio_valid is None:
             raise ValueError("this window holds no audio")

@@ -41,6 +41,7 @@ import numpy as np
 from ..errors import DataError, GlocalError
 from .denylist import DenyEntry, write_deny_list
 from .formats import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, load_manifest
+from .av_compat import open_input
 from .io import MediaInfo, probe, read_audio, read_clip
 from .manifest import LoadReport
 
@@ -141,7 +142,7 @@ def _data_ends(path: str) -> list[tuple[str, float, float, float]]:
     a declared duration are left out.
     """
     out = []
-    with av.open(path, metadata_errors="ignore") as container:
+    with open_input(path) as container:
         for stream in container.streams.video[:1] + container.streams.audio[:1]:
             if stream.duration is None or not stream.time_base:
                 continue
@@ -183,7 +184,7 @@ def _open_problem(path: str) -> str | None:
     try:
         with av.logging.Capture() as logs:
             try:
-                with av.open(path, metadata_errors="ignore") as container:
+                with open_input(path) as container:
                     if not container.streams.video and not container.streams.audio:
                         return "no video or audio stream"
             except (av.error.FFmpegError, OSError) as e:
