@@ -39,7 +39,7 @@ FIXED_THRESHOLDS: tuple[float, ...] = (0.3, 0.5, 0.7)
 #: pixels within this fraction of the map's range below its maximum count as tied peaks
 PEAK_TOLERANCE = 1e-6
 #: weight of the tie-breaking ramp added to the ground truth in :func:`oracle_maps`
-ORACLE_EPSILON = 1e-3
+ORACLE_EPSILON = 1e-6
 
 
 def upsample(heatmaps: Any, size: tuple[int, int]) -> np.ndarray:
@@ -181,7 +181,8 @@ def oracle_maps(gts: Any) -> np.ndarray:
     ``gt + ORACLE_EPSILON * ramp`` with ``ramp = 1 - distance to the ground truth's centroid /
     the largest such distance`` in ``[0, 1]``: the peak lies on the ground truth (pointing 1, the
     strongest ground-truth pixels first), every fixed threshold recovers the ground truth, and the
-    median rule keeps exactly the top half of the pixels as it does for a model's map (the raw
+    median rule keeps (up to pixels tied at equal distance) the top half of the pixels, as it does
+    for a model's map (the raw
     binary ground truth would tie at the median and let the whole mask through, a cIoU no
     continuous map can reach).
 
