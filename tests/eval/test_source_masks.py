@@ -75,7 +75,8 @@ def test_masks_take_precedence_over_boxes(tmp_path):
     np.testing.assert_array_equal(truth.source(0.2, FULL, 4), left)  # frame 0 (t < 0.5 s at 2 fps)
     np.testing.assert_array_equal(truth.source(0.6, FULL, 4), right)  # frame 1
     np.testing.assert_array_equal(truth.source(0.6, [0, 0, 1, 1, 1.0], 4), left)  # flipped
-    boxes_only = VideoGroundTruth({k: v for k, v in ann.items() if k != "source_masks"}, tmp_path, 8.0, "consensus", "v")
+    no_masks = {k: v for k, v in ann.items() if k != "source_masks"}
+    boxes_only = VideoGroundTruth(no_masks, tmp_path, 8.0, "consensus", "v")
     assert not boxes_only.uses_masks and boxes_only.source(0.0, FULL, 4)[0].sum() == 4
 
 
