@@ -19,13 +19,22 @@ import torch
 
 from .errors import ConfigError
 
-__all__ = ["DEMO_TASKS", "default_demo_config", "check_demo_tasks", "run_demo"]
+__all__ = ["DEMO_TASKS", "default_demo_config", "check_demo_tasks", "demo_row", "run_demo"]
 
 #: the tasks the demo table reports (``glocal eval all`` runs every task)
 DEMO_TASKS = ["linear", "retrieval", "localization", "sound"]
 #: retrieval cut-offs of the demo table: R@20 / R@50 saturate on the demo's test split (50 of its
 #: 300 videos per class: random features already reach ~0.97 / ~1.0); `glocal eval` reports them
 DEMO_RETRIEVAL_KS = (1, 5, 10)
+
+
+def demo_row(key: str) -> bool:
+    """Whether the ``"task/metric"`` row goes into results.md (localisation: its short list, with the
+    oracle; results.json keeps every metric)."""
+    from .eval.localization import SUMMARY_KEYS
+
+    task, _, metric = key.partition("/")
+    return task != "localization" or metric in SUMMARY_KEYS
 
 
 def default_demo_config() -> Path:
@@ -119,7 +128,7 @@ def run_demo(
             skipped[name] = reason
             print(f"[glocal demo] skipped {name}: {reason}")
 
-    table = results_markdown(results)
+    table = results_markdown(results, keep=demo_row)
     skipped_md = "".join(f"\n- skipped `{k}`: {v}" for k, v in skipped.items()) + ("\n" if skipped else "")
     report = {
         "results": results,

@@ -356,3 +356,15 @@ def test_cli_demo_tasks_skips_what_the_method_cannot_run(tiny_world, tmp_path, c
     assert "| knn | top1 |" in md and "skipped `sound`" in md and "(simclr)" in md
     assert main(["demo", "--config", str(path), "--data", str(tiny_world), "--out", str(out), "--quiet",
                  "--tasks", "knn,lipreading"]) == 2  # unknown task: refused before any work
+
+
+def test_results_markdown_keep_and_the_demo_rows():
+    from glocal.demo import demo_row
+
+    flat = {"checkpoint": {"linear/top1": 0.5, "localization/cIoU@0.5": 0.1, "localization/pointing": 0.4,
+                           "localization/AUC_t0.3": 0.2, "localization/oracle_pointing": 1.0,
+                           "localization/centre_mass_share": 0.1}}
+    table = results_markdown(flat, keep=demo_row)
+    rows = [line.split(" | ")[1] for line in table.splitlines()[2:]]
+    assert rows == ["top1", "cIoU@0.5", "pointing", "oracle_pointing"]
+    assert "AUC_t0.3" in results_markdown(flat)  # everything without a filter

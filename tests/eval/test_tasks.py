@@ -90,3 +90,55 @@ def test_timeline_prefetch_decodes_each_window_once(tiny_world, tiny_method, mak
     TASKS["deepfake"].run(tiny_method, ctx)  # the fake manifest is not prefetched for "video"
     fake = {key[-1] for key in ctx.cache if key[1] == "timeline" and "fake" in key[2]}
     assert fake == {"video_av", "audio"}
+
+
+def test_localization_reports_pointing_oracle_and_small_object_warning(tiny_method, make_ctx, capsys):
+    res = TASKS["localization"].run(tiny_method, make_ctx())
+    _check(res, "localization")
+    assert res["gt_area"] < 0.25  # the tiny world's objects are small
+    err = capsys.readouterr().err
+    assert "cannot exceed 0" in err and f"{res['gt_area']:.1%}" in err and res["meta"]["warnings"]
+    assert res["oracle_pointing"] == 1.0 and res["oracle_cIoU@0.5_t0.5"] == 1.0
+    assert res["oracle_cIoU@0.5"] == 0.0  # the median rule's ceiling on small objects
+    assert res["meta"]["oracle"]["mean_cIoU"] <= 2 * res["gt_area"] + 0.02
+    assert "pointing_distractor" in res and res["meta"]["distractor_maps"] > 0
+    assert res["meta"]["gt_source"] == {"masks": 0, "boxes": res["meta"]["maps"]}
+
+
+def test_localization_with_mask_ground_truth(tiny_world, tmp_path, tiny_method, make_ctx, capsys):
+    """Masks drawn from the boxes give the boxes' scores; masks win over boxes; large masks: no warning."""
+    import json
+    import shutil
+
+    import numpy as np
+
+    from glocal.eval.metrics import box_mask
+
+    boxes_res = TASKS["localization"].run(tiny_method, make_ctx())
+    capsys.readouterr()
+    world = tmp_path / "world"
+    shutil.copytree(tiny_world, world)
+    ann = json.loads((world / "annotations.json").read_text())
+    (world / "masks").mkdir()
+    for i, v in enumerate(ann["videos"].values()):  # 32x32 videos, centre crop 32 = the whole frame
+        masks = np.stack([box_mask([b], 32, 32) for b in v["source_boxes"]]).astype(np.uint8)
+        np.savez_compressed(world / "masks" / f"{i:06d}.npz", masks=masks)
+        v["source_masks"] = f"masks/{i:06d}.npz"
+        v["distractor_masks"] = [f"masks/{i:06d}.npz"]  # a "distractor" exactly on the source
+        v["source_boxes"] = [[0.0, 0.0, 1.0, 1.0]] * len(v["source_boxes"])  # ignored: masks take precedence
+    (world / "annotations.json").write_text(json.dumps(ann))
+    res = TASKS["localization"].run(tiny_method, make_ctx(root=world))
+    same = [k for k in boxes_res if k not in ("meta", "pointing_distractor")]
+    assert {k: res[k] for k in same} == pytest.approx({k: boxes_res[k] for k in same})
+    assert res["meta"]["gt_source"] == {"masks": res["meta"]["maps"], "boxes": 0}
+    assert res["pointing_distractor"] == pytest.approx(res["pointing"])
+    capsys.readouterr()
+    for i, v in enumerate(ann["videos"].values()):  # full-frame sources: no warning
+        n = len(v["source_boxes"])
+        np.save(world / "masks" / f"{i:06d}.npy", np.ones((n, 8, 8), dtype=bool))
+        v["source_masks"] = f"masks/{i:06d}.npy"
+        del v["distractor_masks"]
+    (world / "annotations.json").write_text(json.dumps(ann))
+    big = TASKS["localization"].run(tiny_method, make_ctx(root=world))
+    assert big["gt_area"] == 1.0 and big["pointing"] == 1.0 and not big["meta"]["warnings"]
+    assert "warning" not in capsys.readouterr().err

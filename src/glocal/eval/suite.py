@@ -73,8 +73,9 @@ TASKS: dict[str, Task] = {
              "test queries vs train gallery, cosine, R@1/5/10/20/50"),
         Task("sound", sound_classification.run, sound_classification.requires, ("audio",), ("top1",),
              "frozen audio encoder, k-fold (ESC-50) linear probe, mean top-1"),
-        Task("localization", localization.run, localization.requires, ("video", "audio"), ("cIoU@0.5", "AUC"),
-             "sound-source localisation maps vs boxes, cIoU@0.5 and AUC"),
+        Task("localization", localization.run, localization.requires, ("video", "audio"),
+             ("cIoU@0.5", "AUC", "pointing", "mass_share", "oracle_pointing", "oracle_cIoU@0.5"),
+             "sound-source localisation maps vs boxes / masks: cIoU@0.5, AUC, pointing, mass share, oracle"),
         Task("event", event.run, event.requires, ("video",), ("segment_acc",),
              "audio-visual event localisation (AVE): per-segment event/background, segment accuracy"),
         Task("temporal", temporal.run, temporal.requires, ("video",), ("top1",),
@@ -380,10 +381,12 @@ def evaluate(
     return report.flat()
 
 
-def results_markdown(results: dict[str, dict[str, float]]) -> str:
-    """A markdown table of :func:`evaluate`'s results: one row per task / metric, one column per model."""
+def results_markdown(results: dict[str, dict[str, float]], keep: Callable[[str], bool] | None = None) -> str:
+    """A markdown table of :func:`evaluate`'s results: one row per task / metric, one column per model.
+
+    ``keep(key)`` selects the ``"task/metric"`` rows (all when None)."""
     models = list(results)
-    keys = list(dict.fromkeys(k for r in results.values() for k in r))
+    keys = [k for k in dict.fromkeys(k for r in results.values() for k in r) if keep is None or keep(k)]
     lines = ["| task | metric | " + " | ".join(models) + " |", "|---|---|" + "---:|" * len(models)]
     for key in keys:
         task, _, metric = key.partition("/") if "/" in key else ("", "", key)
