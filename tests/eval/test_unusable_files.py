@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from glocal.cli import main
 from glocal.data.av_writer import write_mp4
