@@ -43,6 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "without --data, else auto)")
     p.add_argument("--deny-list", help="file written by `glocal scan`; its files are left out (default: the "
                                        "pretraining data.deny_list without --data)")
+    p.add_argument("--on-error", choices=["skip", "raise"], default="skip",
+                   help="files a task cannot use (undecodable, or without the audio track it reads): leave them "
+                        "out, counted and named in the report (skip, default), or stop at the first (raise)")
     p.add_argument("--tasks", type=_csv(str), help="with TASK=all: the tasks to run, e.g. linear,event")
     p.add_argument("--out", help="results JSON (default: <checkpoint folder>/eval/<TASK>.json)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -121,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
     report = run_evaluation(args.checkpoint, args.data, tasks, device=args.device, with_random=not args.no_random,
                             progress=not args.quiet, options=options, seed=args.seed,
                             data_format=args.data_format, deny_list=args.deny_list, keep_going=every,
+                            on_error=args.on_error,
                             on_result=(lambda r: r.write_json(out)) if every else None, **overrides)
     report.write_json(out)
     if args.task == "all" or args.full_table:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from ..data.formats import load_manifest
 from ..data.manifest import Manifest
 from ..errors import DataError
 from .features import EvalData
+from .usable import FileState, OnError, SkipLog, usable_mask
 
 __all__ = ["EvalContext", "EvalOptions"]
 
@@ -84,10 +86,53 @@ class EvalContext:
     cache: dict = field(default_factory=dict, repr=False)
     #: per-frame feature kinds to compute together whenever a timeline of the dataset is extracted
     timeline_prefetch: tuple[str, ...] = ()
+    #: what the task reads from every file ("video", "audio"): files without it are unusable
+    needs: tuple[str, ...] = ("video",)
+    #: unusable files (see :mod:`glocal.eval.usable`): left out and counted ("skip"), an error ("raise"),
+    #: or not checked up front (None: a bad file fails when it is loaded); :func:`run_evaluation` uses "skip"
+    on_error: OnError | None = None
+    #: files left out of this context's data, with the reasons
+    skipped: SkipLog = field(default_factory=SkipLog)
+    #: probe results by path, shared with the contexts derived by :meth:`needing`
+    probes: dict[str, FileState] = field(default_factory=dict, repr=False)
+    #: contexts derived by :meth:`needing`, by ``needs`` (shared)
+    variants: dict = field(default_factory=dict, repr=False)
 
     @cached_property
     def manifest(self) -> Manifest:
-        return load_manifest(self.data_root, self.data_format, manifest=self.manifest_name, deny_list=self.deny_list)
+        """The dataset's rows, deny-listed and unusable files (for :attr:`needs`) left out."""
+        m = load_manifest(self.data_root, self.data_format, manifest=self.manifest_name, deny_list=self.deny_list)
+        return self.usable(m)
+
+    def keep(self, paths: np.ndarray, names: np.ndarray, source: str) -> np.ndarray:
+        """Mask of the usable files among ``paths`` (the others are recorded in :attr:`skipped`)."""
+        if self.on_error is None:
+            return np.ones(len(paths), dtype=bool)
+        return usable_mask(paths, names, needs=self.needs, states=self.probes, log=self.skipped,
+                           on_error=self.on_error, source=source)
+
+    def usable(self, m: Manifest) -> Manifest:
+        """``m`` without the files this context's tasks cannot use."""
+        if len(m) == 0:
+            return m
+        mask = self.keep(m.paths, m.relative_paths(), m.source)
+        return m if mask.all() else m.select(mask)
+
+    def needing(self, needs: tuple[str, ...]) -> "EvalContext":
+        """This context for a task reading ``needs``: itself when that leaves out the same files (the
+        feature cache is shared), else a derived context (own cache and skip log), made once."""
+        key = tuple(sorted(needs))
+        self.variants.setdefault(tuple(sorted(self.needs)), self)
+        if key not in self.variants:
+            other = dataclasses.replace(self, needs=key, cache={}, skipped=SkipLog())
+            self.variants[key] = self if _rows(other) == _rows(self) else other
+        return self.variants[key]
+
+    def skip_note(self) -> str:
+        """``" (2 unusable files left out: ...)"`` when files were left out, else ``""``."""
+        if not self.skipped:
+            return ""
+        return f" ({len(self.skipped)} unusable files left out: {self.skipped.examples()})"
 
     @property
     def manifest_source(self) -> str | None:
@@ -99,7 +144,10 @@ class EvalContext:
 
     def split(self, name: str) -> Manifest:
         """Rows of one split; a clear error if the manifest has no such split."""
-        return self.manifest.split(name)
+        try:
+            return self.manifest.split(name)
+        except DataError as exc:
+            raise DataError(f"{exc}{self.skip_note()}") from None
 
     def has_split(self, name: str) -> bool:
         return self.manifest.has_column("split") and bool(np.any(self.manifest.columns["split"] == name))
@@ -162,10 +210,25 @@ class EvalContext:
         for s in splits:
             if not self.has_split(s):
                 present = sorted(set(m.columns["split"].tolist()))
-                raise DataError(f"task '{task}': split '{s}' is empty in {m.source} (splits present: {present})")
+                raise DataError(f"task '{task}': split '{s}' is empty in {m.source} (splits present: {present})"
+                                f"{self.skip_note()}")
+        if self.skipped and "train" in splits:  # a class whose training videos were all left out
+            split = m.columns["split"]
+            lost = sorted(set(m.labels[split != "train"].tolist()) - set(m.labels[split == "train"].tolist()))
+            if lost:
+                raise DataError(f"task '{task}': class '{m.class_names[lost[0]]}' has no usable training video "
+                                f"left in {m.source}{self.skip_note()}")
 
     @cached_property
     def fake_manifest_path(self) -> Path:
         """``fake/manifest.csv`` (or :attr:`EvalOptions.fake_manifest`) of the dataset folder."""
         root = Path(self.manifest.root) if self.data_root.is_file() else self.data_root
         return root / self.options.fake_manifest
+
+
+def _rows(ctx: EvalContext) -> list[str] | str:
+    """The usable files of ``ctx`` (or why there are none), to compare two contexts."""
+    try:
+        return ctx.manifest.paths.tolist()
+    except DataError as exc:
+        return str(exc)

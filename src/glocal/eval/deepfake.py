@@ -75,7 +75,7 @@ def read_fake_manifest(ctx: EvalContext) -> tuple[Manifest, np.ndarray]:
     if not path.exists():
         raise DataError(f"task 'deepfake' needs {path} (real/fake rows, see docs/world_format.md §5)")
     # its own layout (a CSV file, or e.g. real/ + fake/ class folders): data.format describes the dataset
-    m = _deny(ctx, load_manifest(path, "auto"))
+    m = ctx.usable(_deny(ctx, load_manifest(path, "auto")))
     names = set(m.class_names)
     if not names or not names <= {"real", "fake"} or (m.labels < 0).any():
         raise DataError(f"task 'deepfake': {path} needs a 'label' column with values 'real' / 'fake'; "

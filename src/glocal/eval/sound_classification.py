@@ -31,6 +31,7 @@ from ..train.precision import autocast
 from .classifiers import fit_linear
 from .context import EvalContext
 from .features import EvalData
+from .usable import usable_mask
 
 __all__ = ["AudioCropDataset", "find_esc50", "read_esc50", "sound_table", "audio_features", "requires", "run"]
 
@@ -132,7 +133,10 @@ def sound_table(ctx: EvalContext) -> dict[str, Any]:
     esc = find_esc50(ctx.data_root)
     if esc is not None:
         paths, labels, folds = read_esc50(esc)
-        return {"paths": paths, "labels": labels, "folds": folds, "split": None, "source": str(esc)}
+        keep = np.ones(len(paths), dtype=bool) if ctx.on_error is None else usable_mask(
+            paths, np.array([Path(p).name for p in paths.tolist()]), needs=("audio",), states=ctx.probes,
+            log=ctx.skipped, on_error=ctx.on_error, source=str(esc))
+        return {"paths": paths[keep], "labels": labels[keep], "folds": folds[keep], "split": None, "source": str(esc)}
     m = ctx.manifest
     if m.has_column("sound_label"):
         labels = m.columns["sound_label"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,9 +40,10 @@ from . import (
 from .checkpoint import build_like, calibrate, load_method
 from .context import EvalContext, EvalOptions
 from .features import EvalData, make_loader
+from .usable import SkipLog
 
 __all__ = ["Task", "TASKS", "EvalReport", "eval_data_from_config", "random_init_like", "run_evaluation",
-           "evaluate", "results_markdown"]
+           "evaluate", "results_markdown", "task_needs"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,20 @@ TASKS: dict[str, Task] = {
 }
 
 
+def task_needs(name: str, method: Method, options: EvalOptions) -> tuple[str, ...]:
+    """What task ``name`` reads from every file with ``method``: ``"video"`` and / or ``"audio"``."""
+    av = "audio" in method.modalities
+    if name == "sound":
+        return ("audio",)
+    if name in ("localization", "deepfake") or (name in ("event", "tal") and av):
+        return ("audio", "video")
+    if name == "fingerprint":
+        modality = options.fingerprint_modality
+        modality = ("fused" if av else "video") if modality == "auto" else modality
+        return {"video": ("video",), "audio": ("audio", "video"), "fused": ("audio", "video")}[modality]
+    return ("video",)
+
+
 #: uniformly spaced clips whose frozen features are averaged per video (the spec's protocols use 10)
 DEFAULT_CLIPS_PER_VIDEO = 4
 
@@ -111,7 +127,8 @@ def _calibration_batches(ctx: EvalContext, cfg: PretrainConfig, with_audio: bool
     """
     roots = [(ctx.data_root, ctx.manifest_name), (Path(cfg.data.root), cfg.data.manifest)]
     for root, name in roots:
-        probe_ctx = dataclasses.replace(ctx, data_root=Path(root), manifest_name=name, cache={})
+        probe_ctx = dataclasses.replace(ctx, data_root=Path(root), manifest_name=name, cache={}, skipped=SkipLog(),
+                                        needs=("audio", "video") if with_audio else ("video",), variants={})
         try:
             manifest = probe_ctx.manifest
         except DataError:
@@ -247,6 +264,7 @@ def run_evaluation(
     deny_list: str | Path | None = None,
     skip_unsupported: bool = False,
     keep_going: bool = False,
+    on_error: str = "skip",
     on_result: Callable[[EvalReport], None] | None = None,
     **eval_overrides: Any,
 ) -> EvalReport:
@@ -268,6 +286,9 @@ def run_evaluation(
             ``data_root`` is None, else ``"auto"``).
         deny_list: ``glocal scan`` deny list (default: the pretraining ``data.deny_list`` when
             ``data_root`` is None, else none).
+        on_error: files a task cannot use (undecodable; without the audio track it reads):
+            ``"skip"`` leaves them out of that task, counted and named (one line on stderr,
+            ``meta[model][task]["skipped"]`` in the report); ``"raise"`` stops at the first.
         keep_going: a task that raises a :class:`GlocalError` while running is recorded in
             :attr:`EvalReport.failed` (with the reason) and the other tasks go on (``glocal eval all``).
         on_result: called with the report after every finished (or failed) task, e.g. to write it.
@@ -284,7 +305,8 @@ def run_evaluation(
     ctx = EvalContext(root, eval_data_from_config(cfg, **eval_overrides), device=dev, progress=progress,
                       seed=cfg.train.seed if seed is None else seed, manifest_name=cfg.data.manifest,
                       options=options or EvalOptions(), data_format=data_format,
-                      deny_list=str(deny_list) if deny_list is not None else None)
+                      deny_list=str(deny_list) if deny_list is not None else None,
+                      on_error=on_error)  # type: ignore[arg-type]
     explicit = tasks is not None
     names = list(tasks) if explicit else list(TASKS)
     unknown = [t for t in names if t not in TASKS]
@@ -300,6 +322,7 @@ def run_evaluation(
             print(f"[glocal] skipping {name}: {reason}")
 
     runnable = []
+    contexts: dict[str, EvalContext] = {}
     for name in names:
         task = TASKS[name]
         reason = missing_modalities(name, cfg.method.name, method.modalities)
@@ -309,12 +332,15 @@ def run_evaluation(
             skip(name, reason)
             continue
         try:
-            task.requires(ctx)
+            contexts[name] = ctx.needing(task_needs(name, method, ctx.options))
+            task.requires(contexts[name])
         except GlocalError as exc:
             if explicit:
                 raise _task_error(name, exc) from exc
             skip(name, str(exc))
             continue
+        if contexts[name].skipped:
+            print(f"[glocal] {contexts[name].skipped.line(name)}", file=sys.stderr, flush=True)
         runnable.append(name)
     if not runnable:
         reasons = "; ".join(f"{k}: {v}" for k, v in report.skipped.items())
@@ -326,7 +352,8 @@ def run_evaluation(
     if "temporal" in runnable:
         kinds.append("video")
     if len(set(kinds)) > 1:  # several timeline kinds: decode every window once
-        ctx.timeline_prefetch = tuple(dict.fromkeys(kinds))
+        for c in {id(c): c for c in (ctx, *contexts.values())}.values():
+            c.timeline_prefetch = tuple(dict.fromkeys(kinds))
     models: dict[str, Method] = {"checkpoint": method}
     if with_random:
         models["random_init"] = random_init_like(cfg, ctx, seed=ctx.seed)
@@ -334,7 +361,7 @@ def run_evaluation(
         for name in runnable:
             t0 = time.perf_counter()
             try:
-                out = TASKS[name].run(model, ctx)
+                out = TASKS[name].run(model, contexts[name])
             except NotImplementedError as exc:
                 if strict_method:
                     raise GlocalError(f"task '{name}': {exc}") from exc
@@ -353,7 +380,10 @@ def run_evaluation(
                 continue
             secs = time.perf_counter() - t0
             report.metrics.setdefault(label, {})[name] = {k: float(v) for k, v in out.items() if k != "meta"}
-            report.meta.setdefault(label, {})[name] = out.get("meta", {})
+            meta = dict(out.get("meta", {}))
+            if contexts[name].skipped:
+                meta["skipped"] = contexts[name].skipped.as_meta()
+            report.meta.setdefault(label, {})[name] = meta
             report.seconds.setdefault(label, {})[name] = secs
             if progress:
                 print(f"[glocal] {label:>12} {name:<13} done in {secs:.1f}s")

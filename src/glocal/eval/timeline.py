@@ -174,7 +174,8 @@ def extract_timeline(method: Method, ctx: EvalContext, manifest: Manifest, kinds
     todo = [k for k in kinds if (*ident, k) not in ctx.cache]
     if todo and manifest.source == ctx.manifest_source:
         extra = [k for k in ctx.timeline_prefetch if k not in kinds and (*ident, k) not in ctx.cache]
-        todo += [k for k in extra if not LOCAL_KINDS[k][1] or "audio" in method.modalities]
+        # audio kinds only where every file was checked for an audio track (not for a video-only task)
+        todo += [k for k in extra if not LOCAL_KINDS[k][1] or ("audio" in method.modalities and "audio" in ctx.needs)]
     if todo:
         with_audio = any(LOCAL_KINDS[k][1] for k in todo)
         ds = WindowDataset(manifest, ctx.data, with_audio=with_audio)

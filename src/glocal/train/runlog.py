@@ -13,13 +13,20 @@ files always describe one consistent trajectory.
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, GlocalError
 
 __all__ = ["CSVLog", "TensorBoardLog", "check_tensorboard", "open_tensorboard"]
+
+
+def _write_failed(path: Path, exc: OSError) -> GlocalError:
+    """The one-line error for a log that cannot be written (disk full, quota, ...)."""
+    return GlocalError(f"cannot write {path} ({exc.strerror or exc}); its earlier rows and the run's "
+                       "checkpoints are intact: free space there and continue with --resume auto")
 
 
 class CSVLog:
@@ -41,13 +48,18 @@ class CSVLog:
             return list(csv.DictReader(fh))
 
     def _rewrite(self, fields: list[str], rows: list[dict[str, Any]]) -> None:
+        """Write the whole file to a temporary name, then rename (a failure leaves the old file)."""
         tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        with open(tmp, "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(fields)
-            for row in rows:
-                writer.writerow([row.get(f, "") for f in fields])
-        os.replace(tmp, self.path)
+        try:
+            with open(tmp, "w", newline="") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(fields)
+                for row in rows:
+                    writer.writerow([row.get(f, "") for f in fields])
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise _write_failed(self.path, exc) from None
         self.fields = fields
 
     def write(self, row: dict[str, Any]) -> None:
@@ -59,8 +71,18 @@ class CSVLog:
             if new:
                 self._rewrite(self.fields + new, self.rows())
         assert self.fields is not None
-        with open(self.path, "a", newline="") as fh:
-            csv.writer(fh).writerow([row.get(f, "") for f in self.fields])
+        line = io.StringIO()
+        csv.writer(line).writerow([row.get(f, "") for f in self.fields])
+        size = self.path.stat().st_size
+        try:
+            with open(self.path, "a", newline="") as fh:
+                fh.write(line.getvalue())
+        except OSError as exc:  # e.g. disk full: cut a partly written row off again
+            try:
+                os.truncate(self.path, size)
+            except OSError:
+                pass  # a torn last row is dropped by truncate() on resume
+            raise _write_failed(self.path, exc) from None
 
     def truncate(self, column: str, max_value: float) -> int:
         """Keep only well-formed rows whose ``column`` is at most ``max_value``; returns how many
