@@ -8,14 +8,19 @@ file is then re-checked alone and reported as ``crashed``):
    (``undecodable`` otherwise);
 3. it has a video stream (``no-video``) whose frames decode at the start, middle and end
    (:func:`glocal.data.io.read_clip`, frames resized to 32x32; ``undecodable``);
-4. the packets reach the declared end of each stream (``truncated`` otherwise: readers would
-   repeat the last frame and pad audio with invalid samples);
+4. one decode pass over the whole file (:func:`glocal.data.integrity.decode_pass`): the packets
+   reach the declared end of each stream (``truncated`` otherwise: readers would repeat the last
+   frame and pad audio with invalid samples); every packet decodes without errors (``damaged``,
+   a warning with figures: video frames lost -- readers repeat the previous frame there -- and
+   audio lost -- invalid, or concealed sound for a cut-off packet); the audio does not end more
+   than :data:`AUDIO_EARLY_END` seconds before the video (``audio-ends-early``, a warning);
 5. it has an audio stream (``no-audio``) that decodes (``audio-undecodable``) and is not
    digital silence: RMS of the decoded stretches below :data:`SILENCE_RMS` (``silent-audio``);
 6. its duration is known and at least ``min_duration`` (``too-short``) and its frame rate is
    plausible (``bad-fps``).
 
-``errors`` put a file on the deny list; ``warnings`` are reported only. ``no-audio`` and
+``errors`` put a file on the deny list; ``warnings`` are reported only (and listed as comments
+at the end of the deny-list file). ``no-audio`` and
 ``silent-audio`` are errors with ``require_audio=True`` and warnings otherwise.
 """
 
@@ -48,6 +53,7 @@ from .manifest import LoadReport
 
 __all__ = [
     "SILENCE_RMS",
+    "AUDIO_EARLY_END",
     "PROBLEMS",
     "FileCheck",
     "ScanReport",
@@ -502,13 +508,12 @@ class ScanReport:
         lines = [f"glocal scan {self.root}: {self.files} files in {self.seconds:.1f} s "
                  f"({self.workers} worker{'s' if self.workers != 1 else ''})"]
         lines += [f"  {line}" for line in self.load.lines()]
-        lines.append(f"  {'result':<24} {'files':>7}  first examples")
-        lines.append(f"  {'ok':<24} {self.ok:>7}")
-        for kind in PROBLEMS:
-            if kind not in self.counts:
-                continue
-            tag = kind if self.is_error(kind) else f"{kind} (warning)"
-            lines.append(f"  {tag:<24} {self.counts[kind]:>7}  {'; '.join(self.examples[kind])}")
+        tags = {k: k if self.is_error(k) else f"{k} (warning)" for k in PROBLEMS if k in self.counts}
+        width = max([24, *map(len, tags.values())])
+        lines.append(f"  {'result':<{width}} {'files':>7}  first examples")
+        lines.append(f"  {'ok':<{width}} {self.ok:>7}")
+        for kind, tag in tags.items():
+            lines.append(f"  {tag:<{width}} {self.counts[kind]:>7}  {'; '.join(self.examples[kind])}")
         if len(self.durations):
             d = np.frombuffer(self.durations, dtype=np.float64)
             stats = [f"duration {d.min():.2f}-{d.max():.2f} s (median {np.median(d):.2f} s, "
@@ -570,6 +575,6 @@ def scan_dataset(
                   f"load_manifest(..., deny_list=THIS_FILE) or data.deny_list=THIS_FILE")
         footer = "".join(f"warning {rel}  # {' '.join(why.split())}\n" for rel, why in report.warnings)
         if footer:
-            footer = f"{report.warned} more files only have warnings (not denied):\n" + footer
+            footer = f"{report.warned} files with warnings only (not denied):\n" + footer
         write_deny_list(out, report.deny, header=header, footer=footer)
     return report
