@@ -54,10 +54,13 @@ def read_deny_list(path: str | os.PathLike[str]) -> list[DenyEntry]:
     return entries
 
 
-def write_deny_list(path: str | os.PathLike[str], entries: Iterable[DenyEntry], header: str = "") -> Path:
+def write_deny_list(
+    path: str | os.PathLike[str], entries: Iterable[DenyEntry], header: str = "", footer: str = ""
+) -> Path:
     """Write ``(path, reason)`` entries (one per line, ``path  # reason``); returns the file path.
 
-    ``header`` lines are written first as ``#`` comments. The file is replaced atomically.
+    ``header`` lines are written first and ``footer`` lines last, as ``#`` comments (ignored when
+    the list is read). The file is replaced atomically.
     """
     p = Path(path)
     lines = [f"# {h}" if h else "#" for h in header.splitlines()]
@@ -66,6 +69,7 @@ def write_deny_list(path: str | os.PathLike[str], entries: Iterable[DenyEntry], 
             raise DataError(f"cannot write a path with a line break into a deny list: {rel!r}")
         reason = " ".join(reason.split())
         lines.append(f"{rel}  # {reason}" if reason else rel)
+    lines += [f"# {f}" if f else "#" for f in footer.splitlines()]
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(f".{p.name}.tmp")
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")

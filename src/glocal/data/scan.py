@@ -8,14 +8,19 @@ file is then re-checked alone and reported as ``crashed``):
    (``undecodable`` otherwise);
 3. it has a video stream (``no-video``) whose frames decode at the start, middle and end
    (:func:`glocal.data.io.read_clip`, frames resized to 32x32; ``undecodable``);
-4. the packets reach the declared end of each stream (``truncated`` otherwise: readers would
-   repeat the last frame and pad audio with invalid samples);
+4. one decode pass over the whole file (:func:`glocal.data.integrity.decode_pass`): the packets
+   reach the declared end of each stream (``truncated`` otherwise: readers would repeat the last
+   frame and pad audio with invalid samples); every packet decodes without errors (``damaged``,
+   a warning with figures: video frames lost -- readers repeat the previous frame there -- and
+   audio lost -- invalid, or concealed sound for a cut-off packet); the audio does not end more
+   than :data:`AUDIO_EARLY_END` seconds before the video (``audio-ends-early``, a warning);
 5. it has an audio stream (``no-audio``) that decodes (``audio-undecodable``) and is not
    digital silence: RMS of the decoded stretches below :data:`SILENCE_RMS` (``silent-audio``);
 6. its duration is known and at least ``min_duration`` (``too-short``) and its frame rate is
    plausible (``bad-fps``).
 
-``errors`` put a file on the deny list; ``warnings`` are reported only. ``no-audio`` and
+``errors`` put a file on the deny list; ``warnings`` are reported only (and listed as comments
+at the end of the deny-list file). ``no-audio`` and
 ``silent-audio`` are errors with ``require_audio=True`` and warnings otherwise.
 """
 
@@ -42,11 +47,13 @@ from ..errors import DataError, GlocalError
 from .denylist import DenyEntry, write_deny_list
 from .formats import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, load_manifest
 from .av_compat import open_input
+from .integrity import StreamTally, decode_pass
 from .io import MediaInfo, probe, read_audio, read_clip
 from .manifest import LoadReport
 
 __all__ = [
     "SILENCE_RMS",
+    "AUDIO_EARLY_END",
     "PROBLEMS",
     "FileCheck",
     "ScanReport",
@@ -68,6 +75,8 @@ PROBLEMS: dict[str, str] = {
     "crashed": "the decoder killed the worker process",
     "no-video": "no video stream",
     "truncated": "the data ends before the declared duration",
+    "damaged": "packets do not decode: video frames repeat, audio is lost there",
+    "audio-ends-early": "the audio track ends well before the video",
     "audio-undecodable": "the audio stream does not decode",
     "too-short": "shorter than --min-duration",
     "no-audio": "no audio stream",
@@ -87,8 +96,9 @@ _AUDIO_STRETCH = 1.0
 _AUDIO_RATE = 16000
 # A stream counts as truncated when its data ends this long (or 3 packets) before its declared end.
 _TRUNCATION_SLACK = 0.25
-# How far before the declared end demuxing starts when looking for the data's end (seconds).
-_TAIL = 3.0
+# The audio data may end this long before the video data before scan warns (seconds): less is
+# the usual encoder rounding of a track's last frame; more leaves windows without sound.
+AUDIO_EARLY_END = 0.5
 # Tasks kept in flight per worker (bounds memory and lets a crash be narrowed down).
 _IN_FLIGHT_PER_WORKER = 4
 # A worker process is replaced after this many files (caps decoder memory leaks).
@@ -134,42 +144,65 @@ def _short(e: BaseException, path: str) -> str:
     return msg[len(path) + 2:] if msg.startswith(path + ": ") else msg
 
 
-def _data_ends(path: str) -> list[tuple[str, float, float, float]]:
-    """For the first video and audio stream: ``(type, declared end, end of the packets actually
-    there, longest packet duration)`` in seconds.
+def _percent(part: float, whole: float) -> str:
+    """``part / whole`` as a percentage: whole numbers from 1 %, one decimal below."""
+    pct = 100.0 * part / whole if whole > 0 else 100.0
+    return f"{pct:.0f} %" if pct >= 1 else f"{pct:.1f} %"
 
-    Demuxes (without decoding) from ``_TAIL`` seconds before the declared end. Streams without
-    a declared duration are left out.
-    """
-    out = []
-    with open_input(path) as container:
-        for stream in container.streams.video[:1] + container.streams.audio[:1]:
-            if stream.duration is None or not stream.time_base:
-                continue
-            tb = float(stream.time_base)
-            start = (stream.start_time or 0) * tb
-            declared = start + stream.duration * tb
-            try:
-                container.seek(max(0, math.floor((declared - _TAIL) / tb)), stream=stream, backward=True)
-            except av.error.FFmpegError:
-                continue
-            end, step = start, 0.0
-            packets = container.demux(stream)
-            while True:
-                try:
-                    packet = next(packets)
-                except StopIteration:
-                    break
-                except av.error.FFmpegError:  # damaged or cut-off data: the end is where it stops
-                    break
-                ts = packet.pts if packet.pts is not None else packet.dts
-                if ts is None or packet.size == 0:
-                    continue
-                length = (packet.duration or 0) * tb
-                step = max(step, length)
-                end = max(end, ts * tb + length)
-            out.append((stream.type, declared, end, step))
-    return out
+
+def _ffmpeg(reason: str) -> str:
+    """FFmpeg's message without the trailing full stop and the raw values it quotes in brackets."""
+    return reason.split(" (")[0].rstrip(".")
+
+
+def _damage(video: StreamTally | None, audio: StreamTally | None) -> str | None:
+    """The ``damaged`` warning: video frames and audio lost to decode errors (None if none)."""
+    parts = []
+    if video is not None and video.packets:
+        lost = max(0, video.packets - video.frames)
+        rejected = len(video.bad)
+        if lost:
+            cause = (f"lost to decode errors from {video.bad[0].time:.2f} s: {_ffmpeg(video.bad[0].reason)}"
+                     if rejected else "not decoded")
+            parts.append(f"decoded {video.frames} of {video.packets} video frames ({lost} {cause})")
+        if rejected > lost:  # decoded, but with errors the decoder concealed
+            n = rejected - lost
+            parts.append(f"{n} video frame{'s' if n != 1 else ''} decoded with errors from "
+                         f"{video.bad[0].time:.2f} s ({_ffmpeg(video.bad[0].reason)})")
+    if audio is not None and audio.bad:
+        first, seconds = audio.bad[0], audio.bad_seconds
+        span = (audio.end or 0.0) - (audio.start or 0.0)
+        if len(audio.bad) == 1:
+            parts.append(f"the audio packet at {first.time:.2f} s is damaged ({_ffmpeg(first.reason)}): "
+                         f"{seconds:.3f} s of audio lost")
+        else:
+            parts.append(f"{_percent(seconds, span)} of the audio invalid ({seconds:.2f} s in "
+                         f"{len(audio.bad)} packets from {first.time:.2f} s)")
+    return "; ".join(parts) if parts else None
+
+
+def _stream_problems(tallies: dict[str, StreamTally]) -> list[tuple[str, str]]:
+    """``truncated`` (error), ``damaged`` and ``audio-ends-early`` (warnings) from a decode pass."""
+    problems: list[tuple[str, str]] = []
+    for tally in tallies.values():
+        end = tally.end if tally.end is not None else 0.0
+        if tally.declared_end is not None and tally.declared_end - end > max(_TRUNCATION_SLACK,
+                                                                            3 * tally.longest_packet):
+            problems.append(("truncated", f"{tally.kind} data ends at {end:.2f} s of a declared "
+                                          f"{tally.declared_end:.2f} s"))
+            break
+    if problems:  # a cut-off file is denied; its last, partial packets fail to decode as well
+        return problems
+    video, audio = tallies.get("video"), tallies.get("audio")
+    damage = _damage(video, audio)
+    if damage is not None:
+        problems.append(("damaged", damage))
+    if ( video is not None and audio is not None and video.end is not None
+            and audio.end is not None and video.end - audio.end > AUDIO_EARLY_END):
+        problems.append(("audio-ends-early",
+                         f"the audio ends {video.end - audio.end:.2f} s before the video (at {audio.end:.2f} s of "
+                         f"{video.end:.2f} s); windows past it get silence marked invalid"))
+    return problems
 
 
 def _open_problem(path: str) -> str | None:
@@ -278,15 +311,11 @@ def check_file(
             n_valid += int(valid.sum()) * audio.shape[0]
 
     try:
-        ends = _data_ends(p)
+        tallies = decode_pass(p)
     except (av.error.FFmpegError, OSError) as e:
-        ends = []
-        problems.append(("truncated", f"cannot read the tail: {getattr(e, 'strerror', None) or e}"))
-    for kind, declared, end, step in ends:
-        if declared - end > max(_TRUNCATION_SLACK, 3 * step):
-            problems.append(("truncated", f"{kind} data ends at {end:.2f} s of a declared {declared:.2f} s"))
-            break
-
+        tallies = {}
+        problems.append(("truncated", f"cannot read the data: {getattr(e, 'strerror', None) or e}"))
+    problems += _stream_problems(tallies)
     rms = None
     if not info.has_audio:
         problems.append(("no-audio", "no audio stream"))
@@ -434,6 +463,7 @@ class ScanReport:
     counts: dict[str, int] = field(default_factory=dict)
     examples: dict[str, list[str]] = field(default_factory=dict)
     deny: list[DenyEntry] = field(default_factory=list)
+    warnings: list[DenyEntry] = field(default_factory=list)  # (path, "kind: detail; ...") of warned files
     durations: array = field(default_factory=lambda: array("d"))  # seconds, one per file with a duration
     fps: array = field(default_factory=lambda: array("d"))
     max_pixels: tuple[int, int] = (0, 0)
@@ -471,19 +501,19 @@ class ScanReport:
             self.deny.append((rel, "; ".join(errors)))
         else:
             self.warned += 1
+            self.warnings.append((rel, "; ".join(f"{k}: {d}" for k, d in result.problems)))
 
     def table(self) -> str:
         """The printed summary: one row per outcome with counts and first examples."""
         lines = [f"glocal scan {self.root}: {self.files} files in {self.seconds:.1f} s "
                  f"({self.workers} worker{'s' if self.workers != 1 else ''})"]
         lines += [f"  {line}" for line in self.load.lines()]
-        lines.append(f"  {'result':<24} {'files':>7}  first examples")
-        lines.append(f"  {'ok':<24} {self.ok:>7}")
-        for kind in PROBLEMS:
-            if kind not in self.counts:
-                continue
-            tag = kind if self.is_error(kind) else f"{kind} (warning)"
-            lines.append(f"  {tag:<24} {self.counts[kind]:>7}  {'; '.join(self.examples[kind])}")
+        tags = {k: k if self.is_error(k) else f"{k} (warning)" for k in PROBLEMS if k in self.counts}
+        width = max([24, *map(len, tags.values())])
+        lines.append(f"  {'result':<{width}} {'files':>7}  first examples")
+        lines.append(f"  {'ok':<{width}} {self.ok:>7}")
+        for kind, tag in tags.items():
+            lines.append(f"  {tag:<{width}} {self.counts[kind]:>7}  {'; '.join(self.examples[kind])}")
         if len(self.durations):
             d = np.frombuffer(self.durations, dtype=np.float64)
             stats = [f"duration {d.min():.2f}-{d.max():.2f} s (median {np.median(d):.2f} s, "
@@ -543,5 +573,8 @@ def scan_dataset(
         header = (f"glocal scan {root} (format {manifest.report.format}): {len(report.deny)} of {report.files} "
                   f"files denied\npaths are relative to {manifest.root}; use with "
                   f"load_manifest(..., deny_list=THIS_FILE) or data.deny_list=THIS_FILE")
-        write_deny_list(out, report.deny, header=header)
+        footer = "".join(f"warning {rel}  # {' '.join(why.split())}\n" for rel, why in report.warnings)
+        if footer:
+            footer = f"{report.warned} files with warnings only (not denied):\n" + footer
+        write_deny_list(out, report.deny, header=header, footer=footer)
     return report
