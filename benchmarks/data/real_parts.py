@@ -1,7 +1,7 @@
 """Build the real-parts development set (docs/real_parts.md).
 
     python benchmarks/data/real_parts.py --out data/real_parts [--stamps DIR] [--textures DIR]
-        [--classes dog,cow,...] [--num-videos 600] [--size 64] [--seed 0] [--workers 2] [--overwrite]
+        [--classes dog,cow,...] [--num-videos 600] [--size 64] [--object-size 0.15,0.35] [--plants 0,3] [--seed 0] [--workers 2] [--overwrite]
 
 Real animal photographs and their recorded sounds from Debian's tuxpaint-stamps-default
 (--stamps, $GLOCAL_TUXPAINT_STAMPS, or fetched with apt-get download + dpkg -x into
@@ -20,6 +20,15 @@ from glocal.data.synth.realparts import DEFAULT_CLASSES, RealPartsConfig, find_s
 from glocal.errors import ConfigError, DataError
 
 
+def _pair(text: str, kind: type, flag: str) -> tuple:
+    """``"lo,hi"`` -> ``(lo, hi)`` of ``kind``; a bad value is a ConfigError naming the flag."""
+    try:
+        lo, hi = (kind(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError(f"{flag} needs two comma-separated numbers lo,hi; got {text!r}") from None
+    return lo, hi
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the options, build the set, print its summary; 2 on bad options or missing media."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -33,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=64, help="frame height = width (even)")
     p.add_argument("--max-distractors", type=int, default=1)
     p.add_argument("--min-distractors", type=int, default=1)
+    p.add_argument("--object-size", default="0.15,0.35",
+                   help="range of an animal's longer side as a fraction of the frame side, e.g. 0.3,0.5")
+    p.add_argument("--plants", default="0,3", help="range of silent plant photos drawn on the background")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--overwrite", action="store_true", help="rebuild when --out holds something else")
@@ -43,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             classes=tuple(c.strip() for c in a.classes.split(",") if c.strip()), num_videos=a.num_videos,
             duration=a.duration, fps=a.fps, height=a.size, width=a.size, seed=a.seed,
             min_distractors=a.min_distractors, max_distractors=a.max_distractors,
+            object_size=_pair(a.object_size, float, "--object-size"), num_plants=_pair(a.plants, int, "--plants"),
         )
         summary = generate_real_parts(cfg, a.out, stamps=find_stamps(a.stamps), textures=find_textures(a.textures),
                                       workers=a.workers, progress=not a.quiet, overwrite=a.overwrite)
