@@ -73,6 +73,8 @@ class AVID(Method):
     name = "avid"
     config_class = AVIDConfig
     modalities = ("video", "audio")
+    chance_hints = {t: "method.queue_size > 0 for more negatives, a larger batch, method.tau 0.07-0.2; check audio "
+                       "is present (data.missing_audio)" for t in ("loss_v2a", "loss_a2v")}
 
     def __init__(self, cfg: AVIDConfig, sample_rate: int = 16000, fps: float = 25.0) -> None:
         super().__init__(cfg)

@@ -57,6 +57,8 @@ class Method(nn.Module):
     config_class: ClassVar[type] = object
     #: which inputs the method needs from a batch ("video", "audio").
     modalities: ClassVar[tuple[str, ...]] = ("video",)
+    #: advice printed when a loss term stays at its chance level (docs/diagnostics.md)
+    chance_hints: ClassVar[dict[str, str]] = {}
 
     def __init__(self, cfg: Any) -> None:
         super().__init__()

@@ -87,6 +87,11 @@ class GLCM(Method):
     name = "glcm"
     config_class = GLCMConfig
     modalities = ("video", "audio")
+    chance_hints = {
+        "loss_global": ("method.attention_stopgrad=true (the local loss drags the attention and starves the global "
+                        "one, docs/methods.md GLCM), or method.weight_local=0 to check the global term alone"),
+        "loss_local": "a longer clip (data.clip_frames) or method.audio_steps_per_frame; check audio/video sync",
+    }
 
     def __init__(self, cfg: GLCMConfig, sample_rate: int = 16000, fps: float = 25.0) -> None:
         super().__init__(cfg)
