@@ -35,8 +35,10 @@ class OnlineProbe:
         self.seen = torch.zeros((), dtype=torch.long, device=device)
 
     def _build(self, in_dim: int) -> None:
-        self.linear = nn.Linear(in_dim, self.num_classes).to(self.device)
-        with torch.no_grad():  # zero init: no draw from the global RNG
+        # built on the meta device (its default init draws nothing), then zero-initialised: the
+        # global RNG stream, and so the pretraining trajectory, is untouched
+        self.linear = nn.Linear(in_dim, self.num_classes, device="meta").to_empty(device=self.device)
+        with torch.no_grad():
             self.linear.weight.zero_()
             self.linear.bias.zero_()
         self.optimizer = torch.optim.Adam(self.linear.parameters(), lr=self.lr)
