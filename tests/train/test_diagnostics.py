@@ -76,8 +76,8 @@ def _rows(path):
 
 
 def test_engine_logs_diagnostic_columns_and_warns_at_chance(tmp_path, tiny_config, capsys):
-    # weight_global = 0: the global term only sees its (untrained) scores -> stays near chance,
-    # chance_tolerance = 1 makes "near" certain, so the warning must appear after epoch 1
+    # chance_tolerance = 1 counts anything less than 100 % below chance as "at chance": the
+    # warning must appear from epoch 1 on
     cfg = tiny_config(tmp_path / "run", epochs=2, chance_warn_epochs=1, chance_tolerance=1.0,
                       monitor_every_epochs=1, monitor_query_split="val")
     pretrain(cfg)
@@ -99,6 +99,9 @@ def test_engine_logs_diagnostic_columns_and_warns_at_chance(tmp_path, tiny_confi
     assert "[glocal]   loss_global " in out and "(chance 2.079:" in out
     assert "warning: loss_global is still at chance after 1 epochs" in out
     assert "attention_stopgrad" in out  # GLCM's hint
+    from glocal.train.plot import plot_run
+
+    assert plot_run(tmp_path / "run").stat().st_size > 0  # chance lines + diagnostic panels render
 
 
 def test_engine_without_labels_or_diagnostics(tmp_path, tiny_config, capsys):
