@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+
+from glocal.methods.base import DIAG_PREFIXES
 import torch.nn.functional as F
 
 from glocal.errors import ConfigError
@@ -37,7 +39,8 @@ def _grads(channels_last: bool, bf16: bool, seed: int) -> tuple[dict[str, float]
     with ctx:
         losses = method.training_losses(batch)
     losses["loss"].backward()
-    return {k: float(v.detach()) for k, v in losses.items()}, {n: p.grad.clone() for n, p in method.named_parameters()}
+    terms = {k: float(v.detach()) for k, v in losses.items() if not k.startswith(DIAG_PREFIXES)}
+    return terms, {n: p.grad.clone() for n, p in method.named_parameters()}
 
 
 @pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels_last_3d"])

@@ -27,8 +27,9 @@ from ..data.audio_transforms import WaveformAugment
 from ..data.samplers import ContiguousClipSampler
 from ..errors import ConfigError
 from ..models import MLPHead
-from ..objectives import info_nce
-from .base import Method, fp32
+from ..objectives import info_nce, info_nce_chance
+from ..objectives.distributed import dist_info
+from .base import Method, diag_entries, fp32
 from .common import AUDIO_ENCODERS, AudioEncoder, StagedQueue, VideoEncoderConfig, build_clip_encoder, clip_transform
 
 __all__ = ["AVIDConfig", "AVID"]
@@ -72,6 +73,8 @@ class AVID(Method):
     name = "avid"
     config_class = AVIDConfig
     modalities = ("video", "audio")
+    chance_hints = {t: "method.queue_size > 0 for more negatives, a larger batch, method.tau 0.07-0.2; check audio "
+                       "is present (data.missing_audio)" for t in ("loss_v2a", "loss_a2v")}
 
     def __init__(self, cfg: AVIDConfig, sample_rate: int = 16000, fps: float = 25.0) -> None:
         super().__init__(cfg)
@@ -103,7 +106,8 @@ class AVID(Method):
     # ------------------------------------------------------------------ training
     def training_losses(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         video, audio = batch["clip/video"], batch["clip/audio"]
-        v = self.video_head(self.video(video)).float()  # (B, D), L2
+        feat = self.video(video)  # (B, C_v)
+        v = self.video_head(feat).float()  # (B, D), L2
         a = self.audio_head(self.audio(audio)).float()  # (B, D), L2
         cfg = self.cfg
         kw = dict(tau=cfg.tau, in_batch_negatives=cfg.in_batch_negatives, gather=cfg.gather_negatives)
@@ -114,7 +118,17 @@ class AVID(Method):
             self.video_queue.stage(v)
             self.audio_queue.stage(a)
         loss = 0.5 * (loss_v2a + loss_a2v)
-        return {"loss": loss, "loss_v2a": loss_v2a.detach(), "loss_a2v": loss_a2v.detach()}
+        out = {"loss": loss, "loss_v2a": loss_v2a.detach(), "loss_a2v": loss_a2v.detach()}
+        out.update(diag_entries(**{"pair/loss_v2a": torch.stack([v, a]), "feat/video": feat.float()}))
+        return out
+
+    def loss_chance(self, batch: dict[str, Any]) -> dict[str, float]:
+        """InfoNCE at constant scores, each direction: ``ln(B + K)`` (in-batch: ``B`` clips, all
+        ranks' with gather; ``K`` = queue size) or ``ln(1 + K)`` without in-batch negatives."""
+        cfg = self.cfg
+        b = batch["clip/video"].shape[0] * (dist_info()[1] if cfg.gather_negatives else 1)
+        c = info_nce_chance(b, cfg.queue_size, in_batch_negatives=cfg.in_batch_negatives)
+        return {"loss_v2a": c, "loss_a2v": c}
 
     def on_step_end(self) -> None:
         """Enqueue the step's (gathered) embeddings into the memories."""

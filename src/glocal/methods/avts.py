@@ -34,8 +34,15 @@ from ..data.audio_transforms import WaveformAugment
 from ..data.samplers import SpeedDirectionSampler
 from ..errors import ConfigError
 from ..models import MLPHead
-from ..objectives import nn_augmented_nce, order_pair_batch, speed_direction_labels
-from .base import Method, fp32
+from ..objectives import (
+    cross_entropy_chance,
+    nn_augmented_chance,
+    nn_augmented_nce,
+    order_pair_batch,
+    speed_direction_labels,
+)
+from ..objectives.distributed import dist_info
+from .base import Method, diag_entries, fp32, num_outputs
 from .common import (
     AUDIO_ENCODERS,
     AudioEncoder,
@@ -273,6 +280,22 @@ class AVTS(Method):
         total = cfg.weight_vv * loss_vv + cfg.weight_va * loss_va + cfg.weight_pretext * loss_pre
         out = {"loss": total, "loss_vv": loss_vv.detach(), "loss_va": loss_va.detach()}
         out.update({f"loss_{name}": value.detach() for name, value in pre.items()})
+        out.update(diag_entries(**{"pair/loss_vv": torch.stack([z_v[:b], k_v[b:]]),
+                                   "pair/loss_va": torch.stack([z_v, k_a]), "feat/video": f_v[:b].float()}))
+        return out
+
+    def loss_chance(self, batch: dict[str, Any]) -> dict[str, float]:
+        """Constant-score levels: V-V / V-A ``ln((N_c + K) / (1 + m))`` (:func:`nn_augmented_chance`;
+        ``m`` = active queue neighbours), each pretext head ``ln(#classes)``. Reads the queue
+        fill counter (one host read, as the step itself does)."""
+        cfg = self.cfg
+        b = batch["a/video"].shape[0]
+        n_keys = b * (dist_info()[1] if cfg.gather_negatives and cfg.in_batch_negatives else 1)
+        m = cfg.nn_k if self._neighbours_active() else 0
+        c = nn_augmented_chance(n_keys, cfg.queue_size, m, nn_positives=cfg.nn_positives,
+                                in_batch_negatives=cfg.in_batch_negatives)
+        out = {"loss_vv": c, "loss_va": c}
+        out.update({f"loss_{name}": cross_entropy_chance(num_outputs(head)) for name, head in self.heads.items()})
         return out
 
     def on_step_end(self) -> None:

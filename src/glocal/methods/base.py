@@ -16,12 +16,38 @@ from torch import nn
 if TYPE_CHECKING:
     from ..data.views import ViewSampler
 
-__all__ = ["Method", "fp32"]
+__all__ = ["Method", "fp32", "DIAG_PREFIXES", "diag_entries", "num_outputs"]
+
+#: Key prefixes of the reserved, non-loss entries ``training_losses`` may return beside its loss
+#: terms (all detached; read by the online diagnostics of ``glocal.train.diagnostics``):
+#:
+#: * ``"pair/<name>"`` — ``(2, N, D)`` embeddings the contrastive term ``<name>`` sees:
+#:   ``[0]`` = ``f(x_i)``, ``[1]`` = ``f(y_i)`` of the ``N`` positive pairs (alignment / uniformity);
+#: * ``"attn/<name>"`` — ``(B, P)`` attention maps summing to 1 over ``P`` (entropy);
+#: * ``"feat/video"`` — ``(B, C)`` pooled video backbone features of the training clips, the
+#:   features ``video_features`` returns (online linear probe).
+DIAG_PREFIXES = ("pair/", "attn/", "feat/")
+
+
+def diag_entries(**entries: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Detached reserved entries: ``diag_entries(**{"pair/nce": t})`` -> ``{"pair/nce": t.detach()}``."""
+    for key in entries:
+        if not key.startswith(DIAG_PREFIXES):
+            raise ValueError(f"reserved diagnostic keys start with {DIAG_PREFIXES}; got {key!r}")
+    return {k: v.detach() for k, v in entries.items()}
 
 
 def fp32(device: torch.device):
     """Disable autocast inside: losses (scores, log-sum-exp, softmax) are computed in fp32."""
     return torch.autocast(device_type=device.type, enabled=False)
+
+
+def num_outputs(head: nn.Module) -> int:
+    """Classes of a classifier head: ``out_features`` of its last ``nn.Linear``."""
+    linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"{type(head).__name__} has no nn.Linear layer")
+    return linears[-1].out_features
 
 
 class Method(nn.Module):
@@ -31,6 +57,8 @@ class Method(nn.Module):
     config_class: ClassVar[type] = object
     #: which inputs the method needs from a batch ("video", "audio").
     modalities: ClassVar[tuple[str, ...]] = ("video",)
+    #: advice printed when a loss term stays at its chance level (docs/diagnostics.md)
+    chance_hints: ClassVar[dict[str, str]] = {}
 
     def __init__(self, cfg: Any) -> None:
         super().__init__()
@@ -67,8 +95,15 @@ class Method(nn.Module):
         return {}
 
     def training_losses(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """Return every loss term by name plus their weighted sum under ``"loss"``."""
+        """Return every loss term by name plus their weighted sum under ``"loss"``, and optionally
+        reserved diagnostic entries (keys starting with :data:`DIAG_PREFIXES`)."""
         raise NotImplementedError
+
+    def loss_chance(self, batch: dict[str, Any]) -> dict[str, float]:
+        """Chance level of each logged loss term for this batch: the term's value when every
+        score is equal (``glocal.objectives.chance``). Terms without a chance level (e.g.
+        adversarial ones) are left out. Reads only shapes and config: no host sync."""
+        return {}
 
     def on_step_end(self) -> None:
         """Called after each optimizer step (momentum encoders, queues)."""

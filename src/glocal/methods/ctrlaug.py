@@ -45,8 +45,10 @@ from ..objectives import (
     region_soft_targets,
     soft_region_contrast,
     temporal_bin_labels,
+    cross_entropy_chance,
 )
-from .base import Method, fp32
+from ..objectives.distributed import dist_info
+from .base import Method, diag_entries, fp32, num_outputs
 from .common import VideoEncoderConfig, build_clip_encoder, clip_transform
 
 __all__ = ["CtrlAugConfig", "CtrlAug"]
@@ -269,8 +271,28 @@ class CtrlAug(Method):
             l_order = self._order_loss(z_g, z_l, boxes, batch["target/order"].long())
         total = (cfg.weight_inst * l_inst + cfg.weight_region * l_region + cfg.weight_mi * l_mi
                  + cfg.weight_order * l_order)
-        return {"loss": total, "loss_inst": l_inst.detach(), "loss_region": l_region.detach(),
-                "loss_mi": l_mi.detach(), "loss_order": l_order.detach()}
+        self._cells = gt * gh * gw  # for loss_chance (a shape, not a tensor)
+        out = {"loss": total, "loss_inst": l_inst.detach(), "loss_region": l_region.detach(),
+               "loss_mi": l_mi.detach(), "loss_order": l_order.detach()}
+        out.update(diag_entries(**{
+            "pair/loss_inst": torch.stack([z_l.flatten(0, 1), z_g[:, None].expand(b, n, -1).flatten(0, 1)]),
+            "feat/video": fmap_g.float().mean(dim=(2, 3, 4)),
+        }))
+        return out
+
+    def loss_chance(self, batch: dict[str, Any]) -> dict[str, float]:
+        """Constant-score levels: instance ``ln B`` (``B`` globals; all ranks' with gather), region
+        ``ln(G + negatives)`` (``G`` own cells; ``cells``: ``(B-1)·G``, ``pooled``: ``B-1`` other
+        candidates), order ``ln(N!)`` or ``ln(order_bins)``. ``loss_mi`` (adversarial) has none;
+        the region level needs one training step (its cell count comes from the feature map)."""
+        cfg = self.cfg
+        b = batch["global/video"].shape[0] * (dist_info()[1] if cfg.gather_negatives else 1)
+        out = {"loss_inst": cross_entropy_chance(b), "loss_order": cross_entropy_chance(num_outputs(self.order_head))}
+        g = getattr(self, "_cells", None)
+        if g is not None:
+            others = {"cells": (b - 1) * g, "pooled": b - 1, "none": 0}[cfg.region_negatives]
+            out["loss_region"] = cross_entropy_chance(g + others)
+        return out
 
     # ---------------------------------------------------------------- evaluation
     def video_features(self, video: Tensor) -> Tensor:

@@ -30,8 +30,9 @@ from ..data.samplers import ContiguousClipSampler
 from ..data.logmel import resize_time
 from ..errors import ConfigError
 from ..models import Conv1x1Head, ResNet1DAudio, build_video_backbone
-from ..objectives import attention_pool, av_attention, glcm_global_loss, glcm_local_loss
-from .base import Method, fp32
+from ..objectives import attention_pool, av_attention, glcm_global_loss, glcm_local_loss, mil_nce_chance
+from ..objectives.distributed import dist_info
+from .base import Method, diag_entries, fp32
 
 __all__ = ["GLCMConfig", "GLCM"]
 
@@ -86,6 +87,11 @@ class GLCM(Method):
     name = "glcm"
     config_class = GLCMConfig
     modalities = ("video", "audio")
+    chance_hints = {
+        "loss_global": ("method.attention_stopgrad=true (the local loss drags the attention and starves the global "
+                        "one, docs/methods.md GLCM), or method.weight_local=0 to check the global term alone"),
+        "loss_local": "a longer clip (data.clip_frames) or method.audio_steps_per_frame; check audio/video sync",
+    }
 
     def __init__(self, cfg: GLCMConfig, sample_rate: int = 16000, fps: float = 25.0) -> None:
         super().__init__(cfg)
@@ -140,7 +146,8 @@ class GLCM(Method):
             raise ConfigError(
                 f"data.clip_frames={t} must be a multiple of method.slow_stride={cfg.slow_stride}"
             )
-        slow_map = self.v_proj_global(self.slow(self._slow_input(video)))  # (B, Dg, Ts, h, w)
+        slow_feat = self.slow(self._slow_input(video))  # (B, C_slow, Ts, h, w)
+        slow_map = self.v_proj_global(slow_feat)  # (B, Dg, Ts, h, w)
         b, dg, _, h, w = slow_map.shape
         v_bar = slow_map.float().mean(dim=2).reshape(b, dg, h * w)  # (B, Dg, P)
         trunk = self._audio_trunk(audio, self._audio_steps(t))  # (B, C, r·T)
@@ -152,7 +159,8 @@ class GLCM(Method):
             loss_g = glcm_global_loss(a_bar, v_bar, normalize=norm, tau=tau, gather=cfg.gather_negatives)
             attn = av_attention(a_bar, v_bar, normalize=norm, tau=tau, stopgrad=cfg.attention_stopgrad)  # (B, P)
 
-        fast_map = self.v_proj_local(self.fast(video)).float()  # (B, Dl, T, h, w)
+        fast_feat = self.fast(video)  # (B, C_fast, T, h, w)
+        fast_map = self.v_proj_local(fast_feat).float()  # (B, Dl, T, h, w)
         if fast_map.shape[-2:] != (h, w) or fast_map.shape[2] != t:
             raise ConfigError(
                 f"slow map {h}x{w} and fast map {tuple(fast_map.shape[2:])} disagree; "
@@ -162,7 +170,27 @@ class GLCM(Method):
             u = attention_pool(attn, fast_map.reshape(b, fast_map.shape[1], t, h * w))  # (B, Dl, T)
             loss_l = glcm_local_loss(u, a_loc, normalize=norm, tau=tau, gather=cfg.gather_negatives)
         total = cfg.weight_global * loss_g + cfg.weight_local * loss_l
-        return {"loss": total, "loss_global": loss_g.detach(), "loss_local": loss_l.detach()}
+        out = {"loss": total, "loss_global": loss_g.detach(), "loss_local": loss_l.detach()}
+        # diagnostics (detached): global pairs = audio vs the position-mean video embedding;
+        # local pairs = each attention-pooled step vs the mean of its r aligned audio steps
+        r = cfg.audio_steps_per_frame
+        v_glob = nn.functional.normalize(v_bar, dim=1).mean(dim=2)  # (B, Dg)
+        a_steps = a_loc.reshape(b, a_loc.shape[1], t, r).mean(dim=3)  # (B, Dl, T)
+        out.update(diag_entries(**{
+            "pair/loss_global": torch.stack([a_bar, v_glob]),
+            "pair/loss_local": torch.stack([u.transpose(1, 2).flatten(0, 1), a_steps.transpose(1, 2).flatten(0, 1)]),
+            "attn/av_attention": attn,
+            "feat/video": torch.cat([slow_feat.float().mean(dim=(2, 3, 4)), fast_feat.float().mean(dim=(2, 3, 4))], 1),
+        }))
+        return out
+
+    def loss_chance(self, batch: dict[str, Any]) -> dict[str, float]:
+        """Symmetric MIL-NCE at constant scores: global ``ln 2B``, local ``ln 2BT`` (``B`` = clips
+        contrasted: all ranks' with ``gather_negatives``; ``T`` = clip frames)."""
+        b, t = batch["clip/video"].shape[0], batch["clip/video"].shape[2]
+        if self.cfg.gather_negatives:
+            b *= dist_info()[1]
+        return {"loss_global": mil_nce_chance(b, 1), "loss_local": mil_nce_chance(b * t, self.cfg.audio_steps_per_frame)}
 
     # ---------------------------------------------------------------- evaluation
     def video_features(self, video: torch.Tensor) -> torch.Tensor:

@@ -18,8 +18,8 @@ from typing import Any, Literal
 import torch
 
 from ..config import check_range
-from ..objectives import info_nce
-from .base import fp32
+from ..objectives import info_nce, info_nce_chance
+from .base import diag_entries, fp32
 from .common import ClipPairMethod, MomentumEncoder, StagedQueue, VideoEncoderConfig
 
 __all__ = ["MoCoConfig", "MoCo"]
@@ -65,21 +65,26 @@ class MoCo(ClipPairMethod):
                                       shuffle_bn=cfg.shuffle_bn)
         self.queue = StagedQueue(cfg.queue_size, cfg.proj_dim)
 
-    def _direction(self, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
-        """InfoNCE of online(query) against target(key) and the queue; stages the keys."""
-        _, q = self.online(query)
+    def _direction(self, query: torch.Tensor, key: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """InfoNCE of online(query) against target(key) and the queue; stages the keys. Also
+        returns the diagnostic entries (query/key pairs, the query's backbone features)."""
+        h, q = self.online(query)
         _, k = self.target(key)
         with fp32(query.device):
             loss = info_nce(q.float(), k.float(), tau=self.cfg.tau, queue=self.queue.queue, in_batch_negatives=False)
         self.queue.stage(k)
-        return loss
+        return loss, diag_entries(**{"pair/loss_nce": torch.stack([q.float(), k.float()]), "feat/video": h.float()})
 
     def training_losses(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         a, b = self.pair(batch)
-        loss = self._direction(a, b)
+        loss, diag = self._direction(a, b)
         if self.cfg.symmetric:
-            loss = 0.5 * (loss + self._direction(b, a))
-        return {"loss": loss, "loss_nce": loss.detach()}
+            loss = 0.5 * (loss + self._direction(b, a)[0])
+        return {"loss": loss, "loss_nce": loss.detach(), **diag}
+
+    def loss_chance(self, batch: dict[str, Any]) -> dict[str, float]:
+        """Key + queue InfoNCE at constant scores: ``ln(1 + K)``."""
+        return {"loss_nce": info_nce_chance(1, self.cfg.queue_size, in_batch_negatives=False)}
 
     def on_step_end(self) -> None:
         """EMA update of the key encoder, then enqueue the step's keys."""

@@ -19,8 +19,9 @@ from typing import Any, Literal
 import torch
 
 from ..config import check_range
-from ..objectives import info_nce
-from .base import fp32
+from ..objectives import info_nce, info_nce_chance
+from ..objectives.distributed import dist_info
+from .base import diag_entries, fp32
 from .common import ClipPairMethod, VideoEncoderConfig
 
 __all__ = ["SimCLRConfig", "SimCLR"]
@@ -52,8 +53,15 @@ class SimCLR(ClipPairMethod):
 
     def training_losses(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         a, b = self.pair(batch)
-        _, z = self.online(torch.cat([a, b]))  # one pass: BN statistics over both views
+        h, z = self.online(torch.cat([a, b]))  # one pass: BN statistics over both views
         za, zb = z.float().chunk(2)
         with fp32(a.device):
             loss = info_nce(za, zb, tau=self.cfg.tau, symmetric=True, gather=self.cfg.gather_negatives)
-        return {"loss": loss, "loss_nce": loss.detach()}
+        out = {"loss": loss, "loss_nce": loss.detach()}
+        out.update(diag_entries(**{"pair/loss_nce": torch.stack([za, zb]), "feat/video": h[: a.shape[0]].float()}))
+        return out
+
+    def loss_chance(self, batch: dict[str, Any]) -> dict[str, float]:
+        """Symmetric in-batch InfoNCE at constant scores: ``ln B`` (``B``: all ranks' with gather)."""
+        b = batch["a/video"].shape[0] * (dist_info()[1] if self.cfg.gather_negatives else 1)
+        return {"loss_nce": info_nce_chance(b, symmetric=True)}

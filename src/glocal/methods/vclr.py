@@ -41,8 +41,12 @@ from ..objectives import (
     permute_tuples,
     seco_inter_loss,
     seco_intra_loss,
+    cross_entropy_chance,
+    info_nce_chance,
+    multi_positive_chance,
+    seco_intra_chance,
 )
-from .base import Method, fp32
+from .base import Method, diag_entries, fp32, num_outputs
 from .common import MomentumEncoder, StagedQueue, VideoEncoderConfig, build_clip_encoder, clip_transform
 
 __all__ = ["VCLRConfig", "VCLR", "VCLRNet"]
@@ -221,8 +225,22 @@ class VCLR(Method):
         self.vclr_queue.stage(p_seg)
         total = (cfg.weight_inter * l_inter + cfg.weight_intra * l_intra + cfg.weight_order * l_order
                  + cfg.weight_segment * l_seg)
-        return {"loss": total, "loss_inter": l_inter.detach(), "loss_intra": l_intra.detach(),
-                "loss_order": l_order.detach(), "loss_segment": l_seg.detach()}
+        out = {"loss": total, "loss_inter": l_inter.detach(), "loss_intra": l_intra.detach(),
+               "loss_order": l_order.detach(), "loss_segment": l_seg.detach()}
+        out.update(diag_entries(**{"pair/loss_segment": torch.stack([q_seg, p_seg]),
+                                   "pair/loss_inter": torch.stack([q_inter, k_inter[:, 0]]), "feat/video": f_anchor}))
+        return out
+
+    def loss_chance(self, batch: dict[str, Any]) -> dict[str, float]:
+        """Constant-score levels: inter ``ln(1 + K)`` per row, intra ``ln 2`` (pairwise) or
+        ``ln K_seg`` (joint), segment ``ln(1 + K)``, order ``ln 4``."""
+        cfg = self.cfg
+        return {
+            "loss_inter": multi_positive_chance(1, self.seco_queue.size, mode="separate_rows"),
+            "loss_intra": seco_intra_chance(cfg.num_segments - 1, mode=cfg.intra_mode),
+            "loss_segment": info_nce_chance(1, self.vclr_queue.size, in_batch_negatives=False),
+            "loss_order": cross_entropy_chance(num_outputs(self.order_head)),
+        }
 
     def on_step_end(self) -> None:
         """EMA update, then enqueue the step's gathered keys into both queues."""

@@ -17,6 +17,15 @@ from .info_nce import (
     soft_target_nce,
 )
 from .memory import FeatureQueue, momentum_update
+from .chance import (
+    cross_entropy_chance,
+    info_nce_chance,
+    mil_nce_chance,
+    multi_positive_chance,
+    nn_augmented_chance,
+    seco_intra_chance,
+)
+from .diagnostics import alignment, attention_entropy, uniformity
 from .avts import ORDER_SYNC_CLASS, nn_augmented_nce, order_overlap_class, order_pair_batch, speed_direction_labels
 from .mil_nce import POOL_MODES, mil_nce
 from .vclr import (
@@ -54,6 +63,15 @@ from .pretext import (
 )
 
 __all__ = [
+    "cross_entropy_chance",
+    "info_nce_chance",
+    "mil_nce_chance",
+    "multi_positive_chance",
+    "nn_augmented_chance",
+    "seco_intra_chance",
+    "alignment",
+    "attention_entropy",
+    "uniformity",
     "RELEASE_EXACT",
     "POOL_MODES",
     "MULTI_POSITIVE_MODES",

@@ -134,6 +134,15 @@ class TrainConfig:
     monitor_query_split: str = "val"  # labelled split classified by kNN (top-1 reported)
     monitor_max_videos: int = 256  # per split (evenly spaced subset)
     monitor_k: int = 20
+    #: online diagnostics (docs/diagnostics.md): loss terms vs their chance level, alignment /
+    #: uniformity of the contrastive embeddings, attention-map entropy
+    diagnostics: bool = True
+    chance_warn_epochs: int = 3  # warn when a term is still at chance after this many epochs (0: never)
+    chance_tolerance: float = 0.02  # "at chance": less than this fraction below the chance level
+    #: linear classifier on detached video features, trained on the labelled training clips
+    #: (auto: on when the training split has labels and the method returns its features)
+    online_probe: bool | Literal["auto"] = "auto"
+    online_probe_lr: float = 1e-3  # Adam
 
     def validate(self) -> None:
         check_range("train.epochs", self.epochs, 1, 100000)
@@ -148,6 +157,9 @@ class TrainConfig:
         check_range("train.monitor_max_videos", self.monitor_max_videos, 2, 1 << 30)
         check_range("train.monitor_k", self.monitor_k, 1, 1 << 16)
         check_range("train.dist_timeout_s", self.dist_timeout_s, 1.0, 1e7)
+        check_range("train.chance_warn_epochs", self.chance_warn_epochs, 0, 1 << 30)
+        check_range("train.chance_tolerance", self.chance_tolerance, 0.0, 1.0)
+        check_range("train.online_probe_lr", self.online_probe_lr, 1e-8, 10.0)
         if self.grad_clip is not None:
             check_range("train.grad_clip", self.grad_clip, 0.0, None)
         if self.best_metric == "knn_top1" and self.monitor_every_epochs == 0:

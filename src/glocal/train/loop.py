@@ -49,6 +49,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .config import PretrainConfig
+from .diagnostics import EpochDiagnostics, chance_columns, chance_lines, split_outputs
 from .distributed import (
     DistContext,
     DistributedBatchSampler,
@@ -66,6 +67,7 @@ from .precision import (
     use_channels_last,
     to_channels_last_3d,
 )
+from .online_probe import OnlineProbe
 from .rundir import prepare_run_dir
 from .runlog import CSVLog, TensorBoardLog, check_tensorboard, open_tensorboard
 from .schedule import build_optimizer, build_scheduler
@@ -268,6 +270,8 @@ class Trainer:
             self.monitor = KNNMonitor(cfg, method.modalities, self.device, self.dtype)
         self.best_metric = t.resolved_best_metric
         self.best_criterion = best_criterion(self.best_metric)
+        self.diag = EpochDiagnostics() if t.diagnostics else None
+        self.probe = self._build_probe(manifest)
 
         resumed = self._resume()
         if not resumed:
@@ -294,6 +298,20 @@ class Trainer:
         if t.compile:
             self.forward = CompiledStep(module, t.compile_backend)
 
+    def _build_probe(self, manifest: Any) -> OnlineProbe | None:
+        """The online linear probe (``train.online_probe``), or None."""
+        mode = self.cfg.train.online_probe
+        if mode is False:
+            return None
+        labelled = isinstance(manifest, Manifest) and bool((manifest.labels >= 0).any())
+        classes = len(manifest.class_names) if isinstance(manifest, Manifest) else 0
+        if not labelled or classes < 2:
+            if mode is True:
+                raise GlocalError("train.online_probe=true needs labelled training videos of >= 2 classes; "
+                                  "set train.online_probe=auto or false")
+            return None
+        return OnlineProbe(classes, self.cfg.train.online_probe_lr, self.device)
+
     def _resume(self) -> bool:
         """Load the checkpoint chosen by ``--resume``; returns True if one was loaded."""
         ctx = self.ctx
@@ -312,6 +330,11 @@ class Trainer:
         self._replan_lr(state)
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
+        diag = state.get("diagnostics") or {}
+        if self.diag is not None and diag.get("epoch"):
+            self.diag.load_state(diag["epoch"])
+        if self.probe is not None and diag.get("probe"):
+            self.probe.load_state_dict(diag["probe"])
         s = self.state
         s.epoch, s.step = int(state["epoch"]), int(state["step"])
         batch = int(state.get("batch_in_epoch", 0))
@@ -409,6 +432,8 @@ class Trainer:
             "rng": rng_ranks[0],
             "rng_ranks": rng_ranks,
             "metrics": s.metrics(),
+            "diagnostics": {"epoch": None if self.diag is None else self.diag.state(),
+                            "probe": None if self.probe is None else self.probe.state_dict()},
         }
         if self.scaler is not None:
             state["scaler"] = self.scaler.state_dict()
@@ -520,9 +545,10 @@ class Trainer:
             no_sync = self.module.no_sync() if ctx.enabled and not last_micro else contextlib.nullcontext()
             with no_sync:  # type: ignore[attr-defined]
                 with autocast(self.device, self.dtype):
-                    losses = self.forward(batch)
+                    losses, extras = split_outputs(self.forward(batch))
                 loss = losses["loss"] / self.accum
                 (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+            self._diagnose(extras, batch)
             for name, value in losses.items():
                 sums[name] = sums.get(name, 0.0) + float(value.detach())
             micro += 1
@@ -531,6 +557,7 @@ class Trainer:
                 continue
             # ---- end of an optimizer step
             terms, stop_now = self._reduce(sums, stop.requested)
+            chance = self.method.loss_chance(batch) if self.diag is not None else {}
             lr = self.optimizer.param_groups[0]["lr"]
             applied, grad_norm = self._optimizer_step(terms, epoch)
             with warnings.catch_warnings():  # a skipped first step is intended, not an ordering mistake
@@ -545,6 +572,8 @@ class Trainer:
                 s.epoch_steps += 1
                 for name, value in terms.items():
                     s.epoch_sums[name] = s.epoch_sums.get(name, 0.0) + value
+                if self.diag is not None:
+                    self.diag.add_chance(chance)
             sums, micro = {}, 0
             now = time.perf_counter()
             step_time, t_step = now - t_step, now
@@ -557,7 +586,7 @@ class Trainer:
                 if s.step % t.log_every == 0 or s.step == total_steps:
                     row = {"epoch": epoch + 1, "step": s.step, "lr": lr, **terms, "grad_norm": grad_norm,
                            "clips_per_s": clips_log / max(now - t_log, 1e-9), "step_time_s": step_time,
-                           "skipped_steps": s.skipped_steps}
+                           "skipped_steps": s.skipped_steps, **chance_columns(terms, chance)}
                     self.log.write(row)
                     if self.tb is not None:
                         self.tb.write(row, s.step)
@@ -576,15 +605,36 @@ class Trainer:
         bar.close()
         return stopped, skipped
 
+    def _diagnose(self, extras: dict[str, torch.Tensor], batch: dict[str, Any]) -> None:
+        """Embedding / attention metrics of a micro-batch and one online-probe update (no host sync)."""
+        if self.diag is not None:
+            self.diag.add_extras(extras)
+        if self.probe is not None and "feat/video" in extras and "label" in batch:
+            self.probe.step(extras["feat/video"], batch["label"])
+
+    def _epoch_diagnostics(self, means: dict[str, float]) -> dict[str, float]:
+        """Epoch columns: diagnostic means, each term's fraction below chance, probe training top-1."""
+        row: dict[str, float] = {}
+        if self.diag is not None:
+            diag = self.diag.means()
+            chance = {k[: -len("/chance")]: v for k, v in diag.items() if k.endswith("/chance")}
+            row.update(chance_columns(means, chance))
+            row.update({k: v for k, v in diag.items() if not k.endswith("/chance")})
+        if self.probe is not None:
+            top1 = self.probe.epoch_top1()
+            if top1 is not None:
+                row["probe_train_top1"] = top1
+        return row
+
     def _end_epoch(self, epoch: int, epoch_t0: float, stopping: bool, skipped: list[str]) -> bool:
         """Epoch summary, monitor, best / regular checkpoints; returns whether a regular one was saved."""
         t, s, ctx = self.cfg.train, self.state, self.ctx
         s.epoch, s.batch_in_epoch = epoch + 1, 0
         means = {k: v / max(s.epoch_steps, 1) for k, v in s.epoch_sums.items()}
-        row: dict[str, Any] = {"epoch": epoch + 1, "step": s.step, **means}
+        row: dict[str, Any] = {"epoch": epoch + 1, "step": s.step, **means, **self._epoch_diagnostics(means)}
         if self.monitor is not None and ((epoch + 1) % t.monitor_every_epochs == 0 or epoch + 1 == t.epochs):
-            monitor = self.monitor
-            row.update(self._on_main(lambda: monitor.run(self.method)))
+            monitor, probe = self.monitor, self.probe
+            row.update(self._on_main(lambda: monitor.run(self.method, probe=probe)))
         row["epoch_time_s"] = time.perf_counter() - epoch_t0
         row["skipped_steps"] = s.skipped_steps
         s.epoch_sums, s.epoch_steps = {}, 0
@@ -616,6 +666,10 @@ class Trainer:
                               and math.isfinite(v))
             best = f" (best.pt: {self.best_criterion})" if is_best else ""
             print(f"[glocal] epoch {epoch + 1}/{t.epochs} done: {shown}{best}", flush=True)
+            lines, warns = chance_lines(row, epoch + 1, t.chance_warn_epochs, t.chance_tolerance,
+                                        self.method.chance_hints)
+            for line in lines + warns:
+                print(f"[glocal]   {line}", flush=True)
         return regular
 
     # ------------------------------------------------------------------ main loop

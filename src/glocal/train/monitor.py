@@ -20,6 +20,7 @@ from ..eval.features import EvalData, extract_features, make_loader
 from ..eval.probes import knn_classify
 from ..methods import Method
 from .config import PretrainConfig
+from .online_probe import OnlineProbe
 
 __all__ = ["KNNMonitor"]
 
@@ -65,12 +66,19 @@ class KNNMonitor:
         return extract_features(method, loader, lambda m, b: m.audio_features(b["audio"]), device=self.device,
                                 dtype=self.dtype, progress=False)
 
-    def run(self, method: Method) -> dict[str, float]:
-        """``{"knn_top1": accuracy}``; leaves ``method`` in train mode."""
+    def run(self, method: Method, probe: "OnlineProbe | None" = None) -> dict[str, float]:
+        """``{"knn_top1": accuracy}`` (+ ``probe_val_top1``: the online linear probe on the same
+        query features, when ``probe`` is given and has been trained on video features); leaves
+        ``method`` in train mode."""
         was_training = method.training
         try:
             bank_x, bank_y = self._features(method, self.bank)
             query_x, query_y = self._features(method, self.query)
         finally:
             method.train(was_training)
-        return {"knn_top1": knn_classify(bank_x, bank_y, query_x, query_y, k=self.k)["top1"]}
+        out = {"knn_top1": knn_classify(bank_x, bank_y, query_x, query_y, k=self.k)["top1"]}
+        if probe is not None and self.modality == "video":
+            top1 = probe.top1(query_x, query_y)
+            if top1 is not None:
+                out["probe_val_top1"] = top1
+        return out

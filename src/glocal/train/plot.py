@@ -1,8 +1,9 @@
 """``glocal plot RUN_DIR``: render a run's curves (every loss term, lr, throughput, kNN) to PNG.
 
 Reads ``log.csv`` (per step) and ``epochs.csv`` (per epoch) written by the training loop and draws
-one panel per loss term (per-step values, plus epoch means), then the learning rate, the
-throughput (clips/s), the gradient norm and, when the online monitor ran, kNN top-1 per epoch.
+one panel per loss term (per-step values, plus epoch means and the dashed chance level), then the
+learning rate, the throughput (clips/s), the gradient norm and the per-epoch diagnostics: kNN
+top-1 (when the monitor ran), online-probe top-1, alignment / uniformity, attention entropy.
 Uses matplotlib's non-interactive Agg backend (works on headless machines).
 """
 
@@ -54,11 +55,13 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, dpi: int = 110)
     if not steps or "step" not in steps:
         raise DataError(f"{log_path} has no rows yet")
     epochs = read_csv_columns(run_dir / "epochs.csv") if (run_dir / "epochs.csv").is_file() else {}
-    loss_terms = [k for k in steps if k not in _NON_LOSS]
+    loss_terms = [k for k in steps if k not in _NON_LOSS and "/" not in k]  # "<term>/chance" etc.: diagnostics
     panels: list[tuple[str, str]] = [(k, "loss") for k in loss_terms]
     panels += [(k, "scalar") for k in ("lr", "clips_per_s", "grad_norm") if k in steps]
-    if "knn_top1" in epochs and any(math.isfinite(v) for v in epochs["knn_top1"]):
-        panels.append(("knn_top1", "epoch"))
+    # online diagnostics per epoch (docs/diagnostics.md): kNN, probe, alignment / uniformity, entropy
+    diag = [k for k in epochs if k == "knn_top1" or k.startswith("probe_")
+            or k.endswith(("/align", "/uniform", "/entropy"))]
+    panels += [(k, "epoch") for k in diag if any(math.isfinite(v) for v in epochs[k])]
     ncols = 2 if len(panels) > 1 else 1
     nrows = math.ceil(len(panels) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(6 * ncols, 3.2 * nrows), squeeze=False)
@@ -71,6 +74,9 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, dpi: int = 110)
             ax.plot(x, steps[key], linewidth=1, label="per step")
             if kind == "loss" and key in epochs and "step" in epochs:
                 ax.plot(epochs["step"], epochs[key], marker="o", linewidth=1.5, label="epoch mean")
+            if kind == "loss" and f"{key}/chance" in steps:
+                ax.plot(x, steps[f"{key}/chance"], linestyle="--", color="grey", linewidth=1, label="chance")
+            if kind == "loss":
                 ax.legend(fontsize=8)
             ax.set_xlabel("step")
         if key == "lr":

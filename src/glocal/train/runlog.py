@@ -4,7 +4,10 @@
   term (mean over ranks), ``grad_norm``, ``clips_per_s`` (all ranks), ``step_time_s``,
   ``skipped_steps``;
 * ``epochs.csv`` — one row per epoch: epoch means of the loss terms, ``knn_top1`` when the
-  online monitor ran, epoch time and throughput.
+  online monitor ran, epoch time and throughput;
+* both also carry the online diagnostics (``<term>/chance``, ``<term>/below_chance``; per epoch
+  ``<term>/align``, ``<term>/uniform``, ``<name>/entropy``, ``probe_train_top1``,
+  ``probe_val_top1``): ``docs/diagnostics.md``.
 
 A resumed run first drops the rows written after its checkpoint (:meth:`CSVLog.truncate`), so the
 files always describe one consistent trajectory.
