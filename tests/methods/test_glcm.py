@@ -86,3 +86,20 @@ def test_bf16_autocast_close_to_fp32():
         with torch.autocast("cpu", dtype=torch.bfloat16):
             low = m.training_losses(batch)["loss"]
     assert abs(low.item() - ref.item()) < 0.05 * abs(ref.item())
+
+
+def test_audio_pool_max_and_proj_bn():
+    """method.audio_pool=max: the global audio embedding is the max of the projected steps;
+    method.proj_bn adds a BatchNorm (no affine) to each of the four projections."""
+    torch.manual_seed(0)
+    m = _method(audio_pool="max", proj_bn=True)
+    trunk = torch.randn(3, m.audio.out_channels, 12)
+    m.train()
+    steps = m.a_proj_global(trunk).float()
+    torch.testing.assert_close(m._audio_global(trunk), steps.amax(dim=2))
+    assert isinstance(m.v_proj_global.norm, torch.nn.BatchNorm3d)
+    assert isinstance(m.a_proj_local.norm, torch.nn.BatchNorm1d)
+    assert isinstance(_method().a_proj_global.norm, torch.nn.Identity)
+    mean_model = _method()
+    torch.testing.assert_close(mean_model._audio_global(trunk[:, : mean_model.audio.out_channels]),
+                               mean_model.a_proj_global(trunk[:, : mean_model.audio.out_channels]).mean(dim=2))

@@ -37,3 +37,19 @@ def test_mlp_head(bn: bool) -> None:
     assert any(isinstance(m, torch.nn.BatchNorm1d) for m in h.modules()) == bn
     y = MLPHead(32, 16, 8, l2=True)(torch.randn(4, 32))
     torch.testing.assert_close(y.norm(dim=1), torch.ones(4))
+
+
+@pytest.mark.parametrize("dims,shape", [(3, (4, 16, 2, 3, 3)), (1, (4, 16, 7))])
+def test_conv1x1_head_bn_removes_the_shared_component(dims: int, shape: tuple) -> None:
+    """bn=True: in training every output channel has zero mean and unit variance over the batch
+    and all positions (a large offset shared by every clip is gone); without it the offset stays."""
+    torch.manual_seed(0)
+    x = torch.randn(*shape) + 5.0  # a shared component, like post-ReLU features
+    head = Conv1x1Head(16, 8, dims=dims, bn=True).train()
+    y = head(x)
+    axes = [0] + list(range(2, y.dim()))
+    torch.testing.assert_close(y.mean(dim=axes), torch.zeros(8), atol=1e-5, rtol=0)
+    torch.testing.assert_close(y.var(dim=axes, unbiased=False), torch.ones(8), atol=1e-3, rtol=0)
+    assert not any(p.requires_grad for n, p in head.named_parameters() if n.startswith("norm"))
+    plain = Conv1x1Head(16, 8, dims=dims)(x)
+    assert plain.mean(dim=axes).abs().max() > 0.5

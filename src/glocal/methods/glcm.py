@@ -58,6 +58,12 @@ class GLCMConfig:
     weight_global: float = 1.0
     weight_local: float = 1.0
     attention_stopgrad: bool = False
+    #: BatchNorm (no affine) on the four 1x1 projections: removes the component every clip and
+    #: position share, which kept the global loss at chance on real footage (docs/methods.md)
+    proj_bn: bool = False
+    #: how the global audio embedding pools the projected audio steps over time: mean (release)
+    #: | max (sparse sound events in a noisy track: the events, not the noise floor, set ā)
+    audio_pool: Literal["mean", "max"] = "mean"
     #: under torch.distributed, contrast against the clips of every rank (spec 1.9); the engine's
     #: sampler orders ranks so that W ranks x B clips equal one process with W·B clips
     gather_negatives: bool = False
@@ -102,10 +108,10 @@ class GLCM(Method):
         self.frontend = build_logmel(cfg.logmel_preset, sample_rate, n_mels=cfg.n_mels)
         self.audio_norm = nn.BatchNorm1d(cfg.n_mels, affine=False)  # running per-bin dataset statistics
         self.audio = ResNet1DAudio(in_channels=cfg.n_mels, width_mult=cfg.audio_width_mult)
-        self.v_proj_global = Conv1x1Head(self.slow.out_channels, cfg.proj_dim_global, dims=3)
-        self.v_proj_local = Conv1x1Head(self.fast.out_channels, cfg.proj_dim_local, dims=3)
-        self.a_proj_global = Conv1x1Head(self.audio.out_channels, cfg.proj_dim_global, dims=1)
-        self.a_proj_local = Conv1x1Head(self.audio.out_channels, cfg.proj_dim_local, dims=1)
+        self.v_proj_global = Conv1x1Head(self.slow.out_channels, cfg.proj_dim_global, dims=3, bn=cfg.proj_bn)
+        self.v_proj_local = Conv1x1Head(self.fast.out_channels, cfg.proj_dim_local, dims=3, bn=cfg.proj_bn)
+        self.a_proj_global = Conv1x1Head(self.audio.out_channels, cfg.proj_dim_global, dims=1, bn=cfg.proj_bn)
+        self.a_proj_local = Conv1x1Head(self.audio.out_channels, cfg.proj_dim_local, dims=1, bn=cfg.proj_bn)
 
     # ----------------------------------------------------------------- encoders
     def _slow_input(self, video: torch.Tensor) -> torch.Tensor:
@@ -118,6 +124,12 @@ class GLCM(Method):
             spec = resize_time(spec, steps)  # (B, n_mels, steps)
             spec = self.audio_norm(spec)
         return self.audio(spec)
+
+    def _audio_global(self, trunk: torch.Tensor) -> torch.Tensor:
+        """Global audio embedding ``ā`` ``(B, Dg)``: the projected trunk ``(B, Dg, S)`` pooled over
+        its ``S`` steps (``method.audio_pool``: mean or max)."""
+        steps = self.a_proj_global(trunk).float()
+        return steps.amax(dim=2) if self.cfg.audio_pool == "max" else steps.mean(dim=2)
 
     def _audio_steps(self, num_frames: int) -> int:
         return self.cfg.audio_steps_per_frame * num_frames
@@ -151,7 +163,7 @@ class GLCM(Method):
         b, dg, _, h, w = slow_map.shape
         v_bar = slow_map.float().mean(dim=2).reshape(b, dg, h * w)  # (B, Dg, P)
         trunk = self._audio_trunk(audio, self._audio_steps(t))  # (B, C, r·T)
-        a_bar = self.a_proj_global(trunk).float().mean(dim=2)  # (B, Dg)
+        a_bar = self._audio_global(trunk)  # (B, Dg)
         a_loc = self.a_proj_local(trunk).float()  # (B, Dl, r·T)
 
         norm, tau = cfg.loss_normalize, cfg.loss_tau
@@ -210,7 +222,7 @@ class GLCM(Method):
         t = video.shape[2]
         slow_map = self.v_proj_global(self.slow(self._slow_input(video))).float()  # (B, Dg, Ts, h, w)
         b, dg, ts, h, w = slow_map.shape
-        a_bar = self.a_proj_global(self._audio_trunk(audio, self._audio_steps(t))).float().mean(dim=2)
+        a_bar = self._audio_global(self._audio_trunk(audio, self._audio_steps(t)))
         maps = []
         for step in range(ts):
             v = slow_map[:, :, step].reshape(b, dg, h * w)
@@ -226,7 +238,7 @@ class GLCM(Method):
             return fmap.mean(dim=(3, 4))
         slow_map = self.v_proj_global(self.slow(self._slow_input(video))).float()
         v_bar = slow_map.mean(dim=2).reshape(b, slow_map.shape[1], h * w)
-        a_bar = self.a_proj_global(self._audio_trunk(audio, self._audio_steps(t))).float().mean(dim=2)
+        a_bar = self._audio_global(self._audio_trunk(audio, self._audio_steps(t)))
         attn = av_attention(a_bar, v_bar, normalize=self.cfg.loss_normalize, tau=self.cfg.loss_tau)
         return attention_pool(attn, fmap.reshape(b, c, t, h * w))
 

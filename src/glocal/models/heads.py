@@ -19,11 +19,16 @@ class Conv1x1Head(nn.Module):
         dims: 1 for ``(B, C, S)`` maps (Conv1d), 3 for ``(B, C, T, H, W)`` maps (Conv3d).
         l2: L2-normalise along the channel axis after the projection (default off: the release
             uses raw dot products).
+        bn: batch-normalise the projection per output channel, without affine parameters
+            (statistics over the batch and every position / step). It removes the component
+            shared by every clip and position, which otherwise dominates cosine scores of a
+            linear head over ReLU features and can hold a contrastive loss at chance
+            (measured on real footage, docs/methods.md GLCM). Default off (the release).
 
     ``forward(x: (B, in_ch, *spatial)) -> (B, out_ch, *spatial)``.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, dims: int = 3, l2: bool = False) -> None:
+    def __init__(self, in_ch: int, out_ch: int, dims: int = 3, l2: bool = False, bn: bool = False) -> None:
         super().__init__()
         if dims == 1:
             self.proj: nn.Module = nn.Conv1d(in_ch, out_ch, kernel_size=1, bias=True)
@@ -33,6 +38,9 @@ class Conv1x1Head(nn.Module):
             raise ConfigError(f"dims must be 1 or 3, got {dims!r}")
         self.dims = dims
         self.l2 = l2
+        self.norm: nn.Module = (
+            (nn.BatchNorm1d if dims == 1 else nn.BatchNorm3d)(out_ch, affine=False) if bn else nn.Identity()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != self.dims + 2:
@@ -40,7 +48,7 @@ class Conv1x1Head(nn.Module):
                 f"Conv1x1Head(dims={self.dims}) expects a {self.dims + 2}-D tensor, "
                 f"got shape {tuple(x.shape)}"
             )
-        y = self.proj(x)
+        y = self.norm(self.proj(x))
         return F.normalize(y, dim=1) if self.l2 else y
 
 
