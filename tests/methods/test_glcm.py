@@ -103,3 +103,26 @@ def test_audio_pool_max_and_proj_bn():
     mean_model = _method()
     torch.testing.assert_close(mean_model._audio_global(trunk[:, : mean_model.audio.out_channels]),
                                mean_model.a_proj_global(trunk[:, : mean_model.audio.out_channels]).mean(dim=2))
+
+
+def test_audio_floor_quantile_removes_stationary_noise():
+    """subtract_noise_floor: a constant (stationary) spectrogram maps to 0 whatever its level,
+    an event above the floor keeps its height above it; GLCM applies it before the trunk."""
+    from glocal.data.logmel import subtract_noise_floor
+
+    floor = torch.full((2, 4, 10), -3.0)
+    floor[1] += 5.0  # another noise level
+    torch.testing.assert_close(subtract_noise_floor(floor, 0.2), torch.zeros(2, 4, 10))
+    x = floor.clone()
+    x[0, 2, 6:8] += 4.0  # an event in bin 2
+    y = subtract_noise_floor(x, 0.2)
+    assert y[0, 2, 6:8].eq(4.0).all() and y[0, 2, :6].eq(0).all()
+    ref = x - torch.stack([torch.stack([torch.quantile(x[b, f], 0.2) for f in range(4)]) for b in range(2)])[..., None]
+    torch.testing.assert_close(y, ref)
+    with pytest.raises(ValueError):
+        subtract_noise_floor(x, 1.5)
+    with pytest.raises(ConfigError, match="audio_floor_quantile"):
+        GLCMConfig(**{**TINY, "audio_floor_quantile": 2.0}).validate()
+    m = _method(audio_floor_quantile=0.2)
+    losses = m.training_losses(_batch())
+    assert torch.isfinite(losses["loss"])

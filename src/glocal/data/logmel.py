@@ -28,6 +28,7 @@ from torch import nn
 from glocal.errors import ConfigError
 
 __all__ = [
+    "subtract_noise_floor",
     "LOGMEL_PRESETS",
     "LogMel",
     "hz_to_mel",
@@ -123,6 +124,19 @@ def mel_filterbank(
 def num_frames(n_samples: int, hop_length: int) -> int:
     """Frames produced by ``torch.stft(center=True)``: ``1 + n_samples // hop_length``."""
     return 1 + n_samples // hop_length
+
+
+def subtract_noise_floor(spec: torch.Tensor, quantile: float) -> torch.Tensor:
+    """Remove each clip's stationary background from a log spectrogram.
+
+    ``(B, n_bins, S) -> (B, n_bins, S)``: ``y[b, f, s] = x[b, f, s] - Q_q({x[b, f, s']}_{s'})``,
+    the per-clip, per-bin ``quantile`` over time (e.g. 0.2: the noise floor under sparse sound
+    events). On a log scale this divides each bin's energy by its floor, so steady noise of any
+    colour and level maps to about 0 and only what rises above it (the events) remains.
+    """
+    if not 0.0 <= quantile <= 1.0:
+        raise ValueError(f"quantile must be in [0, 1]; got {quantile}")
+    return spec - torch.quantile(spec, quantile, dim=-1, keepdim=True)
 
 
 def resize_time(spec: torch.Tensor, steps: int, mode: str = "nearest") -> torch.Tensor:

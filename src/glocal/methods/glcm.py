@@ -27,7 +27,7 @@ from ..data.audio_frontend import build_logmel
 from ..data.audio_transforms import WaveformAugment
 from ..data.build import default_transforms
 from ..data.samplers import ContiguousClipSampler
-from ..data.logmel import resize_time
+from ..data.logmel import resize_time, subtract_noise_floor
 from ..errors import ConfigError
 from ..models import Conv1x1Head, ResNet1DAudio, build_video_backbone
 from ..objectives import attention_pool, av_attention, glcm_global_loss, glcm_local_loss, mil_nce_chance
@@ -64,6 +64,9 @@ class GLCMConfig:
     #: how the global audio embedding pools the projected audio steps over time: mean (release)
     #: | max (sparse sound events in a noisy track: the events, not the noise floor, set ā)
     audio_pool: Literal["mean", "max"] = "mean"
+    #: subtract each clip's per-mel-bin quantile over time from the log-mel (the stationary noise
+    #: floor; e.g. 0.2), so the audio embedding sees the sound events, not the noise (None: off)
+    audio_floor_quantile: float | None = None
     #: under torch.distributed, contrast against the clips of every rank (spec 1.9); the engine's
     #: sampler orders ranks so that W ranks x B clips equal one process with W·B clips
     gather_negatives: bool = False
@@ -75,6 +78,8 @@ class GLCMConfig:
         check_range("method.audio_steps_per_frame", self.audio_steps_per_frame, 1, 32)
         check_range("method.tau", self.tau, 1e-4, 100.0)
         check_range("method.n_mels", self.n_mels, 8, 512)
+        if self.audio_floor_quantile is not None:
+            check_range("method.audio_floor_quantile", self.audio_floor_quantile, 0.0, 1.0)
         if self.weight_global < 0 or self.weight_local < 0 or self.weight_global + self.weight_local == 0:
             raise ConfigError("method.weight_global and method.weight_local must be >= 0 and not both 0")
 
@@ -121,6 +126,8 @@ class GLCM(Method):
         """Waveform ``(B, N)`` → trunk output ``(B, C, steps)`` (log-mel resized to ``steps``)."""
         with torch.autocast(device_type=audio.device.type, enabled=False):
             spec = self.frontend(audio.float())  # (B, n_mels, S0)
+            if self.cfg.audio_floor_quantile is not None:
+                spec = subtract_noise_floor(spec, self.cfg.audio_floor_quantile)
             spec = resize_time(spec, steps)  # (B, n_mels, steps)
             spec = self.audio_norm(spec)
         return self.audio(spec)
