@@ -316,7 +316,7 @@ class Trainer:
         """Load the checkpoint chosen by ``--resume``; returns True if one was loaded."""
         ctx = self.ctx
         if not self.resume:
-                return False  # a folder holding another run was refused (or emptied by --overwrite) already
+            return False  # a folder holding another run was refused (or emptied by --overwrite) already
         state = self._on_main(self._load_resume_state)
         if state is None:
             return False
