@@ -275,12 +275,17 @@ def _check_existing(out: Path, cfg: WorldConfig, overwrite: bool) -> dict[str, A
             f"{out} already holds a different generated world ({why}); pass overwrite=True to "
             "regenerate it or choose another out_dir"
         )
-    for sub in ("videos", "fake"):
+    remove_outputs(out, ("videos", "fake"), ("manifest.csv", "annotations.json", "world.json"))
+    return None
+
+
+def remove_outputs(out: Path, folders: Iterable[str], files: Iterable[str]) -> None:
+    """Delete a generated set's ``folders`` and ``files`` inside ``out`` (those that exist)."""
+    for sub in folders:
         if (out / sub).is_dir():
             shutil.rmtree(out / sub)
-    for name in ("manifest.csv", "annotations.json", "world.json"):
+    for name in files:
         (out / name).unlink(missing_ok=True)
-    return None
 
 
 def _run(tasks: list[tuple[WorldConfig, VideoPlan, str]], workers: int) -> Iterator[dict[str, Any]]:

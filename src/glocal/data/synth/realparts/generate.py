@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -22,7 +21,7 @@ from glocal.errors import ConfigError
 
 from ...av_writer import write_mp4
 from ..config import SPLITS, WorldConfig
-from ..world import ANNOTATIONS_FORMAT, MANIFEST_COLUMNS, VIDEO_PRESET, VideoPlan, _write_csv, _write_json, plan_world, video_path
+from ..world import ANNOTATIONS_FORMAT, MANIFEST_COLUMNS, VIDEO_PRESET, VideoPlan, _write_csv, _write_json, plan_world, remove_outputs, video_path
 from .config import RealPartsConfig
 from .render import render_audio, render_video
 from .scene import sample_real_scene
@@ -123,14 +122,11 @@ def _check_existing(out: Path, cfg: RealPartsConfig, overwrite: bool) -> dict[st
             return stored
         if not overwrite:
             old = stored.get("config", {}) if isinstance(stored, dict) else {}
-            diff = sorted(k for k in set(old) | set(cfg.to_dict()) if old.get(k) != cfg.to_dict().get(k))
+            new = cfg.to_dict()
+            diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
             raise ConfigError(f"{out} holds a different real-parts set (differs in {diff or 'version'}); "
                               "pass --overwrite to rebuild it or choose another --out")
-    for sub in ("videos", "masks"):
-        if (out / sub).is_dir():
-            shutil.rmtree(out / sub)
-    for name in ("manifest.csv", "annotations.json", "realparts.json"):
-        (out / name).unlink(missing_ok=True)
+    remove_outputs(out, ("videos", "masks"), ("manifest.csv", "annotations.json", "realparts.json"))
     return None
 
 
