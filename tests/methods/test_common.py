@@ -78,6 +78,36 @@ def test_audio_encoder(kind: str) -> None:
     assert out.shape == (2, enc.out_channels) and torch.isfinite(out).all()
 
 
+def test_audio_encoder_noise_floor_removes_steady_noise_and_gain() -> None:
+    """With ``floor_quantile`` the spectrogram is the log-mel minus its per-bin floor: a gain
+    (a constant dB shift of every bin) cancels; without it the gain shows."""
+    torch.manual_seed(0)
+    wave = torch.randn(2, 8000) * 0.05
+    wave[:, 3000:4000] += torch.sin(torch.arange(1000) * 0.3)  # one loud event in steady noise
+    on = AudioEncoder("resnet2d", sample_rate=16000, preset="avts", n_mels=32, width_mult=0.125,
+                      floor_quantile=0.2).eval()
+    off = AudioEncoder("resnet2d", sample_rate=16000, preset="avts", n_mels=32, width_mult=0.125).eval()
+    assert torch.allclose(on.spectrogram(wave), on.spectrogram(4.0 * wave), atol=1e-3)
+    assert not torch.allclose(off.spectrogram(wave), off.spectrogram(4.0 * wave), atol=1e-1)
+    floor = on.frontend(wave)
+    floor = floor - torch.quantile(floor, 0.2, dim=-1, keepdim=True)  # the reference: x - Q_0.2 over time
+    assert torch.allclose(on.spectrogram(wave), on.norm(floor), atol=1e-5)
+
+
+def test_audio_floor_quantile_reaches_avid_and_avts() -> None:
+    from glocal.errors import ConfigError
+    from glocal.methods.avid import AVID, AVIDConfig
+    from glocal.methods.avts import AVTSConfig
+
+    cfg = AVIDConfig(depth=10, width_mult=0.125, audio_width_mult=0.125, proj_hidden=16, proj_dim=8,
+                     logmel_preset="avts", n_mels=32, audio_floor_quantile=0.2)
+    cfg.validate()
+    assert AVID(cfg).audio.floor_quantile == 0.2
+    for bad in (AVIDConfig(audio_floor_quantile=1.5), AVTSConfig(audio_floor_quantile=-0.1)):
+        with pytest.raises(ConfigError, match="audio_floor_quantile"):
+            bad.validate()
+
+
 def test_momentum_encoder_modes_grads_and_update() -> None:
     torch.manual_seed(0)
     online = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.Dropout(0.5))

@@ -47,6 +47,9 @@ class AVIDConfig(VideoEncoderConfig):
     n_mels: int | None = None  # None with "avid": 257-bin linear dB spectrogram
     audio_seconds: float | None = 2.0  # audio window centred on the clip (None: the clip's span)
     audio_gain: float = 0.1  # waveform gain augmentation +-10 %
+    #: subtract each clip's per-bin noise floor (this quantile over time) from the log spectrogram
+    #: (None: off; 0.2 for sparse sounds in steady background noise, see docs/real_parts.md)
+    audio_floor_quantile: float | None = None
     tau: float = 0.07
     queue_size: int = 0  # 0: in-batch negatives only; > 0: plus a memory of past embeddings
     in_batch_negatives: bool = True
@@ -61,6 +64,8 @@ class AVIDConfig(VideoEncoderConfig):
         check_range("method.tau", self.tau, 1e-4, 100.0)
         check_range("method.queue_size", self.queue_size, 0, 1 << 24)
         check_range("method.audio_gain", self.audio_gain, 0.0, 1.0)
+        if self.audio_floor_quantile is not None:
+            check_range("method.audio_floor_quantile", self.audio_floor_quantile, 0.0, 1.0)
         if self.audio_seconds is not None:
             check_range("method.audio_seconds", self.audio_seconds, 1e-2, 60.0)
         if not self.in_batch_negatives and self.queue_size == 0:
@@ -80,7 +85,8 @@ class AVID(Method):
         super().__init__(cfg)
         self.video = build_clip_encoder(cfg)
         self.audio = AudioEncoder(cfg.audio_encoder, sample_rate=sample_rate, preset=cfg.logmel_preset,
-                                  n_mels=cfg.n_mels, depth=cfg.audio_depth, width_mult=cfg.audio_width_mult)
+                                  n_mels=cfg.n_mels, depth=cfg.audio_depth, width_mult=cfg.audio_width_mult,
+                            floor_quantile=cfg.audio_floor_quantile)
         self.video_head = MLPHead(self.video.out_channels, cfg.proj_hidden, cfg.proj_dim, bn=cfg.proj_bn, l2=True)
         self.audio_head = MLPHead(self.audio.out_channels, cfg.proj_hidden, cfg.proj_dim, bn=cfg.proj_bn, l2=True)
         self.video_queue: StagedQueue | None = None

@@ -74,6 +74,9 @@ class AVTSConfig(VideoEncoderConfig):
     n_mels: int | None = None  # None: the preset's (avts: 128)
     audio_seconds: float | None = None  # audio per clip after the speed change (None: the clip's T / fps)
     audio_gain: float = 0.1
+    #: subtract each clip's per-bin noise floor (this quantile over time) from the log spectrogram
+    #: (None: off; 0.2 for sparse sounds in steady background noise, see docs/real_parts.md)
+    audio_floor_quantile: float | None = None
     blur_p: float = 0.0
     # sampling
     n_speeds: int = 4  # frame skips 1, 2, 4, 8 (capped by the video length)
@@ -117,6 +120,8 @@ class AVTSConfig(VideoEncoderConfig):
         if self.audio_seconds is not None:
             check_range("method.audio_seconds", self.audio_seconds, 1e-2, 60.0)
         check_range("method.audio_gain", self.audio_gain, 0.0, 1.0)
+        if self.audio_floor_quantile is not None:
+            check_range("method.audio_floor_quantile", self.audio_floor_quantile, 0.0, 1.0)
         check_range("method.blur_p", self.blur_p, 0.0, 1.0)
         check_range("method.n_speeds", self.n_speeds, 1, 8)
         check_range("method.reverse_p", self.reverse_p, 0.0, 1.0)
@@ -163,7 +168,8 @@ class AVTS(Method):
         super().__init__(cfg)
         venc = build_clip_encoder(cfg)
         aenc = AudioEncoder(cfg.audio_encoder, sample_rate=sample_rate, preset=cfg.logmel_preset, n_mels=cfg.n_mels,
-                            depth=cfg.audio_depth, width_mult=cfg.audio_width_mult)
+                            depth=cfg.audio_depth, width_mult=cfg.audio_width_mult,
+                            floor_quantile=cfg.audio_floor_quantile)
         self.video = EncoderWithHead(venc, venc.out_channels, cfg.proj_hidden, cfg.proj_dim, cfg.proj_bn)
         self.audio = EncoderWithHead(aenc, aenc.out_channels, cfg.proj_hidden, cfg.proj_dim, cfg.proj_bn)
         self.video_key = MomentumEncoder(self.video, cfg.momentum, bn_train=cfg.key_bn_train,

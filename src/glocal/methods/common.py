@@ -31,6 +31,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..config import check_choice, check_range
 from ..data.audio_frontend import build_logmel
+from ..data.logmel import subtract_noise_floor
 from ..data.samplers import PairSampler
 from ..data.build import train_clip_transform
 from ..models import MLPHead, ResNet1DAudio, build_video_backbone
@@ -134,6 +135,9 @@ class AudioEncoder(nn.Module):
         preset, n_mels: :func:`~glocal.data.audio_frontend.build_logmel` arguments (``avid``
             with ``n_mels=None``: 257-bin linear dB spectrogram).
         depth, width_mult: the ResNet size (``resnet1d`` ignores ``depth``: ResNet-18 layout).
+        floor_quantile: when set, each clip's per-bin noise floor (that quantile over time) is
+            subtracted from the log spectrogram before normalisation
+            (:func:`~glocal.data.logmel.subtract_noise_floor`): steady background noise maps to ~0.
 
     The spectrogram is computed in fp32 (autocast off) and normalised per bin by a
     ``BatchNorm1d(affine=False)`` (running dataset statistics, AVID's per-bin z-normalisation).
@@ -141,10 +145,12 @@ class AudioEncoder(nn.Module):
     """
 
     def __init__(self, kind: str = "resnet2d", *, sample_rate: int = 16000, preset: str = "avid",
-                 n_mels: int | None = None, depth: int = 18, width_mult: float = 1.0) -> None:
+                 n_mels: int | None = None, depth: int = 18, width_mult: float = 1.0,
+                 floor_quantile: float | None = None) -> None:
         super().__init__()
         check_choice("audio encoder", kind, AUDIO_ENCODERS)
         self.kind = kind
+        self.floor_quantile = floor_quantile
         self.frontend = build_logmel(preset, sample_rate, n_mels=n_mels)
         bins = int(self.frontend.n_bins)
         self.norm = nn.BatchNorm1d(bins, affine=False)
@@ -158,7 +164,10 @@ class AudioEncoder(nn.Module):
     def spectrogram(self, wave: Tensor) -> Tensor:
         """``(B, N)`` waveform -> normalised ``(B, F, S)`` spectrogram (fp32)."""
         with fp32(wave.device):
-            return self.norm(self.frontend(wave.float()))
+            spec = self.frontend(wave.float())
+            if self.floor_quantile is not None:
+                spec = subtract_noise_floor(spec, self.floor_quantile)
+            return self.norm(spec)
 
     def feature_map(self, wave: Tensor) -> Tensor:
         """Dense trunk output: ``(B, C, 1, F', S')`` (resnet2d) or ``(B, C, S)`` (resnet1d)."""
