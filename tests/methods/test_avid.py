@@ -89,3 +89,15 @@ def test_data_and_eval_hooks() -> None:
     with torch.no_grad():
         assert m.video_features(torch.randn(2, 3, 4, 32, 32)).shape == (2, m.video.out_channels)
         assert m.audio_features(torch.randn(2, SR)).shape == (2, m.audio.out_channels)
+
+
+def test_localization_maps_cover_the_clip_and_follow_the_audio() -> None:
+    m = _method().eval()
+    batch = _batch()
+    with torch.no_grad():
+        maps, frames = m.localization_maps(batch["clip/video"], batch["clip/audio"])
+        other, _ = m.localization_maps(batch["clip/video"], batch["clip/audio"].flip(0))
+    assert maps.shape[:2] == (4, frames.numel()) and maps.dim() == 4
+    assert torch.allclose(maps.flatten(2).sum(dim=2), torch.ones(maps.shape[:2]), atol=1e-5)
+    assert int(frames.min()) >= 0 and int(frames.max()) < batch["clip/video"].shape[2]
+    assert not torch.allclose(maps, other)  # another clip's sound moves the map

@@ -224,3 +224,16 @@ def test_reversed_samples_reverse_video_and_audio_together(tiny_av_video: Path) 
         assert fwd[f"{c}/audio"].shape == (2, 16000 * 4 // 16)  # T / fps seconds whatever the speed
         assert torch.allclose(rev[f"{c}/video"], fwd[f"{c}/video"].flip(2))
         assert torch.allclose(rev[f"{c}/audio"], fwd[f"{c}/audio"].flip(1))
+
+
+def test_localization_maps_use_the_online_video_head_per_position() -> None:
+    from glocal.methods.common import embedding_heat_maps
+
+    m = _method().eval()
+    batch = _batch()
+    with torch.no_grad():
+        maps, frames = m.localization_maps(batch["a/video"], batch["a/audio"])
+        a = m.audio(batch["a/audio"])[1]
+        ref, _ = embedding_heat_maps(m.video.encoder.trunk(batch["a/video"]), m.video.head, a, m.cfg.tau, 4)
+    assert maps.dim() == 4 and maps.shape[:2] == (B, frames.numel()) and torch.allclose(maps, ref)
+    assert torch.allclose(maps.flatten(2).sum(dim=2), torch.ones(maps.shape[:2]), atol=1e-5)

@@ -144,3 +144,24 @@ def test_staged_queue_enqueues_only_on_flush() -> None:
     assert set(q.state_dict()) == {"queue", "ptr"}
     with pytest.raises(ValueError):
         q.stage(torch.randn(2, 4))
+
+
+def test_embedding_heat_maps_match_a_per_position_reference() -> None:
+    """``M[b, t, p] = softmax_p(<a_b, head(f[b, :, t, p])> / tau)``, computed position by position."""
+    from glocal.methods.common import embedding_heat_maps
+    from glocal.models import MLPHead
+
+    torch.manual_seed(0)
+    head = MLPHead(6, 8, 4, bn=True, l2=True).eval()
+    fmap = torch.randn(2, 6, 3, 2, 5)  # (B, C, T', h, w)
+    a = F.normalize(torch.randn(2, 4), dim=1)
+    with torch.no_grad():
+        maps, frames = embedding_heat_maps(fmap, head, a, tau=0.1, clip_frames=12)
+    assert maps.shape == (2, 3, 2, 5) and frames.tolist() == [2, 6, 10]  # centres of 4-frame spans
+    for b in range(2):
+        for t in range(3):
+            with torch.no_grad():
+                scores = torch.tensor([[float(head(fmap[b, :, t, y, x][None])[0] @ a[b]) / 0.1 for x in range(5)]
+                                       for y in range(2)])
+            ref = torch.exp(scores) / torch.exp(scores).sum()
+            assert torch.allclose(maps[b, t], ref, atol=1e-5)

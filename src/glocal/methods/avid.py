@@ -30,7 +30,15 @@ from ..models import MLPHead
 from ..objectives import info_nce, info_nce_chance
 from ..objectives.distributed import dist_info
 from .base import Method, diag_entries, fp32
-from .common import AUDIO_ENCODERS, AudioEncoder, StagedQueue, VideoEncoderConfig, build_clip_encoder, clip_transform
+from .common import (
+    AUDIO_ENCODERS,
+    AudioEncoder,
+    StagedQueue,
+    VideoEncoderConfig,
+    build_clip_encoder,
+    clip_transform,
+    embedding_heat_maps,
+)
 
 __all__ = ["AVIDConfig", "AVID"]
 
@@ -150,3 +158,10 @@ class AVID(Method):
     def audio_features(self, audio: torch.Tensor) -> torch.Tensor:
         """Pooled audio backbone features ``(B, C_a)`` from a waveform ``(B, N)``."""
         return self.audio(audio).float()
+
+    def localization_maps(self, video: torch.Tensor, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per feature-map frame: softmax over positions of the cosine between the audio embedding
+        and the video head applied at each position -> ``(B, T', h, w)``
+        (:func:`~glocal.methods.common.embedding_heat_maps`)."""
+        a = self.audio_head(self.audio(audio)).float()
+        return embedding_heat_maps(self.video.trunk(video), self.video_head, a, self.cfg.tau, video.shape[2])

@@ -52,6 +52,7 @@ from .common import (
     VideoEncoderConfig,
     build_clip_encoder,
     clip_transform,
+    embedding_heat_maps,
 )
 
 __all__ = ["AVTSConfig", "AVTS"]
@@ -321,3 +322,10 @@ class AVTS(Method):
     def audio_features(self, audio: Tensor) -> Tensor:
         """Pooled online audio backbone features ``(B, C_a)`` from a waveform ``(B, N)``."""
         return self.audio.encoder(audio).float()
+
+    def localization_maps(self, video: Tensor, audio: Tensor) -> tuple[Tensor, Tensor]:
+        """Per feature-map frame: softmax over positions of the cosine between the online audio
+        embedding and the online video head applied at each position -> ``(B, T', h, w)``
+        (:func:`~glocal.methods.common.embedding_heat_maps`)."""
+        a = self.audio(audio)[1].float()
+        return embedding_heat_maps(self.video.encoder.trunk(video), self.video.head, a, self.cfg.tau, video.shape[2])

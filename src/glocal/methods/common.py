@@ -96,7 +96,10 @@ class ClipEncoder(nn.Module):
         self.out_channels: int = int(trunk.out_channels)  # type: ignore[arg-type]
 
     def forward(self, video: Tensor) -> Tensor:
-        fmap = self.trunk(video)  # (B, C, T', H', W')
+        return self.pool(self.trunk(video))
+
+    def pool(self, fmap: Tensor) -> Tensor:
+        """``(B, C, T', H', W')`` trunk output -> pooled ``(B, C)``."""
         if self.frame_wise:
             return self.consensus(fmap.mean(dim=(3, 4)).transpose(1, 2))  # (B, T, C) -> (B, C)
         return fmap.mean(dim=(2, 3, 4))
@@ -109,6 +112,36 @@ def build_clip_encoder(cfg: VideoEncoderConfig, consensus: Literal["mean", "max"
     trunk = build_video_backbone(cfg.backbone, depth=cfg.depth, width_mult=cfg.width_mult,
                                  temporal_stride=cfg.temporal_stride)
     return ClipEncoder(trunk, frame_wise=False)
+
+
+def embedding_heat_maps(fmap: Tensor, head: nn.Module, audio_emb: Tensor, tau: float,
+                        clip_frames: int) -> tuple[Tensor, Tensor]:
+    """Sound-source heat maps of a clip-level audio-visual model (AVID, AVTS).
+
+    The video projection ``head`` (trained on pooled features) is applied at every position of
+    the backbone's feature map, and each frame's map is a softmax over positions of the cosine
+    with the clip's audio embedding (as GLCM's attention and "Objects that Sound"):
+    ``M[b, t, p] = softmax_p(<a_b, v_{b,t,p}> / tau)``, ``v = head(fmap[b, :, t, p])`` (L2).
+
+    Args:
+        fmap: backbone output ``(B, C, T', h, w)``.
+        head: ``(N, C) -> (N, D)`` L2-normalised projection.
+        audio_emb: ``(B, D)`` L2-normalised audio embeddings.
+        tau: softmax temperature (the method's contrastive ``tau``).
+        clip_frames: ``T`` of the input clip, to place each map.
+
+    Returns:
+        maps ``(B, T', h, w)`` (each sums to 1) and the clip frame of each map ``(T',)``: the
+        centre of the frames it covers.
+    """
+    b, c, t, h, w = fmap.shape
+    flat = fmap.float().permute(0, 2, 3, 4, 1).reshape(b * t * h * w, c)
+    v = head(flat).float().reshape(b, t, h * w, -1)  # (B, T', P, D)
+    scores = torch.einsum("btpd,bd->btp", v, audio_emb.float()) / tau
+    maps = scores.softmax(dim=2).reshape(b, t, h, w)
+    span = clip_frames / t
+    frames = (torch.arange(t, dtype=torch.float64) * span + (span - 1) / 2).round().long().clamp(0, clip_frames - 1)
+    return maps, frames
 
 
 class EncoderWithHead(nn.Module):
