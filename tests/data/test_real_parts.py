@@ -112,3 +112,14 @@ def test_same_seed_same_files_and_overwrite_policy(media: tuple[Path, Path], tin
     assert again["skipped"]
     with pytest.raises(ConfigError, match="different"):
         generate_real_parts({**cfg, "seed": 4}, out, stamps=media[0], textures=media[1], progress=False)
+
+
+def test_val_manifest_relabels_val_as_test_and_drops_test(tiny: Path) -> None:
+    from glocal.data.synth.realparts.generate import val_as_test
+
+    rows = [["a.mp4", "dog", "train", 1], ["b.mp4", "cow", "val", 2], ["c.mp4", "cow", "test", 3]]
+    assert val_as_test(rows) == [["a.mp4", "dog", "train", 1], ["b.mp4", "cow", "test", 2]]
+    assert rows[1][2] == "val"  # the input is not modified
+    # the tiny set has no val split: no tuning manifest is written (it would have no test rows)
+    assert not (tiny / "manifest_val.csv").exists()
+    assert "val_manifest" not in json.loads((tiny / "realparts.json").read_text())["files"]

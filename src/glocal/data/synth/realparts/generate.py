@@ -27,10 +27,29 @@ from .render import render_audio, render_video
 from .scene import sample_real_scene
 from .sources import BACKGROUND_STEMS, CATALOGUE, TEXTURE_NAMES, is_reserved, load_sound
 
-__all__ = ["REALPARTS_FORMAT", "GENERATOR_VERSION", "LICENCE_NOTE", "plan_real_parts", "generate_real_parts"]
+__all__ = ["REALPARTS_FORMAT", "GENERATOR_VERSION", "LICENCE_NOTE", "VAL_MANIFEST", "plan_real_parts", "generate_real_parts",
+           "val_as_test"]
 
 REALPARTS_FORMAT = "glocal-realparts-v1"
 GENERATOR_VERSION = "1"
+#: the manifest for choosing settings: the train rows, the val rows relabelled ``test``, no test rows
+VAL_MANIFEST = "manifest_val.csv"
+
+
+def val_as_test(rows: list[list[Any]], split_index: int = 2) -> list[list[Any]]:
+    """Manifest rows for tuning on val: ``train`` rows kept, ``val`` rows relabelled ``test``,
+    ``test`` rows dropped, so that ``glocal eval --data <set>/manifest_val.csv`` scores every
+    protocol on val and the test split stays unseen until the settings are fixed."""
+    out = []
+    for row in rows:
+        split = row[split_index]
+        if split == "train":
+            out.append(list(row))
+        elif split == "val":
+            out.append([*row[:split_index], "test", *row[split_index + 1:]])
+    return out
+
+
 LICENCE_NOTE = (
     "Animal and plant photographs and animal recordings: Debian package tuxpaint-stamps-default "
     "(Tux Paint stamps, GPL-2.0-or-later). Background textures grass/gravel/brick: scikit-image "
@@ -126,7 +145,7 @@ def _check_existing(out: Path, cfg: RealPartsConfig, overwrite: bool) -> dict[st
             diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
             raise ConfigError(f"{out} holds a different real-parts set (differs in {diff or 'version'}); "
                               "pass --overwrite to rebuild it or choose another --out")
-    remove_outputs(out, ("videos", "masks"), ("manifest.csv", "annotations.json", "realparts.json"))
+    remove_outputs(out, ("videos", "masks"), ("manifest.csv", VAL_MANIFEST, "annotations.json", "realparts.json"))
     return None
 
 
@@ -192,10 +211,11 @@ def generate_real_parts(
     bad = [s for s in used if is_reserved(s)]
     if bad:  # cannot happen: sources refuses reserved stems; kept as a last guard
         raise RuntimeError(f"reserved stems used: {bad}")
-    _write_csv(out / "manifest.csv", MANIFEST_COLUMNS, (
-        [rec["path"], cfg.classes[p.label], p.split, cfg.classes[p.label], "", p.fold, float(cfg.duration), cfg.fps]
-        for p, rec in zip(plans, records)
-    ))
+    rows = [[rec["path"], cfg.classes[p.label], p.split, cfg.classes[p.label], "", p.fold, float(cfg.duration), cfg.fps]
+            for p, rec in zip(plans, records)]
+    _write_csv(out / "manifest.csv", MANIFEST_COLUMNS, rows)
+    if any(p.split == "val" for p in plans):
+        _write_csv(out / VAL_MANIFEST, MANIFEST_COLUMNS, val_as_test(rows))
     _write_json(out / "annotations.json", {
         "format": ANNOTATIONS_FORMAT,
         "classes": list(cfg.classes),
@@ -219,7 +239,8 @@ def generate_real_parts(
             "plants": list(BACKGROUND_STEMS),
         },
         "licence": LICENCE_NOTE,
-        "files": {"manifest": "manifest.csv", "annotations": "annotations.json", "masks": "masks/"},
+        "files": {"manifest": "manifest.csv", "annotations": "annotations.json", "masks": "masks/",
+                  **({"val_manifest": VAL_MANIFEST} if any(p.split == "val" for p in plans) else {})},
     }
     _write_json(out / "realparts.json", summary, indent=2)
     return {**summary, "seconds": round(time.perf_counter() - t0, 3), "skipped": False}
