@@ -297,13 +297,13 @@ def test_skip_unsupported_skips_a_missing_modality(tiny_cfg, tiny_world, tmp_pat
 
 
 def test_skip_unsupported_skips_a_missing_hook_but_not_missing_data(tiny_cfg, tiny_world, tmp_path):
-    """AVID has video and audio but no localisation maps: skipped (listed) instead of an error;
-    a dataset problem of a named task still raises."""
+    """AVID has video and audio but no per-step (local) features: the temporal task is skipped
+    (listed) instead of an error; a dataset problem of a named task still raises."""
     ckpt = _tiny_checkpoint_of(TINY_AVID, tiny_cfg, tmp_path / "avid.pt")
-    with pytest.raises(GlocalError, match=r"task 'localization'.*no audio-visual localisation map"):
-        run_evaluation(ckpt, tiny_world, ["localization"], with_random=False, **FAST)
-    report = run_evaluation(ckpt, tiny_world, ["localization"], skip_unsupported=True, **FAST)
-    assert report.tasks == [] and "localisation map" in report.skipped["localization"]
+    with pytest.raises(GlocalError, match=r"task 'temporal'.*no local \(per-step\) video features"):
+        run_evaluation(ckpt, tiny_world, ["temporal"], with_random=False, **FAST)
+    report = run_evaluation(ckpt, tiny_world, ["temporal"], skip_unsupported=True, **FAST)
+    assert report.tasks == [] and "per-step" in report.skipped["temporal"]
     data = _strip(tiny_world, tmp_path / "data", ("label",))
     with pytest.raises(DataError, match=r"task 'linear'.*'label' column"):
         run_evaluation(ckpt, data, ["linear"], skip_unsupported=True, **FAST)

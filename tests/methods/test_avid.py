@@ -101,3 +101,19 @@ def test_localization_maps_cover_the_clip_and_follow_the_audio() -> None:
     assert torch.allclose(maps.flatten(2).sum(dim=2), torch.ones(maps.shape[:2]), atol=1e-5)
     assert int(frames.min()) >= 0 and int(frames.max()) < batch["clip/video"].shape[2]
     assert not torch.allclose(maps, other)  # another clip's sound moves the map
+
+
+def test_localization_maps_leave_the_heads_batchnorm_alone_in_train_mode() -> None:
+    """Regression: BatchNorm re-estimation for the random-init twin runs every hook in train mode,
+    with batches of one; the heads (trained on pooled features) must use their running statistics
+    there, not fail on one sample nor learn per-position statistics."""
+    m = _method(proj_bn=True).train()
+    bns = [x for x in (*m.video_head.modules(), *m.audio_head.modules()) if isinstance(x, torch.nn.BatchNorm1d)]
+    assert bns
+    before = [x.running_mean.clone() for x in bns]
+    batch = _batch(1)
+    with torch.no_grad():
+        maps, _ = m.localization_maps(batch["clip/video"], batch["clip/audio"])
+    assert torch.isfinite(maps).all()
+    assert all(torch.equal(b, x.running_mean) for b, x in zip(before, bns))
+    assert all(x.training for x in bns)  # modes restored

@@ -36,6 +36,7 @@ from .common import (
     StagedQueue,
     VideoEncoderConfig,
     build_clip_encoder,
+    batchnorm_eval,
     clip_transform,
     embedding_heat_maps,
 )
@@ -163,5 +164,6 @@ class AVID(Method):
         """Per feature-map frame: softmax over positions of the cosine between the audio embedding
         and the video head applied at each position -> ``(B, T', h, w)``
         (:func:`~glocal.methods.common.embedding_heat_maps`)."""
-        a = self.audio_head(self.audio(audio)).float()
-        return embedding_heat_maps(self.video.trunk(video), self.video_head, a, self.cfg.tau, video.shape[2])
+        with batchnorm_eval(self.video_head, self.audio_head):  # heads trained on pooled features
+            a = self.audio_head(self.audio(audio)).float()
+            return embedding_heat_maps(self.video.trunk(video), self.video_head, a, self.cfg.tau, video.shape[2])

@@ -51,6 +51,7 @@ from .common import (
     StagedQueue,
     VideoEncoderConfig,
     build_clip_encoder,
+    batchnorm_eval,
     clip_transform,
     embedding_heat_maps,
 )
@@ -327,5 +328,7 @@ class AVTS(Method):
         """Per feature-map frame: softmax over positions of the cosine between the online audio
         embedding and the online video head applied at each position -> ``(B, T', h, w)``
         (:func:`~glocal.methods.common.embedding_heat_maps`)."""
-        a = self.audio(audio)[1].float()
-        return embedding_heat_maps(self.video.encoder.trunk(video), self.video.head, a, self.cfg.tau, video.shape[2])
+        with batchnorm_eval(self.video.head, self.audio.head):  # heads trained on pooled features
+            a = self.audio(audio)[1].float()
+            return embedding_heat_maps(self.video.encoder.trunk(video), self.video.head, a, self.cfg.tau,
+                                       video.shape[2])

@@ -21,7 +21,9 @@ Each lives here once and the method files only compose them:
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
@@ -112,6 +114,23 @@ def build_clip_encoder(cfg: VideoEncoderConfig, consensus: Literal["mean", "max"
     trunk = build_video_backbone(cfg.backbone, depth=cfg.depth, width_mult=cfg.width_mult,
                                  temporal_stride=cfg.temporal_stride)
     return ClipEncoder(trunk, frame_wise=False)
+
+
+@contextlib.contextmanager
+def batchnorm_eval(*modules: nn.Module) -> Iterator[None]:
+    """Run ``modules``' BatchNorm layers on their running statistics inside the block (restored
+    after). For heads trained on pooled features and applied elsewhere (per position, or to a
+    batch of one during BatchNorm re-estimation): their batch statistics would not be the ones
+    they were trained with, and would overwrite the running ones."""
+    norms = [m for mod in modules for m in mod.modules() if isinstance(m, _BatchNorm)]
+    modes = [m.training for m in norms]
+    for m in norms:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, mode in zip(norms, modes):
+            m.train(mode)
 
 
 def embedding_heat_maps(fmap: Tensor, head: nn.Module, audio_emb: Tensor, tau: float,
