@@ -233,7 +233,7 @@ def test_localization_maps_use_the_online_video_head_per_position() -> None:
     batch = _batch()
     with torch.no_grad():
         maps, frames = m.localization_maps(batch["a/video"], batch["a/audio"])
-        a = m.audio(batch["a/audio"])[1]
-        ref, _ = embedding_heat_maps(m.video.encoder.trunk(batch["a/video"]), m.video.head, a, m.cfg.tau, 4)
+        ref, _ = embedding_heat_maps(m.video.encoder.trunk(batch["a/video"]), m.video.head,
+                                     m.audio.encoder(batch["a/audio"]), m.audio.head, m.cfg.tau, 4)
     assert maps.dim() == 4 and maps.shape[:2] == (B, frames.numel()) and torch.allclose(maps, ref)
     assert torch.allclose(maps.flatten(2).sum(dim=2), torch.ones(maps.shape[:2]), atol=1e-5)

@@ -153,10 +153,12 @@ def test_embedding_heat_maps_match_a_per_position_reference() -> None:
 
     torch.manual_seed(0)
     head = MLPHead(6, 8, 4, bn=True, l2=True).eval()
+    audio_head = MLPHead(3, 8, 4, bn=True, l2=True).eval()
     fmap = torch.randn(2, 6, 3, 2, 5)  # (B, C, T', h, w)
-    a = F.normalize(torch.randn(2, 4), dim=1)
+    audio_feat = torch.randn(2, 3)
     with torch.no_grad():
-        maps, frames = embedding_heat_maps(fmap, head, a, tau=0.1, clip_frames=12)
+        maps, frames = embedding_heat_maps(fmap, head, audio_feat, audio_head, tau=0.1, clip_frames=12)
+        a = audio_head(audio_feat)
     assert maps.shape == (2, 3, 2, 5) and frames.tolist() == [2, 6, 10]  # centres of 4-frame spans
     for b in range(2):
         for t in range(3):

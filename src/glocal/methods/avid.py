@@ -36,7 +36,6 @@ from .common import (
     StagedQueue,
     VideoEncoderConfig,
     build_clip_encoder,
-    batchnorm_eval,
     clip_transform,
     embedding_heat_maps,
 )
@@ -95,7 +94,7 @@ class AVID(Method):
         self.video = build_clip_encoder(cfg)
         self.audio = AudioEncoder(cfg.audio_encoder, sample_rate=sample_rate, preset=cfg.logmel_preset,
                                   n_mels=cfg.n_mels, depth=cfg.audio_depth, width_mult=cfg.audio_width_mult,
-                            floor_quantile=cfg.audio_floor_quantile)
+                                  floor_quantile=cfg.audio_floor_quantile)
         self.video_head = MLPHead(self.video.out_channels, cfg.proj_hidden, cfg.proj_dim, bn=cfg.proj_bn, l2=True)
         self.audio_head = MLPHead(self.audio.out_channels, cfg.proj_hidden, cfg.proj_dim, bn=cfg.proj_bn, l2=True)
         self.video_queue: StagedQueue | None = None
@@ -164,6 +163,5 @@ class AVID(Method):
         """Per feature-map frame: softmax over positions of the cosine between the audio embedding
         and the video head applied at each position -> ``(B, T', h, w)``
         (:func:`~glocal.methods.common.embedding_heat_maps`)."""
-        with batchnorm_eval(self.video_head, self.audio_head):  # heads trained on pooled features
-            a = self.audio_head(self.audio(audio)).float()
-            return embedding_heat_maps(self.video.trunk(video), self.video_head, a, self.cfg.tau, video.shape[2])
+        return embedding_heat_maps(self.video.trunk(video), self.video_head, self.audio(audio), self.audio_head,
+                                   self.cfg.tau, video.shape[2])

@@ -51,7 +51,6 @@ from .common import (
     StagedQueue,
     VideoEncoderConfig,
     build_clip_encoder,
-    batchnorm_eval,
     clip_transform,
     embedding_heat_maps,
 )
@@ -328,7 +327,5 @@ class AVTS(Method):
         """Per feature-map frame: softmax over positions of the cosine between the online audio
         embedding and the online video head applied at each position -> ``(B, T', h, w)``
         (:func:`~glocal.methods.common.embedding_heat_maps`)."""
-        with batchnorm_eval(self.video.head, self.audio.head):  # heads trained on pooled features
-            a = self.audio(audio)[1].float()
-            return embedding_heat_maps(self.video.encoder.trunk(video), self.video.head, a, self.cfg.tau,
-                                       video.shape[2])
+        return embedding_heat_maps(self.video.encoder.trunk(video), self.video.head, self.audio.encoder(audio),
+                                   self.audio.head, self.cfg.tau, video.shape[2])

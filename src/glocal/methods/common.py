@@ -98,10 +98,7 @@ class ClipEncoder(nn.Module):
         self.out_channels: int = int(trunk.out_channels)  # type: ignore[arg-type]
 
     def forward(self, video: Tensor) -> Tensor:
-        return self.pool(self.trunk(video))
-
-    def pool(self, fmap: Tensor) -> Tensor:
-        """``(B, C, T', H', W')`` trunk output -> pooled ``(B, C)``."""
+        fmap = self.trunk(video)  # (B, C, T', H', W')
         if self.frame_wise:
             return self.consensus(fmap.mean(dim=(3, 4)).transpose(1, 2))  # (B, T, C) -> (B, C)
         return fmap.mean(dim=(2, 3, 4))
@@ -133,19 +130,22 @@ def batchnorm_eval(*modules: nn.Module) -> Iterator[None]:
             m.train(mode)
 
 
-def embedding_heat_maps(fmap: Tensor, head: nn.Module, audio_emb: Tensor, tau: float,
-                        clip_frames: int) -> tuple[Tensor, Tensor]:
+def embedding_heat_maps(fmap: Tensor, video_head: nn.Module, audio_feat: Tensor, audio_head: nn.Module,
+                        tau: float, clip_frames: int) -> tuple[Tensor, Tensor]:
     """Sound-source heat maps of a clip-level audio-visual model (AVID, AVTS).
 
-    The video projection ``head`` (trained on pooled features) is applied at every position of
-    the backbone's feature map, and each frame's map is a softmax over positions of the cosine
-    with the clip's audio embedding (as GLCM's attention and "Objects that Sound"):
-    ``M[b, t, p] = softmax_p(<a_b, v_{b,t,p}> / tau)``, ``v = head(fmap[b, :, t, p])`` (L2).
+    The video projection head (trained on pooled features) is applied at every position of the
+    backbone's feature map, and each frame's map is a softmax over positions of the cosine with
+    the clip's audio embedding (as GLCM's attention and "Objects that Sound"):
+    ``M[b, t, p] = softmax_p(<a_b, v_{b,t,p}> / tau)``, ``v = video_head(fmap[b, :, t, p])``,
+    ``a = audio_head(audio_feat)`` (both L2). Both heads run on their BatchNorm running
+    statistics (:func:`batchnorm_eval`), also in train mode (BatchNorm re-estimation).
 
     Args:
         fmap: backbone output ``(B, C, T', h, w)``.
-        head: ``(N, C) -> (N, D)`` L2-normalised projection.
-        audio_emb: ``(B, D)`` L2-normalised audio embeddings.
+        video_head: ``(N, C) -> (N, D)`` L2-normalised projection.
+        audio_feat: pooled audio features ``(B, C_a)``.
+        audio_head: ``(B, C_a) -> (B, D)`` L2-normalised projection.
         tau: softmax temperature (the method's contrastive ``tau``).
         clip_frames: ``T`` of the input clip, to place each map.
 
@@ -155,8 +155,10 @@ def embedding_heat_maps(fmap: Tensor, head: nn.Module, audio_emb: Tensor, tau: f
     """
     b, c, t, h, w = fmap.shape
     flat = fmap.float().permute(0, 2, 3, 4, 1).reshape(b * t * h * w, c)
-    v = head(flat).float().reshape(b, t, h * w, -1)  # (B, T', P, D)
-    scores = torch.einsum("btpd,bd->btp", v, audio_emb.float()) / tau
+    with batchnorm_eval(video_head, audio_head):
+        v = video_head(flat).float().reshape(b, t, h * w, -1)  # (B, T', P, D)
+        a = audio_head(audio_feat).float()  # (B, D)
+    scores = torch.einsum("btpd,bd->btp", v, a) / tau
     maps = scores.softmax(dim=2).reshape(b, t, h, w)
     span = clip_frames / t
     frames = (torch.arange(t, dtype=torch.float64) * span + (span - 1) / 2).round().long().clamp(0, clip_frames - 1)

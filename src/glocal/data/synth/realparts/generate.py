@@ -214,7 +214,8 @@ def generate_real_parts(
     rows = [[rec["path"], cfg.classes[p.label], p.split, cfg.classes[p.label], "", p.fold, float(cfg.duration), cfg.fps]
             for p, rec in zip(plans, records)]
     _write_csv(out / "manifest.csv", MANIFEST_COLUMNS, rows)
-    if any(p.split == "val" for p in plans):
+    has_val = any(p.split == "val" for p in plans)
+    if has_val:
         _write_csv(out / VAL_MANIFEST, MANIFEST_COLUMNS, val_as_test(rows))
     _write_json(out / "annotations.json", {
         "format": ANNOTATIONS_FORMAT,
@@ -240,7 +241,7 @@ def generate_real_parts(
         },
         "licence": LICENCE_NOTE,
         "files": {"manifest": "manifest.csv", "annotations": "annotations.json", "masks": "masks/",
-                  **({"val_manifest": VAL_MANIFEST} if any(p.split == "val" for p in plans) else {})},
+                  **({"val_manifest": VAL_MANIFEST} if has_val else {})},
     }
     _write_json(out / "realparts.json", summary, indent=2)
     return {**summary, "seconds": round(time.perf_counter() - t0, 3), "skipped": False}
