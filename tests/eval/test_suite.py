@@ -222,12 +222,14 @@ def test_cli_eval_event_end_to_end(tiny_checkpoint, tiny_world, tmp_path, capsys
 
 def test_cli_default_json_next_to_the_checkpoint(tiny_checkpoint, tiny_world, capsys):
     rc = main(["eval", "all", "--tasks", "knn,retrieval", "--checkpoint", str(tiny_checkpoint), "--data",
-               str(tiny_world), "--quiet", "--num-workers", "0", "--no-random", "--k", "3", "--ks", "1,5"])
+               str(tiny_world), "--quiet", "--num-workers", "0", "--no-random", "--k", "3", "--ks", "1,5",
+               "--video-pool", "max"])
     assert rc == 0
     out = capsys.readouterr().out
     assert "| knn | top1 |" in out and "| retrieval | R@5 |" in out
     data = json.loads((tiny_checkpoint.parent / "eval" / "all.json").read_text())
     assert data["tasks"] == ["knn", "retrieval"] and set(data["metrics"]) == {"checkpoint"}
+    assert data["options"]["video_pool"] == "max" and data["meta"]["checkpoint"]["retrieval"]["video_pool"] == "max"
     assert set(data["metrics"]["checkpoint"]["retrieval"]) == {"R@1", "R@5"}
 
 

@@ -142,3 +142,17 @@ def test_localization_with_mask_ground_truth(tiny_world, tmp_path, tiny_method, 
     big = TASKS["localization"].run(tiny_method, make_ctx(root=world))
     assert big["gt_area"] == 1.0 and big["pointing"] == 1.0 and not big["meta"]["warnings"]
     assert "warning" not in capsys.readouterr().err
+
+
+def test_video_pool_max_reaches_linear_knn_and_retrieval(tiny_method, make_ctx):
+    from glocal.eval.linear_probe import video_features_by_split
+
+    mean_ctx, max_ctx = make_ctx(), make_ctx(video_pool="max")
+    for task in ("linear", "knn", "retrieval"):
+        res = TASKS[task].run(tiny_method, max_ctx)
+        _check(res, task)
+        assert res["meta"]["video_pool"] == "max"
+    # the shared cache keeps the two poolings apart, and they differ
+    x_mean = video_features_by_split(tiny_method, mean_ctx, ["test"])["test"][0]
+    x_max = video_features_by_split(tiny_method, max_ctx, ["test"])["test"][0]
+    assert x_mean.shape == x_max.shape and not (abs(x_mean - x_max) < 1e-6).all()

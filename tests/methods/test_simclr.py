@@ -6,6 +6,7 @@ import math
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import torch
 
 from glocal.methods.base import DIAG_PREFIXES
@@ -71,3 +72,20 @@ def test_video_features_and_2d_backbone() -> None:
     assert feats.shape == (2, m.online.encoder.out_channels)
     m.train()
     assert torch.isfinite(m.training_losses(_batch(2))["loss"])
+
+
+def test_background_swap_only_on_b_in_training_and_validated() -> None:
+    from glocal.errors import ConfigError
+
+    batch = {k: v.repeat(1, 1, 2, 1, 1) for k, v in _batch().items()}  # 8 frames: a median to swap
+    m = _method(background_swap_p=1.0, background_swap_area=0.3)
+    a, b = m.pair(batch)
+    assert a is batch["a/video"] and not torch.equal(b, batch["b/video"])
+    m.eval()
+    a, b = m.pair(batch)
+    assert b is batch["b/video"]  # evaluation never swaps
+    off = _method()
+    assert off.pair(batch)[1] is batch["b/video"]  # off by default
+    for bad in ({"background_swap_p": 1.5}, {"background_swap_area": 0.0}):
+        with pytest.raises(ConfigError, match="method.background_swap"):
+            SimCLRConfig(**{**TINY, **bad}).validate()

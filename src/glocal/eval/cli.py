@@ -62,6 +62,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--num-workers", type=int, help="data loader workers")
     g = p.add_argument_group("protocol options (see docs/evaluation.md)")
     g.add_argument("--classifier", choices=["logreg", "svm"], help="linear / sound: logistic regression or linear SVM")
+    g.add_argument("--video-pool", choices=["mean", "max"],
+                   help="linear / knn / retrieval: pool the video backbone map over positions by mean (default, "
+                        "the spec) or max (keeps small objects)")
     g.add_argument("--k", type=int, help="knn: neighbours (default 20)")
     g.add_argument("--ks", type=_csv(int), help="retrieval: cut-offs (default 1,5,10,20,50)")
     g.add_argument("--faiss", choices=["auto", "on", "off"], help="retrieval: search with faiss (default auto)")
@@ -84,7 +87,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 #: CLI argument → EvalOptions field
 _OPTION_FIELDS = {
-    "classifier": "classifier", "k": "knn_k", "ks": "retrieval_ks", "faiss": "faiss",
+    "classifier": "classifier", "video_pool": "video_pool", "k": "knn_k", "ks": "retrieval_ks", "faiss": "faiss",
     "finetune_epochs": "finetune_epochs", "finetune_lr": "finetune_lr", "finetune_batch_size": "finetune_batch_size",
     "test_clips": "finetune_test_clips", "audio_crops": "audio_crops", "box_merge": "box_merge",
     "segment_seconds": "segment_seconds", "event_labels": "event_labels", "head_epochs": "head_epochs",

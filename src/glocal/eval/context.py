@@ -28,6 +28,9 @@ class EvalOptions:
 
     #: linear probe / sound classification classifier: logistic regression or linear SVM (C on val)
     classifier: Literal["logreg", "svm"] = "logreg"
+    #: linear / knn / retrieval: the video backbone map pooled over positions by "mean" (the
+    #: spec's features, ``video_features``) or "max" (``pooled_video_features``: keeps small objects)
+    video_pool: Literal["mean", "max"] = "mean"
     #: candidate regularisation values, chosen on the validation split
     Cs: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
     #: kNN neighbours (cosine, temperature-weighted vote)

@@ -1,7 +1,7 @@
 """Linear probe on frozen, clip-averaged video features: train split → test split (spec 8.2).
 
-Features: ``method.video_features`` of ``clips_per_video`` uniformly spaced centre-cropped clips,
-averaged per video. Classifier: logistic regression or linear SVM (``--classifier``), features
+Features: ``method.video_features`` (``--video-pool max``: ``method.pooled_video_features(.., "max")``)
+of ``clips_per_video`` uniformly spaced centre-cropped clips, averaged per video. Classifier: logistic regression or linear SVM (``--classifier``), features
 standardised, ``C`` chosen on the ``val`` split (a stratified part of train when there is none),
 then refitted on train + val; metric: test top-1.
 """
@@ -20,19 +20,21 @@ from .features import extract_features, make_loader
 __all__ = ["video_features_by_split", "requires", "run"]
 
 
-def _video_fn(method: Method, batch: dict):
-    return method.video_features(batch["video"])
-
-
 def video_features_by_split(method: Method, ctx: EvalContext, splits: list[str]) -> dict[str, tuple]:
-    """Frozen video features ``(N, D)`` and labels ``(N,)`` for each named split (cached per model)."""
+    """Frozen video features ``(N, D)`` and labels ``(N,)`` for each named split (cached per model),
+    pooled over positions as ``ctx.options.video_pool`` says."""
+    pool = ctx.options.video_pool
+
+    def video_fn(m: Method, batch: dict):
+        return m.pooled_video_features(batch["video"], pool)
+
     out = {}
     for name in splits:
-        key = (id(method), "video", name, ctx.data)
+        key = (id(method), "video", pool, name, ctx.data)
         if key not in ctx.cache:
             loader = make_loader(ctx.split(name), ctx.data, with_audio=False)
             ctx.cache[key] = extract_features(
-                method, loader, _video_fn, device=ctx.device, dtype=ctx.dtype, desc=f"video features [{name}]",
+                method, loader, video_fn, device=ctx.device, dtype=ctx.dtype, desc=f"video features [{name}]",
                 progress=ctx.progress,
             )
         out[name] = ctx.cache[key]
@@ -55,4 +57,4 @@ def run(method: Method, ctx: EvalContext) -> dict[str, Any]:
     top1 = float(np.mean(clf.predict(xte) == yte))
     return {"top1": top1, "meta": {"classifier": ctx.options.classifier, "C": clf.C, "val_top1": clf.val_top1,
                                    "note": clf.note, "train": int(ytr.size), "test": int(yte.size),
-                                   "clips_per_video": ctx.data.clips_per_video}}
+                                   "clips_per_video": ctx.data.clips_per_video, "video_pool": ctx.options.video_pool}}

@@ -79,4 +79,4 @@ def run(method: Method, ctx: EvalContext) -> dict[str, Any]:
     res = faiss_recall_at_k(xq, yq, xg, yg, ks, faiss) if faiss is not None else recall_at_k(xq, yq, xg, yg, ks=ks)
     dropped = [k for k in ctx.options.retrieval_ks if k not in ks]
     return {**res, "meta": {"backend": "faiss" if faiss is not None else "exact-chunked", "queries": int(len(yq)),
-                            "gallery": int(len(yg)), "dropped_ks": dropped}}
+                            "gallery": int(len(yg)), "dropped_ks": dropped, "video_pool": ctx.options.video_pool}}

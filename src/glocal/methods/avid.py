@@ -155,6 +155,10 @@ class AVID(Method):
         """Pooled video backbone features ``(B, C_v)``."""
         return self.video(video).float()
 
+    def video_feature_maps(self, video: torch.Tensor) -> list[torch.Tensor]:
+        """The video backbone map ``[(B, C_v, T', h, w)]``."""
+        return [self.video.feature_map(video)]
+
     def audio_features(self, audio: torch.Tensor) -> torch.Tensor:
         """Pooled audio backbone features ``(B, C_a)`` from a waveform ``(B, N)``."""
         return self.audio(audio).float()

@@ -319,6 +319,10 @@ class AVTS(Method):
         """Pooled online video backbone features ``(B, C_v)``."""
         return self.video.encoder(video).float()
 
+    def video_feature_maps(self, video: Tensor) -> list[Tensor]:
+        """The online video backbone map ``[(B, C_v, T', h, w)]``."""
+        return [self.video.encoder.feature_map(video)]
+
     def audio_features(self, audio: Tensor) -> Tensor:
         """Pooled online audio backbone features ``(B, C_a)`` from a waveform ``(B, N)``."""
         return self.audio.encoder(audio).float()

@@ -112,6 +112,22 @@ class Method(nn.Module):
         """Pooled clip features ``(B, D)`` from a normalised clip ``(B, 3, T, H, W)``."""
         raise NotImplementedError(f"method '{self.name}' has no video encoder")
 
+    def video_feature_maps(self, video: torch.Tensor) -> list[torch.Tensor]:
+        """The backbone maps ``(B, C_k, T', h, w)`` whose pooled, concatenated channels are
+        :meth:`video_features` (one map per pathway, in the same channel order)."""
+        raise NotImplementedError(f"method '{self.name}' exposes no video feature maps")
+
+    def pooled_video_features(self, video: torch.Tensor, pool: str = "mean") -> torch.Tensor:
+        """Clip features ``(B, D)`` pooled over positions: ``"mean"`` = :meth:`video_features`
+        (the spec's features); ``"max"`` = per channel the largest activation over all ``(T', h, w)``
+        positions of each of :meth:`video_feature_maps`, which keeps an object that covers a few
+        positions instead of averaging it into the background."""
+        if pool == "mean":
+            return self.video_features(video)
+        if pool != "max":
+            raise ValueError(f"pool must be 'mean' or 'max', got {pool!r}")
+        return torch.cat([m.float().flatten(2).amax(dim=2) for m in self.video_feature_maps(video)], dim=1)
+
     def audio_features(self, audio: torch.Tensor) -> torch.Tensor:
         """Pooled audio features ``(B, D)`` from a mono waveform ``(B, N)``."""
         raise NotImplementedError(f"method '{self.name}' has no audio encoder")

@@ -15,8 +15,9 @@ Each lives here once and the method files only compose them:
   queue a loss saw is never modified before its backward, and micro-batches of a
   gradient-accumulation step all see the same queue).
 - :func:`clip_transform` — the data config's crop/flip/jitter/grayscale plus blur and per-frame mode.
-- :class:`ClipPairMethod` — the two-clip data hooks, online encoder + head and ``video_features``
-  of the clip-vs-clip recipes.
+- :class:`BackgroundSwapConfig` / :class:`ClipPairMethod` — the two-clip data hooks (with the
+  optional background swap of the second clip), online encoder + head and ``video_features`` of
+  the clip-vs-clip recipes.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..config import check_choice, check_range
 from ..data.audio_frontend import build_logmel
+from ..data.background_swap import swap_backgrounds
 from ..data.logmel import subtract_noise_floor
 from ..data.samplers import PairSampler
 from ..data.build import train_clip_transform
@@ -53,6 +55,7 @@ __all__ = [
     "MomentumEncoder",
     "StagedQueue",
     "clip_transform",
+    "BackgroundSwapConfig",
     "ClipPairMethod",
 ]
 
@@ -96,6 +99,10 @@ class ClipEncoder(nn.Module):
         self.frame_wise = frame_wise
         self.consensus = TSNConsensus(consensus)
         self.out_channels: int = int(trunk.out_channels)  # type: ignore[arg-type]
+
+    def feature_map(self, video: Tensor) -> Tensor:
+        """The backbone map ``(B, C, T', H', W')`` before pooling (frame-wise: ``T' = T``)."""
+        return self.trunk(video)
 
     def forward(self, video: Tensor) -> Tensor:
         fmap = self.trunk(video)  # (B, C, T', H', W')
@@ -343,11 +350,30 @@ class StagedQueue(FeatureQueue):
 clip_transform = train_clip_transform
 
 
+@dataclass
+class BackgroundSwapConfig:
+    """Config fields of the background swap of :class:`ClipPairMethod`'s second clip (a config
+    dataclass inherits them; :mod:`glocal.data.background_swap`, docs/real_parts.md)."""
+
+    #: share of second clips ``b`` whose static background is replaced by another video's, so the
+    #: positive pair cannot be matched by background (0: off; 0.5 on the real-parts set)
+    background_swap_p: float = 0.0
+    #: share of the frame kept as the moving foreground (cover the moving objects)
+    background_swap_area: float = 0.4
+
+    def validate_background_swap(self) -> None:
+        """Check the fields (called from the method config's ``validate``)."""
+        check_range("method.background_swap_p", self.background_swap_p, 0.0, 1.0)
+        check_range("method.background_swap_area", self.background_swap_area, 0.01, 1.0)
+
+
 class ClipPairMethod(Method):
     """Base of the clip-vs-clip recipes (SimCLR, MoCo): two clips ``"a"``, ``"b"`` of one video
     (independent random starts, independent temporally consistent augmentations), an online
     :class:`EncoderWithHead` ``self.online`` built from the :class:`VideoEncoderConfig` fields,
-    and ``video_features`` = the pooled online backbone (before the head)."""
+    and ``video_features`` = the pooled online backbone (before the head). With
+    ``background_swap_p > 0`` (:class:`BackgroundSwapConfig`) :meth:`pair` swaps the static
+    background of that share of the ``b`` clips in training mode."""
 
     modalities = ("video",)
 
@@ -365,9 +391,20 @@ class ClipPairMethod(Method):
         return {"clip": clip_transform(data_cfg, blur_p=self.cfg.blur_p)}
 
     def pair(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
-        """The two clips ``(B, 3, T, H, W)`` of a batch."""
-        return batch["a/video"], batch["b/video"]
+        """The two clips ``(B, 3, T, H, W)`` of a batch; in training mode a share
+        ``background_swap_p`` of the ``b`` clips (drawn with the global CPU generator, which
+        checkpoints keep) gets the next clip's static background
+        (:func:`~glocal.data.background_swap.swap_backgrounds`)."""
+        a, b = batch["a/video"], batch["b/video"]
+        p = self.cfg.background_swap_p
+        if self.training and p > 0:
+            b = swap_backgrounds(b, self.cfg.background_swap_area, torch.rand(b.shape[0]) < p)
+        return a, b
 
     def video_features(self, video: Tensor) -> Tensor:
         """Pooled online backbone features ``(B, C)``."""
         return self.online.encoder(video).float()
+
+    def video_feature_maps(self, video: Tensor) -> list[Tensor]:
+        """The online backbone map ``[(B, C, T', h, w)]``."""
+        return [self.online.encoder.feature_map(video)]

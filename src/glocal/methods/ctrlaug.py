@@ -298,3 +298,7 @@ class CtrlAug(Method):
     def video_features(self, video: Tensor) -> Tensor:
         """Pooled backbone features ``(B, C)`` of a clip ``(B, 3, T, H, W)``."""
         return self.encoder(video).float()
+
+    def video_feature_maps(self, video: Tensor) -> list[Tensor]:
+        """The backbone map ``[(B, C, T', h, w)]``."""
+        return [self.encoder.feature_map(video)]

@@ -213,10 +213,12 @@ class GLCM(Method):
 
     # ---------------------------------------------------------------- evaluation
     def video_features(self, video: torch.Tensor) -> torch.Tensor:
-        """Concatenated pooled slow and fast backbone features ``(B, C_slow + C_fast)``."""
-        slow = self.slow(self._slow_input(video)).float().mean(dim=(2, 3, 4))
-        fast = self.fast(video).float().mean(dim=(2, 3, 4))
-        return torch.cat([slow, fast], dim=1)
+        """Concatenated mean-pooled slow and fast backbone features ``(B, C_slow + C_fast)``."""
+        return torch.cat([m.float().mean(dim=(2, 3, 4)) for m in self.video_feature_maps(video)], dim=1)
+
+    def video_feature_maps(self, video: torch.Tensor) -> list[torch.Tensor]:
+        """The slow ``(B, C_slow, T/s, h, w)`` and fast ``(B, C_fast, T, h', w')`` backbone maps."""
+        return [self.slow(self._slow_input(video)), self.fast(video)]
 
     def audio_features(self, audio: torch.Tensor) -> torch.Tensor:
         """Time-pooled audio trunk features ``(B, C_audio)`` at the training step density."""

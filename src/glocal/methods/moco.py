@@ -20,13 +20,13 @@ import torch
 from ..config import check_range
 from ..objectives import info_nce, info_nce_chance
 from .base import diag_entries, fp32
-from .common import ClipPairMethod, MomentumEncoder, StagedQueue, VideoEncoderConfig
+from .common import BackgroundSwapConfig, ClipPairMethod, MomentumEncoder, StagedQueue, VideoEncoderConfig
 
 __all__ = ["MoCoConfig", "MoCo"]
 
 
 @dataclass
-class MoCoConfig(VideoEncoderConfig):
+class MoCoConfig(VideoEncoderConfig, BackgroundSwapConfig):
     """MoCo v2 knobs (spec 5: K = 65536, m = 0.999, τ = 0.2, MLP 2048-2048-128 without BN)."""
 
     name: Literal["moco"] = "moco"
@@ -43,6 +43,7 @@ class MoCoConfig(VideoEncoderConfig):
 
     def validate(self) -> None:
         self.validate_encoder()
+        self.validate_background_swap()
         check_range("method.queue_size", self.queue_size, 1, 1 << 24)
         check_range("method.momentum", self.momentum, 0.0, 1.0)
         check_range("method.tau", self.tau, 1e-4, 100.0)

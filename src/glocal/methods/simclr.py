@@ -22,13 +22,13 @@ from ..config import check_range
 from ..objectives import info_nce, info_nce_chance
 from ..objectives.distributed import dist_info
 from .base import diag_entries, fp32
-from .common import ClipPairMethod, VideoEncoderConfig
+from .common import BackgroundSwapConfig, ClipPairMethod, VideoEncoderConfig
 
 __all__ = ["SimCLRConfig", "SimCLR"]
 
 
 @dataclass
-class SimCLRConfig(VideoEncoderConfig):
+class SimCLRConfig(VideoEncoderConfig, BackgroundSwapConfig):
     """SimCLR knobs (defaults: R3D-18, MLP 2048-128 with BN, τ = 0.1 as in CVRL)."""
 
     name: Literal["simclr"] = "simclr"
@@ -38,6 +38,7 @@ class SimCLRConfig(VideoEncoderConfig):
 
     def validate(self) -> None:
         self.validate_encoder()
+        self.validate_background_swap()
         check_range("method.tau", self.tau, 1e-4, 100.0)
         check_range("method.blur_p", self.blur_p, 0.0, 1.0)
 

@@ -253,3 +253,7 @@ class VCLR(Method):
         """Pooled online backbone features ``(B, C)``; 2d: mean over the clip's frames (TSN
         consensus, the release's 30-frame average)."""
         return self.online.encoder(video).float()
+
+    def video_feature_maps(self, video: torch.Tensor) -> list[torch.Tensor]:
+        """The online backbone map ``[(B, C, T', h, w)]`` (2d: one map per frame, ``T' = T``)."""
+        return [self.online.encoder.feature_map(video)]
