@@ -2,23 +2,25 @@
 
 On a small set of videos an instance-discrimination objective (SimCLR, MoCo) can tell videos
 apart by their backgrounds alone: both clips of one video share it, and nothing else has to be
-learned (docs/real_parts.md, "video-only background shortcut"). Swapping the background of one
-of the two clips for another video's makes the background useless to the positive pair and a
-trap among the negatives, so the encoder has to match what moves. This is the idea of
-foreground-background merging (FAME, Ding et al., CVPR 2022); glocal's version, for a clip
-``x`` ``(3, T, H, W)`` and a partner clip ``y`` from the same batch:
+learned (docs/methods_results.md, "Video-only methods: the background is the shortcut").
+Swapping the background of one of the two clips for another video's makes the background
+useless to the positive pair and a trap among the negatives, so the encoder has to match what
+moves. This is the idea of foreground-background merging (FAME, Ding et al., CVPR 2022);
+glocal's version, for a clip ``x`` ``(3, T, H, W)`` and a partner clip ``y`` from the same batch:
 
     bg(y)[c, h, w]  = median_t y[c, t, h, w]                   static background estimate
     e(x)[h, w]      = avgpool_k( mean_{c,t} |x[c, t, h, w] - bg(x)[c, h, w]| )   motion energy
-    m(x)[h, w]      = 1[e(x)[h, w] >= quantile_{1-area}(e(x))]  foreground: the top ``area``
+    m(x)[h, w]      = 1[e(x)[h, w] >= quantile_{1-area}(e(x)) and e(x)[h, w] > 0]
+                                                     foreground: the top ``area`` that moved
     fill[c, h, w]   = (1 - m(y)[h, w]) bg(y)[c, h, w] + m(y)[h, w] bg(x)[c, h, w]
     x'[c, t, h, w]  = m(x)[h, w] x[c, t, h, w] + (1 - m(x)[h, w]) fill[c, h, w]
 
 Where the partner's own foreground was, the clip keeps its own background: an object that
 barely moves stays in its clip's median, and pasting it would put the partner's objects (the
-very thing the partner's positive pair matches on) into this clip. The mask is one per clip (the union of where things moved over the clip), so the foreground
-keeps its own surroundings in every frame and nothing flickers. ``k`` is about an eighth of
-the frame (odd, >= 3): the mask follows objects, not single edges. Partners are the next clip
+very thing the partner's positive pair matches on) into this clip. The mask is one per clip
+(the union of where things moved over the clip), so the foreground keeps its own surroundings
+in every frame and nothing flickers. ``k`` is about an eighth of the frame (odd, >= 3): the
+mask follows objects, not single edges. Partners are the next clip
 of the batch (``i -> i + 1 mod B``; the batch order is already a random draw of the dataset).
 The clips may be normalised or not: the formula is per channel and affine normalisation
 commutes with it.
@@ -63,8 +65,7 @@ def motion_mask(video: torch.Tensor, area: float, background: torch.Tensor | Non
 def swap_backgrounds(video: torch.Tensor, area: float, apply: torch.Tensor) -> torch.Tensor:
     """Clips ``(B, 3, T, H, W)`` where ``apply`` ``(B,)`` bool is set get the static background
     of clip ``i + 1 mod B`` (outside that clip's foreground) behind their own foreground
-    (module formula); the others are
-    returned unchanged. A batch of one is returned unchanged (no partner)."""
+    (module formula); the others, and a batch of one (no partner), are returned unchanged."""
     if video.dim() != 5:
         raise ValueError(f"swap_backgrounds needs clips (B, 3, T, H, W), got {tuple(video.shape)}")
     if apply.shape != video.shape[:1]:

@@ -25,4 +25,5 @@ def run(method: Method, ctx: EvalContext) -> dict[str, Any]:
     feats = video_features_by_split(method, ctx, ["train", "test"])
     (xtr, ytr), (xte, yte) = feats["train"], feats["test"]
     k = min(int(ctx.options.knn_k), len(ytr))
-    return {"top1": knn_classify(xtr, ytr, xte, yte, k=k)["top1"], "meta": {"k": k, "train": int(len(ytr)), "video_pool": ctx.options.video_pool}}
+    meta = {"k": k, "train": int(len(ytr)), "video_pool": ctx.options.video_pool}
+    return {"top1": knn_classify(xtr, ytr, xte, yte, k=k)["top1"], "meta": meta}

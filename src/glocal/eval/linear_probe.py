@@ -1,9 +1,10 @@
 """Linear probe on frozen, clip-averaged video features: train split → test split (spec 8.2).
 
 Features: ``method.video_features`` (``--video-pool max``: ``method.pooled_video_features(.., "max")``)
-of ``clips_per_video`` uniformly spaced centre-cropped clips, averaged per video. Classifier: logistic regression or linear SVM (``--classifier``), features
-standardised, ``C`` chosen on the ``val`` split (a stratified part of train when there is none),
-then refitted on train + val; metric: test top-1.
+of ``clips_per_video`` uniformly spaced centre-cropped clips, averaged per video. Classifier:
+logistic regression or linear SVM (``--classifier``), features standardised, ``C`` chosen on
+the ``val`` split (a stratified part of train when there is none), then refitted on train +
+val; metric: test top-1.
 """
 
 from __future__ import annotations

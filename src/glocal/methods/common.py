@@ -353,10 +353,10 @@ clip_transform = train_clip_transform
 @dataclass
 class BackgroundSwapConfig:
     """Config fields of the background swap of :class:`ClipPairMethod`'s second clip (a config
-    dataclass inherits them; :mod:`glocal.data.background_swap`, docs/real_parts.md)."""
+    dataclass inherits them; :mod:`glocal.data.background_swap`; measured in docs/methods_results.md)."""
 
     #: share of second clips ``b`` whose static background is replaced by another video's, so the
-    #: positive pair cannot be matched by background (0: off; 0.5 on the real-parts set)
+    #: positive pair cannot be matched by background (0: off; it did not help SimCLR on real parts)
     background_swap_p: float = 0.0
     #: share of the frame kept as the moving foreground (cover the moving objects)
     background_swap_area: float = 0.4
