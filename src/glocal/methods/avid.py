@@ -167,5 +167,5 @@ class AVID(Method):
         """Per feature-map frame: softmax over positions of the cosine between the audio embedding
         and the video head applied at each position -> ``(B, T', h, w)``
         (:func:`~glocal.methods.common.embedding_heat_maps`)."""
-        return embedding_heat_maps(self.video.trunk(video), self.video_head, self.audio(audio), self.audio_head,
+        return embedding_heat_maps(self.video.feature_map(video), self.video_head, self.audio(audio), self.audio_head,
                                    self.cfg.tau, video.shape[2])

@@ -331,5 +331,5 @@ class AVTS(Method):
         """Per feature-map frame: softmax over positions of the cosine between the online audio
         embedding and the online video head applied at each position -> ``(B, T', h, w)``
         (:func:`~glocal.methods.common.embedding_heat_maps`)."""
-        return embedding_heat_maps(self.video.encoder.trunk(video), self.video.head, self.audio.encoder(audio),
+        return embedding_heat_maps(self.video.encoder.feature_map(video), self.video.head, self.audio.encoder(audio),
                                    self.audio.head, self.cfg.tau, video.shape[2])

@@ -105,7 +105,7 @@ class ClipEncoder(nn.Module):
         return self.trunk(video)
 
     def forward(self, video: Tensor) -> Tensor:
-        fmap = self.trunk(video)  # (B, C, T', H', W')
+        fmap = self.feature_map(video)  # (B, C, T', H', W')
         if self.frame_wise:
             return self.consensus(fmap.mean(dim=(3, 4)).transpose(1, 2))  # (B, T, C) -> (B, C)
         return fmap.mean(dim=(2, 3, 4))
