@@ -76,6 +76,37 @@ def test_in_batch_only_and_config_checks() -> None:
         AVIDConfig(queue_size=0, in_batch_negatives=False).validate()
 
 
+def test_max_position_score_matches_a_per_position_reference_and_trains_the_heads() -> None:
+    m = _method(queue_size=0, av_score="max_position").eval()
+    batch = _batch()
+    with torch.no_grad():
+        losses = m.training_losses(batch)
+        fmap = m.video.feature_map(batch["clip/video"])  # (B, C, T', h, w)
+        b, c, t, h, w = fmap.shape
+        a = m.audio_head(m.audio(batch["clip/audio"]))
+    # reference: the video head at each position separately, the best cosine per (audio, video) pair
+    s = torch.empty(b, b)
+    for j in range(b):
+        per_pos = torch.stack([m.video_head(fmap[j : j + 1, :, k, y, x]) for k in range(t) for y in range(h)
+                               for x in range(w)])[:, 0]  # (P, D)
+        for i in range(b):
+            s[i, j] = (per_pos @ a[i]).max() / m.cfg.tau
+    ref_a2v = sum(torch.logsumexp(s[i], 0) - s[i, i] for i in range(b)) / b
+    ref_v2a = sum(torch.logsumexp(s[:, j], 0) - s[j, j] for j in range(b)) / b
+    assert losses["loss_a2v"].item() == pytest.approx(ref_a2v.item(), abs=1e-4)
+    assert losses["loss_v2a"].item() == pytest.approx(ref_v2a.item(), abs=1e-4)
+    m.train()
+    out = m.training_losses(batch)
+    out["loss"].backward()
+    for part in (m.video, m.audio.trunk, m.video_head, m.audio_head):
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in part.parameters())
+    assert "feat/video" in out and out["feat/video"].shape == (4, m.video.out_channels)
+    with pytest.raises(ConfigError, match="method.av_score=max_position"):
+        AVIDConfig(queue_size=8, av_score="max_position").validate()
+    with pytest.raises(ConfigError, match="method.av_score"):
+        AVIDConfig(av_score="mean").validate()  # type: ignore[arg-type]
+
+
 def test_data_and_eval_hooks() -> None:
     data = SimpleNamespace(clip_frames=4, fps=8.0, crop_size=32, crop_scale=(0.2, 1.0), flip_p=0.5, jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8,
                            grayscale_p=0.2)

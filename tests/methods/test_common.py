@@ -7,12 +7,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from glocal.errors import ConfigError
 from glocal.methods.common import (
     AudioEncoder,
     MomentumEncoder,
     StagedQueue,
     VideoEncoderConfig,
     build_clip_encoder,
+    residual_frames,
 )
 from glocal.models.resnet2d import ResNet2D, TSNConsensus, frame_conv
 
@@ -69,6 +71,39 @@ def test_clip_encoder_2d_is_mean_of_frame_features() -> None:
     x = torch.randn(2, 3, 3, 32, 32)
     per_frame = torch.stack([enc(x[:, :, t : t + 1]) for t in range(3)], dim=1)
     assert torch.allclose(enc(x), per_frame.mean(dim=1), atol=1e-5)
+
+
+def test_residual_frames_against_a_loop_and_a_still_background() -> None:
+    x = torch.randn(2, 3, 5, 8, 8)
+    ref = torch.stack([x[:, :, t + 1] - x[:, :, t] for t in range(4)], dim=2)
+    assert torch.equal(residual_frames(x), ref)
+    still = torch.randn(1, 3, 1, 8, 8).expand(1, 3, 6, 8, 8).clone()
+    still[:, :, 3:, 2:4, 2:4] += 1.0  # a square appears at frame 3: only that step is non-zero
+    r = residual_frames(still)
+    assert r.shape == (1, 3, 5, 8, 8)
+    assert r[:, :, 2].abs().sum() > 0 and r[:, :, [0, 1, 3, 4]].abs().sum() == 0
+    with pytest.raises(ValueError, match=">= 2 frames"):
+        residual_frames(x[:, :, :1])
+
+
+@pytest.mark.parametrize("backbone,depth", [("r3d", 10), ("resnet2d", 18)])
+def test_clip_encoder_residual_input_sees_frame_differences(backbone: str, depth: int) -> None:
+    torch.manual_seed(0)
+    cfg = VideoEncoderConfig(backbone=backbone, depth=depth, width_mult=0.125, video_input="residual")  # type: ignore[arg-type]
+    enc = build_clip_encoder(cfg).eval()
+    x = torch.randn(2, 3, 5, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(enc.feature_map(x), enc.trunk(residual_frames(x)))
+        # adding the same still image to every frame changes nothing
+        shifted = x + torch.randn(2, 3, 1, 32, 32)
+        torch.testing.assert_close(enc(shifted), enc(x), rtol=1e-4, atol=1e-5)
+    rgb = build_clip_encoder(VideoEncoderConfig(backbone=backbone, depth=depth, width_mult=0.125))  # type: ignore[arg-type]
+    assert not rgb.residual and rgb.backbone_input(x) is x
+
+
+def test_video_input_is_validated() -> None:
+    with pytest.raises(ConfigError, match="method.video_input"):
+        VideoEncoderConfig(video_input="flow").validate_encoder()  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("kind", ["resnet2d", "resnet1d"])

@@ -23,6 +23,9 @@ CONFIGS: dict[str, dict[str, Any]] = {
                 "critic_hidden": 16, "order_hidden": 16},
     "vclr": {"depth": 18, "width_mult": 0.0625, "proj_hidden": 32, "proj_dim": 16, "queue_size": 8},
     "vclr_3d": {"encoder": "3d", "depth": 10, "width_mult": 0.125, "proj_hidden": 32, "proj_dim": 16, "queue_size": 8},
+    "simclr_residual": {**TINY_VIDEO, "video_input": "residual"},
+    "ctrlaug_residual": {**TINY_VIDEO, "video_input": "residual", "global_frames": 8, "global_stride": 2,
+                         "local_frames": 4, "n_local": 3, "critic_hidden": 16, "order_hidden": 16},
     "glcm": {"width_mult": 0.125, "fast_width_mult": 0.5, "audio_width_mult": 0.125, "stem_pool": False,
              "slow_stride": 4, "n_mels": 32},
 }

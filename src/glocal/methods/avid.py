@@ -10,6 +10,11 @@ trunk), each with an MLP head to L2-normalised embeddings ``v``, ``a``. Loss, bo
     L_a2v = -1/B Σ_i log e^{a_i·v_i/τ} / (Σ_j e^{a_i·v_j/τ} + Σ_{n ∈ Q_v} e^{a_i·n/τ})
     L = (L_v2a + L_a2v) / 2
 
+With ``av_score: max_position`` the video side is the bag of its map's positions instead
+(:mod:`glocal.objectives.position_max`): ``s_ij = max_p <a_i, v_{j,p}>/τ`` with the video head
+applied at every position, in-batch negatives only; this trains the per-position embeddings the
+heat maps read.
+
 ``Q_a`` / ``Q_v`` are FIFO memories of past audio / video embeddings (``queue_size > 0``; AVID
 uses a memory bank of 1024 sampled negatives) and the ``j`` sums run over the batch (or all
 ranks with ``gather_negatives``); ``in_batch_negatives=False`` leaves only the memory.
@@ -29,6 +34,7 @@ from ..errors import ConfigError
 from ..models import MLPHead
 from ..objectives import info_nce, info_nce_chance
 from ..objectives.distributed import dist_info
+from ..objectives.position_max import max_position_nce
 from .base import Method, diag_entries, fp32
 from .common import (
     AUDIO_ENCODERS,
@@ -59,6 +65,10 @@ class AVIDConfig(VideoEncoderConfig):
     #: (None: off; 0.2 for sparse sounds in steady background noise, see docs/real_parts.md)
     audio_floor_quantile: float | None = None
     tau: float = 0.07
+    #: "pooled": compare the pooled clip embedding with the audio (AVID); "max_position": compare
+    #: the audio with each position's embedding and keep the best (multiple-instance, "Objects that
+    #: Sound"; in-batch negatives only)
+    av_score: Literal["pooled", "max_position"] = "pooled"
     queue_size: int = 0  # 0: in-batch negatives only; > 0: plus a memory of past embeddings
     in_batch_negatives: bool = True
     gather_negatives: bool = False
@@ -76,6 +86,10 @@ class AVIDConfig(VideoEncoderConfig):
             check_range("method.audio_floor_quantile", self.audio_floor_quantile, 0.0, 1.0)
         if self.audio_seconds is not None:
             check_range("method.audio_seconds", self.audio_seconds, 1e-2, 60.0)
+        check_choice("method.av_score", self.av_score, ("pooled", "max_position"))
+        if self.av_score == "max_position" and (self.queue_size or self.gather_negatives or not self.in_batch_negatives):
+            raise ConfigError("method.av_score=max_position uses in-batch negatives only: set method.queue_size=0, "
+                              "method.gather_negatives=false, method.in_batch_negatives=true")
         if not self.in_batch_negatives and self.queue_size == 0:
             raise ConfigError("method.in_batch_negatives=false needs method.queue_size > 0 (no negatives otherwise)")
 
@@ -120,6 +134,8 @@ class AVID(Method):
     # ------------------------------------------------------------------ training
     def training_losses(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         video, audio = batch["clip/video"], batch["clip/audio"]
+        if self.cfg.av_score == "max_position":
+            return self._max_position_losses(video, audio)
         feat = self.video(video)  # (B, C_v)
         v = self.video_head(feat).float()  # (B, D), L2
         a = self.audio_head(self.audio(audio)).float()  # (B, D), L2
@@ -134,6 +150,23 @@ class AVID(Method):
         loss = 0.5 * (loss_v2a + loss_a2v)
         out = {"loss": loss, "loss_v2a": loss_v2a.detach(), "loss_a2v": loss_a2v.detach()}
         out.update(diag_entries(**{"pair/loss_v2a": torch.stack([v, a]), "feat/video": feat.float()}))
+        return out
+
+    def _max_position_losses(self, video: torch.Tensor, audio: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``av_score: max_position``: the video head at every position of the backbone map
+        ``(B, C_v, T', h, w)`` -> ``v (B, P, D)``; audio ``a (B, D)``; :func:`max_position_nce`."""
+        fmap = self.video.feature_map(video)  # (B, C_v, T', h, w)
+        b, c = fmap.shape[:2]
+        rows = fmap.flatten(2).transpose(1, 2).reshape(-1, c)  # (B*P, C_v)
+        v = self.video_head(rows).float().reshape(b, -1, self.cfg.proj_dim)  # (B, P, D), L2
+        a = self.audio_head(self.audio(audio)).float()  # (B, D), L2
+        with fp32(video.device):
+            loss_a2v, loss_v2a = max_position_nce(a, v, self.cfg.tau)
+        loss = 0.5 * (loss_v2a + loss_a2v)
+        out = {"loss": loss, "loss_v2a": loss_v2a.detach(), "loss_a2v": loss_a2v.detach()}
+        v_clip = torch.nn.functional.normalize(v.mean(dim=1), dim=1)  # for the diagnostics only
+        out.update(diag_entries(**{"pair/loss_v2a": torch.stack([v_clip, a]),
+                                   "feat/video": fmap.float().mean(dim=(2, 3, 4))}))
         return out
 
     def loss_chance(self, batch: dict[str, Any]) -> dict[str, float]:

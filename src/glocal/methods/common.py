@@ -74,6 +74,7 @@ class VideoEncoderConfig:
     proj_hidden: int = 2048  # MLP head hidden width
     proj_dim: int = 128  # embedding dimension (L2-normalised)
     proj_bn: bool = True  # BatchNorm in the MLP head (SimCLR / MoCo v2 style: False for MoCo v2)
+    video_input: Literal["rgb", "residual"] = "rgb"  # residual: the backbone sees frame differences (T-1 frames)
 
     def validate_encoder(self) -> None:
         """Check the encoder fields (called from the method config's ``validate``)."""
@@ -83,6 +84,17 @@ class VideoEncoderConfig:
         check_range("method.width_mult", self.width_mult, 1e-3, 16.0)
         check_range("method.proj_hidden", self.proj_hidden, 1, 1 << 16)
         check_range("method.proj_dim", self.proj_dim, 1, 1 << 16)
+        check_choice("method.video_input", self.video_input, ("rgb", "residual"))
+
+
+def residual_frames(video: Tensor) -> Tensor:
+    """Frame differences ``x[:, :, t + 1] - x[:, :, t]``: ``(B, 3, T, H, W) -> (B, 3, T - 1, H, W)``.
+
+    Whatever stays still (a static background) is zero in them; what moves keeps its edges and
+    texture (residual-frame input, Tao et al. 2020)."""
+    if video.shape[2] < 2:
+        raise ValueError(f"residual frames need a clip of >= 2 frames, got {tuple(video.shape)}")
+    return video[:, :, 1:] - video[:, :, :-1]
 
 
 class ClipEncoder(nn.Module):
@@ -93,16 +105,23 @@ class ClipEncoder(nn.Module):
     over all positions and frames). ``out_channels`` = ``C``.
     """
 
-    def __init__(self, trunk: nn.Module, frame_wise: bool, consensus: Literal["mean", "max"] = "mean") -> None:
+    def __init__(self, trunk: nn.Module, frame_wise: bool, consensus: Literal["mean", "max"] = "mean",
+                 residual: bool = False) -> None:
         super().__init__()
         self.trunk = trunk
+        self.residual = residual
         self.frame_wise = frame_wise
         self.consensus = TSNConsensus(consensus)
         self.out_channels: int = int(trunk.out_channels)  # type: ignore[arg-type]
 
     def feature_map(self, video: Tensor) -> Tensor:
-        """The backbone map ``(B, C, T', H', W')`` before pooling (frame-wise: ``T' = T``)."""
-        return self.trunk(video)
+        """The backbone map ``(B, C, T', H', W')`` before pooling (frame-wise: ``T' = T``, or
+        ``T - 1`` with residual input)."""
+        return self.trunk(self.backbone_input(video))
+
+    def backbone_input(self, video: Tensor) -> Tensor:
+        """What the trunk sees: the clip ``(B, 3, T, H, W)``, or its :func:`residual_frames`."""
+        return residual_frames(video) if self.residual else video
 
     def forward(self, video: Tensor) -> Tensor:
         fmap = self.feature_map(video)  # (B, C, T', H', W')
@@ -114,10 +133,11 @@ class ClipEncoder(nn.Module):
 def build_clip_encoder(cfg: VideoEncoderConfig, consensus: Literal["mean", "max"] = "mean") -> ClipEncoder:
     """The pooled video encoder named by ``cfg.backbone`` / ``depth`` / ``width_mult``."""
     if cfg.backbone == "resnet2d":
-        return ClipEncoder(ResNet2D(depth=cfg.depth, width_mult=cfg.width_mult), frame_wise=True, consensus=consensus)
+        return ClipEncoder(ResNet2D(depth=cfg.depth, width_mult=cfg.width_mult), frame_wise=True, consensus=consensus,
+                           residual=cfg.video_input == "residual")
     trunk = build_video_backbone(cfg.backbone, depth=cfg.depth, width_mult=cfg.width_mult,
                                  temporal_stride=cfg.temporal_stride)
-    return ClipEncoder(trunk, frame_wise=False)
+    return ClipEncoder(trunk, frame_wise=False, residual=cfg.video_input == "residual")
 
 
 @contextlib.contextmanager

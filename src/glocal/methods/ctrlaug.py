@@ -217,7 +217,7 @@ class CtrlAug(Method):
     # ------------------------------------------------------------------ training
     def _maps(self, video: Tensor) -> tuple[Tensor, Tensor]:
         """``(B, 3, T, H, W)`` -> (early map after stage ``mi_layer``, last map ``(B, C, T', H', W')``)."""
-        return self.encoder.trunk.forward_with_tap(video, self.cfg.mi_layer)
+        return self.encoder.trunk.forward_with_tap(self.encoder.backbone_input(video), self.cfg.mi_layer)
 
     def _embed(self, h_g: Tensor, h_l: Tensor, h_c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Pooled global ``(B, C)``, local ``(BN, C)`` and cell ``(BG, C)`` features -> embeddings
