@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 
 from ..config import check_choice, check_range
 from ..data.audio_transforms import WaveformAugment
@@ -44,6 +45,7 @@ from .common import (
     build_clip_encoder,
     clip_transform,
     embedding_heat_maps,
+    head_at_positions,
 )
 
 __all__ = ["AVIDConfig", "AVID"]
@@ -156,15 +158,13 @@ class AVID(Method):
         """``av_score: max_position``: the video head at every position of the backbone map
         ``(B, C_v, T', h, w)`` -> ``v (B, P, D)``; audio ``a (B, D)``; :func:`max_position_nce`."""
         fmap = self.video.feature_map(video)  # (B, C_v, T', h, w)
-        b, c = fmap.shape[:2]
-        rows = fmap.flatten(2).transpose(1, 2).reshape(-1, c)  # (B*P, C_v)
-        v = self.video_head(rows).float().reshape(b, -1, self.cfg.proj_dim)  # (B, P, D), L2
+        v = head_at_positions(fmap, self.video_head)  # (B, P, D), L2
         a = self.audio_head(self.audio(audio)).float()  # (B, D), L2
         with fp32(video.device):
             loss_a2v, loss_v2a = max_position_nce(a, v, self.cfg.tau)
         loss = 0.5 * (loss_v2a + loss_a2v)
         out = {"loss": loss, "loss_v2a": loss_v2a.detach(), "loss_a2v": loss_a2v.detach()}
-        v_clip = torch.nn.functional.normalize(v.mean(dim=1), dim=1)  # for the diagnostics only
+        v_clip = F.normalize(v.mean(dim=1), dim=1)  # for the diagnostics only
         out.update(diag_entries(**{"pair/loss_v2a": torch.stack([v_clip, a]),
                                    "feat/video": fmap.float().mean(dim=(2, 3, 4))}))
         return out

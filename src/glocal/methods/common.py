@@ -50,6 +50,9 @@ __all__ = [
     "VideoEncoderConfig",
     "ClipEncoder",
     "build_clip_encoder",
+    "residual_frames",
+    "head_at_positions",
+    "embedding_heat_maps",
     "EncoderWithHead",
     "AudioEncoder",
     "MomentumEncoder",
@@ -157,6 +160,15 @@ def batchnorm_eval(*modules: nn.Module) -> Iterator[None]:
             m.train(mode)
 
 
+def head_at_positions(fmap: Tensor, head: nn.Module) -> Tensor:
+    """A head trained on pooled features, applied at every position of a backbone map:
+    ``(B, C, T', h, w) -> (B, T'·h·w, D)`` (positions in ``(t, y, x)`` order), fp32. One head
+    pass over all ``B·T'·h·w`` rows, so a BatchNorm in the head sees them all."""
+    b, c = fmap.shape[:2]
+    rows = fmap.flatten(2).transpose(1, 2).reshape(-1, c)  # (B*P, C)
+    return head(rows).float().reshape(b, rows.shape[0] // b, -1)
+
+
 def embedding_heat_maps(fmap: Tensor, video_head: nn.Module, audio_feat: Tensor, audio_head: nn.Module,
                         tau: float, clip_frames: int) -> tuple[Tensor, Tensor]:
     """Sound-source heat maps of a clip-level audio-visual model (AVID, AVTS).
@@ -181,9 +193,8 @@ def embedding_heat_maps(fmap: Tensor, video_head: nn.Module, audio_feat: Tensor,
         centre of the frames it covers.
     """
     b, c, t, h, w = fmap.shape
-    flat = fmap.float().permute(0, 2, 3, 4, 1).reshape(b * t * h * w, c)
     with batchnorm_eval(video_head, audio_head):
-        v = video_head(flat).float().reshape(b, t, h * w, -1)  # (B, T', P, D)
+        v = head_at_positions(fmap.float(), video_head).reshape(b, t, h * w, -1)  # (B, T', P, D)
         a = audio_head(audio_feat).float()  # (B, D)
     scores = torch.einsum("btpd,bd->btp", v, a) / tau
     maps = scores.softmax(dim=2).reshape(b, t, h, w)
