@@ -21,6 +21,7 @@ import argparse
 import csv
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -106,9 +107,20 @@ def fingerprint(config: str, data: Path, tasks: str, work: Path) -> dict[str, An
     method = config_method(config)
     task_list = [t for t in tasks.split(",") if not (method in VIDEO_ONLY and t in AUDIO_TASKS)]
     out_json = run / "eval_all.json"
-    glocal("eval", "all", "--tasks", ",".join(task_list), "--checkpoint", str(ckpt), "--data", str(manifest),
-           "--num-workers", "0", "--threads", "1", "--quiet", "--out", str(out_json))
-    return {"weights": weights_hash(ckpt), "log": log, "eval": numbers(json.loads(out_json.read_text()))}
+    refused: dict[str, str] = {}
+    while True:  # a task the method cannot run is refused with one line naming it: drop it, note why
+        try:
+            glocal("eval", "all", "--tasks", ",".join(task_list), "--checkpoint", str(ckpt), "--data", str(manifest),
+                   "--num-workers", "0", "--threads", "1", "--quiet", "--out", str(out_json))
+            break
+        except SystemExit as failure:
+            found = re.search(r"task '(\w+)': (.*)", str(failure))
+            if not found or found.group(1) not in task_list:
+                raise
+            task_list.remove(found.group(1))
+            refused[found.group(1)] = found.group(2).strip()
+    return {"weights": weights_hash(ckpt), "log": log, "refused": refused,
+            "eval": numbers(json.loads(out_json.read_text()))}
 
 
 def config_method(config: str) -> str:
