@@ -35,7 +35,7 @@ import yaml
 
 from glocal.methods import build_method
 from glocal.train.config import config_from_dict
-from glocal.train.precision import cpu_has_fast_bf16, resolve_precision, use_channels_last
+from glocal.runtime.precision import cpu_has_fast_bf16, resolve_precision, use_channels_last
 from glocal.train.schedule import build_optimizer
 
 ROOT = Path(__file__).resolve().parents[1]

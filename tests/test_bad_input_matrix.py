@@ -21,7 +21,7 @@ from glocal import __version__
 from glocal.cli import main
 from glocal.data.formats import load_manifest
 from glocal.errors import DataError, WORKER_FIX, one_line
-from glocal.train.checkpoint import save_checkpoint
+from glocal.runtime.checkpoint import save_checkpoint
 
 METHOD = {"name": "glcm", "width_mult": 0.125, "fast_width_mult": 0.5, "audio_width_mult": 0.125,
           "stem_pool": False, "slow_stride": 4, "proj_dim_global": 16, "proj_dim_local": 8, "n_mels": 32}

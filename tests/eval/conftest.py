@@ -18,7 +18,7 @@ from glocal.data.synth import WorldConfig, generate_world
 from glocal.eval.context import EvalContext, EvalOptions
 from glocal.eval.features import EvalData
 from glocal.methods import Method, build_method
-from glocal.train.checkpoint import save_checkpoint
+from glocal.runtime.checkpoint import save_checkpoint
 from glocal.train.config import PretrainConfig, config_from_dict
 
 TINY_METHOD = dict(name="glcm", width_mult=0.125, fast_width_mult=0.25, audio_width_mult=0.125, stem_pool=True,

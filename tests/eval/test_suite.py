@@ -19,7 +19,7 @@ from glocal.eval.cli import TASK_NAMES
 from glocal.eval.context import EvalOptions
 from glocal.eval.suite import TASKS, evaluate, results_markdown, run_evaluation
 from glocal.methods import build_method
-from glocal.train.checkpoint import save_checkpoint
+from glocal.runtime.checkpoint import save_checkpoint
 
 FAST = dict(device="cpu", progress=False, num_workers=0, batch_size=16, clips_per_video=1)
 

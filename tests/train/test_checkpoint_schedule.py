@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from glocal.errors import DataError
-from glocal.train.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint, prune_checkpoints, save_checkpoint
+from glocal.runtime.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint, prune_checkpoints, save_checkpoint
 from glocal.train.schedule import lr_factor
 
 

@@ -17,10 +17,12 @@ import yaml
 
 from glocal.methods import build_method
 from glocal.methods.glcm import GLCMConfig
-from glocal.objectives import FeatureQueue, all_gather_no_grad, glcm_global_loss, glcm_local_loss, info_nce
+from glocal.objectives import FeatureQueue, glcm_global_loss, glcm_local_loss, info_nce
 from glocal.objectives.avts import nn_augmented_nce
 from glocal.objectives.ctrlaug import local_global_nce, soft_region_contrast
-from glocal.train.distributed import LossModule, convert_sync_batchnorm
+from glocal.runtime.distributed import convert_sync_batchnorm
+from glocal.runtime.gather import all_gather_no_grad
+from glocal.train.loss_module import LossModule
 from fixtures.ranks import finish_rank, run_ranks
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ import torch
 from glocal.cli import main
 from glocal.errors import ConfigError
 from glocal.methods.glcm import GLCM
-from glocal.train.checkpoint import list_checkpoints, load_checkpoint
+from glocal.runtime.checkpoint import list_checkpoints, load_checkpoint
 from glocal.train.config import config_from_dict
 from glocal.train.engine import NonFiniteLoss, pretrain
 

@@ -10,7 +10,7 @@ import torch
 
 from glocal.errors import GlocalError
 from glocal.train import runlog
-from glocal.train.checkpoint import list_checkpoints
+from glocal.runtime.checkpoint import list_checkpoints
 from glocal.train.engine import pretrain
 from glocal.train.runlog import CSVLog
 

@@ -17,7 +17,7 @@ import pytest
 import torch
 import yaml
 
-from glocal.train.checkpoint import clean_partial_writes, latest_checkpoint, list_checkpoints, load_checkpoint
+from glocal.runtime.checkpoint import clean_partial_writes, latest_checkpoint, list_checkpoints, load_checkpoint
 from glocal.train.config import config_from_dict
 from glocal.train.engine import pretrain
 
@@ -104,7 +104,7 @@ def test_sigterm_saves_exits_zero_and_resumes(tmp_path, tiny_raw, reference):
 def test_kill_during_checkpoint_write_keeps_previous_loadable(tmp_path):
     script = textwrap.dedent(f"""
         import io, os, signal, torch
-        from glocal.train.checkpoint import save_checkpoint
+        from glocal.runtime.checkpoint import save_checkpoint
         save_checkpoint({{"model": {{"w": torch.ones(1000)}}, "epoch": 1}}, {str(tmp_path / "ckpt_epoch0001.pt")!r})
         real_save = torch.save
         def dying_save(obj, fh, *args, **kwargs):

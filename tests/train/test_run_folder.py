@@ -14,7 +14,7 @@ from glocal.cli import main
 from glocal.data.formats import load_manifest
 from glocal.data.preflight import preflight_notes
 from glocal.train import runlog
-from glocal.train.config import DataConfig
+from glocal.data.config import DataConfig
 
 
 def _hashes(folder: Path) -> dict[str, str]:

@@ -24,8 +24,9 @@ from glocal.errors import ConfigError
 from glocal.methods import build_method
 from glocal.methods.common import MomentumEncoder
 from glocal.methods.moco import MoCoConfig
-from glocal.objectives.distributed import batch_shuffle, batch_unshuffle, shuffled_forward
-from glocal.train.distributed import LossModule, convert_sync_batchnorm
+from glocal.runtime.gather import batch_shuffle, batch_unshuffle, shuffled_forward
+from glocal.runtime.distributed import convert_sync_batchnorm
+from glocal.train.loss_module import LossModule
 from fixtures.ranks import finish_rank, run_ranks
 
 WORLD, B = 2, 3  # 2 ranks x 3 rows

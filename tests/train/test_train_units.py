@@ -12,7 +12,7 @@ import torch
 
 from glocal.errors import GlocalError
 from glocal.objectives import mil_nce, mil_nce_local
-from glocal.train.checkpoint import (
+from glocal.runtime.checkpoint import (
     capture_rng_state,
     checkpoint_name,
     clean_partial_writes,
@@ -22,7 +22,7 @@ from glocal.train.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from glocal.train.distributed import DistributedBatchSampler, SyncBatchNorm, convert_sync_batchnorm
+from glocal.runtime.distributed import DistributedBatchSampler, SyncBatchNorm, convert_sync_batchnorm
 from glocal.train.runlog import CSVLog
 from glocal.train.signals import StopRequest
 

@@ -9,7 +9,7 @@ import torch
 
 from ..errors import DataError, GlocalError
 from ..methods import Method, build_method
-from ..train.checkpoint import load_checkpoint
+from ..runtime.checkpoint import load_checkpoint
 from ..train.config import PretrainConfig, config_from_dict
 from .features import recalibrate_batchnorm
 

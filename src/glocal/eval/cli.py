@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..errors import GlocalError
-    from ..train.rundir import check_writable
+    from ..runtime.rundir import check_writable
     from .context import EvalOptions
     from .suite import run_evaluation
 

@@ -18,7 +18,7 @@ from ..data.dataset import AVClipDataset, ClipSpec, collate_samples
 from ..data.manifest import Manifest
 from ..data.transforms import ClipTransform
 from ..methods import Method
-from ..train.precision import autocast
+from ..runtime.precision import autocast
 
 __all__ = ["EvalData", "make_loader", "extract_features", "recalibrate_batchnorm"]
 

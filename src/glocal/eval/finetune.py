@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..methods import Method
-from ..train.precision import autocast
+from ..runtime.precision import autocast
 from .context import EvalContext
 from .features import extract_features, make_loader
 

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from ..data.io import read_audio
 from ..errors import DataError
 from ..methods import Method
-from ..train.precision import autocast
+from ..runtime.precision import autocast
 from .classifiers import fit_linear
 from .context import EvalContext
 from .features import EvalData

@@ -23,7 +23,7 @@ import torch
 from ..errors import DataError, GlocalError, one_line
 from ..methods import Method
 from ..train.config import PretrainConfig
-from ..train.precision import resolve_device
+from ..runtime.precision import resolve_device
 from . import (
     deepfake,
     event,

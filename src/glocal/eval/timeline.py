@@ -36,7 +36,7 @@ from ..data.manifest import Manifest
 from ..data.transforms import ClipTransform
 from ..errors import DataError
 from ..methods import Method
-from ..train.precision import autocast
+from ..runtime.precision import autocast
 from .context import EvalContext
 from .features import EvalData
 

@@ -34,7 +34,7 @@ from ..data.samplers import ContiguousClipSampler
 from ..errors import ConfigError
 from ..models import MLPHead
 from ..objectives import info_nce, info_nce_chance
-from ..objectives.distributed import dist_info
+from ..runtime.gather import dist_info
 from ..objectives.position_max import max_position_nce
 from .base import Method, diag_entries, fp32
 from .common import (

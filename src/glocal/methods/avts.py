@@ -41,7 +41,7 @@ from ..objectives import (
     order_pair_batch,
     speed_direction_labels,
 )
-from ..objectives.distributed import dist_info
+from ..runtime.gather import dist_info
 from .base import Method, diag_entries, fp32, num_outputs
 from .common import (
     AUDIO_ENCODERS,

@@ -40,8 +40,8 @@ from ..data.samplers import PairSampler
 from ..data.build import train_clip_transform
 from ..models import MLPHead, ResNet1DAudio, build_video_backbone
 from ..models.resnet2d import ResNet2D, TSNConsensus
-from ..objectives import FeatureQueue, all_gather_no_grad, momentum_update
-from ..objectives.distributed import dist_info, shuffled_forward
+from ..objectives import FeatureQueue, momentum_update
+from ..runtime.gather import all_gather_no_grad, dist_info, shuffled_forward
 from .base import Method, fp32
 
 __all__ = [
@@ -284,7 +284,7 @@ class MomentumEncoder(nn.Module):
     ``shuffle_bn`` (MoCo's shuffling BN): under ``torch.distributed`` with more than one rank,
     each forward in train mode runs the copy on a random cross-rank shard of the global key batch
     and returns this rank's rows in their original order
-    (:func:`~glocal.objectives.distributed.shuffled_forward`), so the key encoder's BatchNorm
+    (:func:`~glocal.runtime.gather.shuffled_forward`), so the key encoder's BatchNorm
     statistics are not those of the samples this rank's query encoder sees. It is a no-op (no
     communication, no random draw) with one process — BatchNorm already normalises over the
     whole batch there —, in eval mode, with ``bn_train=False`` (running statistics), and when
@@ -309,7 +309,7 @@ class MomentumEncoder(nn.Module):
         copy has a BatchNorm layer on batch statistics that is not synchronised across ranks."""
         if not (self.shuffle_bn and self.training and self.bn_train) or dist_info()[1] == 1:
             return False
-        from ..train.distributed import SyncBatchNorm  # lazy: glocal.train imports the methods
+        from ..runtime.distributed import SyncBatchNorm  # lazy: glocal.train imports the methods
 
         return any(isinstance(m, _BatchNorm) and m.training and not isinstance(m, (SyncBatchNorm, nn.SyncBatchNorm))
                    for m in self.module.modules())

@@ -47,7 +47,7 @@ from ..objectives import (
     temporal_bin_labels,
     cross_entropy_chance,
 )
-from ..objectives.distributed import dist_info
+from ..runtime.gather import dist_info
 from .base import Method, diag_entries, fp32, num_outputs
 from .common import VideoEncoderConfig, build_clip_encoder, clip_transform
 

@@ -31,7 +31,7 @@ from ..data.logmel import resize_time, subtract_noise_floor
 from ..errors import ConfigError
 from ..models import Conv1x1Head, ResNet1DAudio, build_video_backbone
 from ..objectives import attention_pool, av_attention, glcm_global_loss, glcm_local_loss, mil_nce_chance
-from ..objectives.distributed import dist_info
+from ..runtime.gather import dist_info
 from .base import Method, diag_entries, fp32
 
 __all__ = ["GLCMConfig", "GLCM"]

@@ -20,7 +20,7 @@ import torch
 
 from ..config import check_range
 from ..objectives import info_nce, info_nce_chance
-from ..objectives.distributed import dist_info
+from ..runtime.gather import dist_info
 from .base import diag_entries, fp32
 from .common import BackgroundSwapConfig, ClipPairMethod, VideoEncoderConfig
 

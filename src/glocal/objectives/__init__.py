@@ -8,7 +8,7 @@ from .glcm import (
     glcm_local_loss,
     global_scores,
 )
-from .distributed import all_gather_no_grad, all_gather_with_grad, dist_info, mil_nce_local
+from .distributed import mil_nce_local
 from .info_nce import (
     MULTI_POSITIVE_MODES,
     info_nce,
@@ -77,9 +77,6 @@ __all__ = [
     "MULTI_POSITIVE_MODES",
     "mil_nce",
     "mil_nce_local",
-    "all_gather_with_grad",
-    "all_gather_no_grad",
-    "dist_info",
     "global_scores",
     "glcm_global_loss",
     "av_attention",

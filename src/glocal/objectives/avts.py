@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .distributed import all_gather_with_grad, dist_info
+from ..runtime.gather import all_gather_with_grad, dist_info
 from .info_nce import multi_positive_nce
 from .pretext import order_permutations
 

@@ -18,7 +18,7 @@ are normalised to the global view (``t`` over its time window, ``x, y`` over its
 
 Distributed (``gather=True``): the candidates of other videos (cells, pooled globals) are gathered
 from every rank with gradients and each rank returns the mean over its own local clips (the
-pattern of :mod:`glocal.objectives.distributed`), so the mean over ranks equals the loss of one
+pattern of :mod:`glocal.runtime.gather`), so the mean over ranks equals the loss of one
 process holding the whole batch.
 """
 
@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..boxes import box_intersection, box_iou, box_volume, grid_cell_boxes  # geometry re-exported here
-from .distributed import all_gather_with_grad, dist_info
+from ..runtime.gather import all_gather_with_grad, dist_info
 from .info_nce import soft_target_nce
 from .pretext import grad_reverse, jsd_mi_lower_bound
 

@@ -23,7 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .distributed import all_gather_with_grad, dist_info, mil_nce_local
+from ..runtime.gather import all_gather_with_grad, dist_info
+
+from .distributed import mil_nce_local
 from .mil_nce import mil_nce
 
 __all__ = [
@@ -100,7 +102,7 @@ def glcm_global_loss(
         video_map: ``(B, D, P)`` or ``(B, D, H, W)``.
         normalize, tau: see :func:`global_scores`; ``normalize=False, tau=1.0`` = release.
         gather: under ``torch.distributed``, use the clips of every rank as negatives (see
-            :mod:`glocal.objectives.distributed`): this rank's anchors against all ranks' items;
+            :mod:`glocal.runtime.gather`): this rank's anchors against all ranks' items;
             returns the mean over this rank's anchors (no-op with one process).
 
     Returns:

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .distributed import all_gather_with_grad, dist_info
+from ..runtime.gather import all_gather_with_grad, dist_info
 
 __all__ = [
     "info_nce",
@@ -63,7 +63,7 @@ def info_nce(
         gather: under ``torch.distributed``, the in-batch candidates are the keys (and, for the
             symmetric direction, the queries) of **every** rank, gathered with gradients; this
             rank's rows only, so the result is the mean over this rank's ``N`` queries (see
-            :mod:`glocal.objectives.distributed`). No-op with one process or without in-batch
+            :mod:`glocal.runtime.gather`). No-op with one process or without in-batch
             negatives.
 
     Returns:

@@ -15,9 +15,9 @@ from ..data.build import build_pretrain_dataset as build_dataset
 from ..data.dataset import MultiViewDataset
 from ..errors import GlocalError
 from ..methods import Method, build_method
-from .checkpoint import load_checkpoint
+from ..runtime.checkpoint import load_checkpoint
 from .config import PretrainConfig, config_from_dict
-from .distributed import DistributedBatchSampler
+from ..runtime.distributed import DistributedBatchSampler
 from .loop import NonFiniteLoss, Trainer
 from .runlog import CSVLog
 

@@ -37,7 +37,7 @@ from ..data.photometric import finish_batch
 from ..data.preflight import preflight_notes
 from ..errors import DataError, GlocalError
 from ..methods import Method, build_method
-from .checkpoint import (
+from ..runtime.checkpoint import (
     BEST_NAME,
     capture_rng_state,
     checkpoint_name,
@@ -49,16 +49,16 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .config import PretrainConfig
+from .loss_module import LossModule
 from .diagnostics import EpochDiagnostics, chance_columns, chance_lines, split_outputs
-from .distributed import (
+from ..runtime.distributed import (
     DistContext,
     DistributedBatchSampler,
-    LossModule,
     convert_sync_batchnorm,
     init_distributed,
     shutdown_distributed,
 )
-from .precision import (
+from ..runtime.precision import (
     autocast,
     configure_determinism,
     make_grad_scaler,
@@ -68,7 +68,7 @@ from .precision import (
     to_channels_last_3d,
 )
 from .online_probe import OnlineProbe
-from .rundir import prepare_run_dir
+from ..runtime.rundir import prepare_run_dir
 from .runlog import CSVLog, TensorBoardLog, check_tensorboard, open_tensorboard
 from .schedule import build_optimizer, build_scheduler
 from .signals import StopRequest
@@ -216,7 +216,7 @@ class Trainer:
         cfg, t = self.cfg, self.cfg.train
         self.ctx = ctx
         self.out = Path(t.out_dir)
-        # before any work: a writable folder that holds no other run (see glocal.train.rundir)
+        # before any work: a writable folder that holds no other run (see glocal.runtime.rundir)
         for note in self._on_main(lambda: prepare_run_dir(self.out, resume=self.resume, overwrite=self.overwrite)):
             self._say(note)
         if t.num_threads:

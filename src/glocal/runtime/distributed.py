@@ -16,8 +16,6 @@ Pieces:
   already done.
 * :class:`SyncBatchNorm` — batch statistics over the global batch on **any** device (torch's own
   ``nn.SyncBatchNorm`` only runs on GPUs; :func:`convert_sync_batchnorm` uses it on CUDA).
-* :class:`LossModule` — the ``nn.Module`` whose ``forward`` is ``method.training_losses``, so that
-  DDP's gradient hooks see the method's parameters.
 """
 
 from __future__ import annotations
@@ -35,7 +33,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import Sampler
 
 from ..errors import ConfigError, GlocalError
-from ..objectives.distributed import all_gather_with_grad, dist_info
+from .gather import all_gather_with_grad, dist_info
 from .precision import resolve_device
 
 __all__ = [
@@ -45,7 +43,6 @@ __all__ = [
     "DistributedBatchSampler",
     "SyncBatchNorm",
     "convert_sync_batchnorm",
-    "LossModule",
 ]
 
 
@@ -286,14 +283,3 @@ def convert_sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module
     if device.type == "cuda":
         return nn.SyncBatchNorm.convert_sync_batchnorm(module)
     return _convert_cpu(module)
-
-
-class LossModule(nn.Module):
-    """``forward(batch) = method.training_losses(batch)``: the unit DDP (and ``torch.compile``) wrap."""
-
-    def __init__(self, method: nn.Module) -> None:
-        super().__init__()
-        self.method = method
-
-    def forward(self, batch: dict[str, Any]) -> dict[str, Tensor]:
-        return self.method.training_losses(batch)  # type: ignore[operator]

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from glocal.errors import ConfigError
 from glocal.methods import build_method
 from glocal.methods.glcm import GLCMConfig
-from glocal.train.precision import make_grad_scaler, resolve_precision, use_channels_last
+from glocal.runtime.precision import make_grad_scaler, resolve_precision, use_channels_last
 
 TINY = dict(width_mult=0.125, fast_width_mult=0.5, audio_width_mult=0.125, stem_pool=False, slow_stride=4,
             proj_dim_global=16, proj_dim_local=8, n_mels=32)
@@ -79,7 +79,7 @@ def test_channels_last_3d_conversion_skips_4d_weights():
     import torch
 
     from glocal.models import ResNet2DAudio
-    from glocal.train.precision import to_channels_last_3d
+    from glocal.runtime.precision import to_channels_last_3d
 
     model = torch.nn.ModuleDict({
         "video": torch.nn.Conv3d(3, 4, 3),
