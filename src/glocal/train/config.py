@@ -24,6 +24,10 @@ class OptimConfig:
     name: Literal["adam", "adamw", "sgd"] = "adam"
     lr: float = 1e-4
     weight_decay: float = 0.0
+    #: also decay biases, normalisation weights and other 1-D parameters (temperatures, scales).
+    #: Off by default, as in solo-learn and open_clip: decaying a BatchNorm scale or a bias only
+    #: shrinks it toward 0 and regularises nothing (measured in docs/methods_results.md)
+    decay_norm_and_bias: bool = False
     momentum: float = 0.9
     schedule: Literal["cosine", "constant"] = "cosine"
     warmup_epochs: float = 0.0

@@ -9,31 +9,47 @@ import torch
 
 from .config import OptimConfig
 
-__all__ = ["build_optimizer", "lr_factor", "build_scheduler"]
+__all__ = ["decay_groups", "build_optimizer", "lr_factor", "build_scheduler"]
+
+
+def decay_groups(params: Iterable[torch.nn.Parameter], weight_decay: float, decay_norm_and_bias: bool) -> list[dict]:
+    """Parameter groups for the optimizer: with ``weight_decay > 0`` and not
+    ``decay_norm_and_bias``, the parameters with fewer than 2 dimensions (biases, BatchNorm /
+    LayerNorm weights, learnable temperatures) form a second group without weight decay;
+    otherwise one group. Empty groups are left out; frozen parameters are never passed."""
+    params = [p for p in params if p.requires_grad]
+    if weight_decay == 0 or decay_norm_and_bias:
+        return [{"params": params, "weight_decay": weight_decay}]
+    decayed = [p for p in params if p.ndim >= 2]
+    kept = [p for p in params if p.ndim < 2]
+    return [g for g in ({"params": decayed, "weight_decay": weight_decay}, {"params": kept, "weight_decay": 0.0})
+            if g["params"]]
 
 
 def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: OptimConfig, global_batch: int) -> torch.optim.Optimizer:
-    """Adam / AdamW / SGD with the configured (optionally batch-scaled) learning rate.
+    """Adam / AdamW / SGD with the configured (optionally batch-scaled) learning rate and weight
+    decay on the groups of :func:`decay_groups` (``optim.decay_norm_and_bias``).
 
     Uses PyTorch's fused implementation (one kernel over all parameters) where it supports the
     parameters' device and dtype — on CPU the default per-parameter loop made Adam ~20 % of a
     paper-size GLCM step (``benchmarks/train_step.py``) — and the per-parameter loop otherwise.
     """
     lr = cfg.lr * global_batch / 256 if cfg.scale_lr_with_batch else cfg.lr
-    params = [p for p in params if p.requires_grad]
+    groups = decay_groups(params, cfg.weight_decay, cfg.decay_norm_and_bias)
+    params = [p for g in groups for p in g["params"]]
     if cfg.name == "sgd":
         cls, kwargs = torch.optim.SGD, {"momentum": cfg.momentum}
     elif cfg.name == "adamw":
         cls, kwargs = torch.optim.AdamW, {}
     else:
         cls, kwargs = torch.optim.Adam, {}
-    kwargs.update(lr=lr, weight_decay=cfg.weight_decay)
+    kwargs.update(lr=lr)
     if _fused_ok(params):
         try:
-            return cls(params, fused=True, **kwargs)
+            return cls(groups, fused=True, **kwargs)
         except (RuntimeError, ValueError):  # this build / device has no fused kernel for these parameters
             pass
-    return cls(params, **kwargs)
+    return cls(groups, **kwargs)
 
 
 def _fused_ok(params: list[torch.nn.Parameter]) -> bool:
