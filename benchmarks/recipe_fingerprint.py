@@ -10,6 +10,8 @@ and compare the two JSON files::
     python benchmarks/recipe_fingerprint.py --world data/fp_world --real data/rp_big --out after.json
     python benchmarks/recipe_fingerprint.py --compare before.json after.json
 
+An existing ``--out`` file is resumed: configs already in it are not run again.
+
 ``--world`` is generated when missing (``glocal synth``: 120 videos of the demo world at 32 px);
 ``--real`` is the real-parts set (``benchmarks/data/real_parts.py``). Same machine, same torch:
 the hashes are bit-exact; anything else shows up as a differing key.
@@ -37,7 +39,7 @@ REAL_CONFIGS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs/real").
 WORLD_TASKS = "linear,retrieval,sound,localization,event,temporal,deepfake,tal,fingerprint"
 REAL_TASKS = "linear,retrieval,sound,localization"
 VIDEO_ONLY = {"simclr", "moco", "vclr", "ctrlaug"}
-AUDIO_TASKS = {"sound", "localization"}
+AUDIO_TASKS = {"sound", "localization", "deepfake"}
 
 
 def glocal(*args: str) -> None:
@@ -114,7 +116,7 @@ def fingerprint(config: str, data: Path, tasks: str, work: Path) -> dict[str, An
                    "--num-workers", "0", "--threads", "1", "--quiet", "--out", str(out_json))
             break
         except SystemExit as failure:
-            found = re.search(r"task '(\w+)': (.*)", str(failure))
+            found = re.search(r"task '(\w+)':? (.*)", str(failure))
             if not found or found.group(1) not in task_list:
                 raise
             task_list.remove(found.group(1))
@@ -170,15 +172,16 @@ def main() -> int:
     if (real / "manifest.csv").exists():
         jobs += [(c, real, REAL_TASKS) for c in REAL_CONFIGS]
     only = [s for s in args.only.split(",") if s]
-    result: dict[str, Any] = {}
+    out = Path(args.out)
+    result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}  # resumes
     with tempfile.TemporaryDirectory() as tmp:
         for config, data, tasks in jobs:
-            if only and not any(s in config for s in only):
+            if (only and not any(s in config for s in only)) or config in result:
                 continue
             print(f"fingerprinting {config} on {data.name} ...", flush=True)
             result[config] = fingerprint(config, data, tasks, Path(tmp))
-    Path(args.out).write_text(json.dumps(result, indent=1, sort_keys=True))
-    print(f"wrote {args.out} ({len(result)} configs)")
+            out.write_text(json.dumps(result, indent=1, sort_keys=True))  # after each config
+    print(f"{out}: {len(result)} configs")
     return 0
 
 

@@ -85,7 +85,7 @@ class Step:
         self.cl = base.endswith("_cl")
         cfg = setup["cfg"]
         torch.manual_seed(0)
-        self.method = build_method(cfg.method, sample_rate=cfg.data.sample_rate, fps=cfg.data.fps).train()
+        self.method = build_method(cfg.method, cfg.data).train()
         b, t, s = setup["batch"], setup["frames"], setup["size"]
         video = torch.randn(b, 3, t, s, s)
         if self.cl:

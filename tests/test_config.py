@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import pytest
+import torch
 
 from glocal.config import apply_overrides, build, load_yaml, to_dict
 from glocal.errors import ConfigError
@@ -111,29 +112,33 @@ def test_data_jitter_reaches_the_clip_transform():
 
 
 def test_decoder_threads_and_augment_on_device_reach_the_dataset(tmp_path, monkeypatch):
-    """``data.decoder_threads`` and ``data.augment_on_device`` (auto: on for CUDA training) are
-    what the pretraining dataset gets."""
+    """``data.decoder_threads``, ``data.audio_speed_mode`` and the resolved
+    ``data.augment_on_device`` (auto: on for CUDA training) are what the pretraining dataset gets."""
     import glocal.data.build as build
+    from glocal.methods import build_method
+    from glocal.train.loop import Trainer
 
     seen = {}
     monkeypatch.setattr(build, "load_manifest", lambda *a, **k: None)
     monkeypatch.setattr(build, "MultiViewDataset", lambda *a, **k: seen.update(k))
-    cases = [
-        ([], "auto", False),  # CPU
-        (["data.num_workers=0"], "auto", False),
-        (["train.device=cuda"], "auto", True),
-        (["data.augment_on_device=true", "data.decoder_threads=3"], 3, True),
-        (["data.augment_on_device=false", "data.num_workers=0", "data.decoder_threads=ffmpeg"], None, False),
-    ]
     cfg = load_pretrain_config(None, ["method.name=avts", "data.audio_speed_mode=stretch"])
-    build.build_pretrain_dataset(cfg)
-    assert seen["speed_mode"] == "stretch"
-    monkeypatch.setattr(build.torch.cuda, "is_available", lambda: False)
+    build_method(cfg.method, cfg.data).pretrain_dataset(seed=0, augment_on_device=False)
+    assert seen["speed_mode"] == "stretch" and seen["with_audio"]
+    cases = [  # overrides, decoder threads, augment on device for a CPU / a CUDA run
+        ([], "auto", (False, True)),
+        (["data.augment_on_device=true", "data.decoder_threads=3"], 3, (True, True)),
+        (["data.augment_on_device=false", "data.decoder_threads=ffmpeg"], None, (False, False)),
+    ]
     for overrides, threads, on_device in cases:
         cfg = load_pretrain_config(None, ["method.name=glcm", *overrides])
-        build.build_pretrain_dataset(cfg)
-        assert (seen["decoder_threads"], seen["augment_on_device"]) == (threads, on_device), overrides
-
+        trainer = Trainer(cfg)
+        resolved = []
+        for device in ("cpu", "cuda"):
+            trainer.device = torch.device(device)
+            resolved.append(trainer._augment_on_device())
+        assert tuple(resolved) == on_device, overrides
+        build_method(cfg.method, cfg.data).pretrain_dataset(seed=0, augment_on_device=resolved[0])
+        assert (seen["decoder_threads"], seen["augment_on_device"]) == (threads, on_device[0]), overrides
 
 def test_shipped_configs_load():
     from pathlib import Path

@@ -53,7 +53,7 @@ def tiny_cfg(tiny_world: Path) -> PretrainConfig:
 @pytest.fixture(scope="session")
 def tiny_method(tiny_cfg: PretrainConfig) -> Method:
     torch.manual_seed(1)
-    return build_method(tiny_cfg.method, sample_rate=tiny_cfg.data.sample_rate, fps=tiny_cfg.data.fps).eval()
+    return build_method(tiny_cfg.method, tiny_cfg.data).eval()
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from glocal.data.config import DataConfig
 from glocal.cli import main
 from glocal.errors import DataError, GlocalError
 from glocal.eval import suite
@@ -63,12 +64,11 @@ def test_random_init_differs_from_the_checkpoint(tiny_checkpoint, tiny_world, ti
 # bad input
 # ------------------------------------------------------------------------------------------------
 def test_checkpoint_of_another_architecture(tiny_cfg, tmp_path, tiny_world):
-    other = build_method(type(tiny_cfg.method)(**{**tiny_cfg.method.__dict__, "width_mult": 0.25}),
-                         sample_rate=8000, fps=8.0)
+    other = build_method(type(tiny_cfg.method)(**{**tiny_cfg.method.__dict__, "width_mult": 0.25}), DataConfig(sample_rate=8000, fps=8.0))
     path = save_checkpoint({"config": tiny_cfg.to_dict(), "model": other.state_dict()}, tmp_path / "other.pt")
     with pytest.raises(CheckpointMismatchError, match=r"other\.pt.*shape mismatches.*slow\."):
         load_method(path, torch.device("cpu"))
-    state = {k: v for k, v in build_method(tiny_cfg.method, sample_rate=8000, fps=8.0).state_dict().items()
+    state = {k: v for k, v in build_method(tiny_cfg.method, DataConfig(sample_rate=8000, fps=8.0)).state_dict().items()
              if not k.startswith("audio.")}
     state["extra.weight"] = torch.zeros(1)
     path2 = save_checkpoint({"config": tiny_cfg.to_dict(), "model": state}, tmp_path / "partial.pt")
@@ -276,7 +276,7 @@ def _tiny_checkpoint_of(method: dict, tiny_cfg, path: Path) -> Path:
     raw["method"] = method
     cfg = config_from_dict(raw)
     torch.manual_seed(0)
-    model = build_method(cfg.method, sample_rate=cfg.data.sample_rate, fps=cfg.data.fps)
+    model = build_method(cfg.method, cfg.data)
     return save_checkpoint({"method": method["name"], "config": cfg.to_dict(), "model": model.state_dict(),
                             "epoch": 1, "step": 1}, path)
 

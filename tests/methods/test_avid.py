@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from glocal.data.config import DataConfig
 from glocal.methods.base import DIAG_PREFIXES
 import torch.nn.functional as F
 
@@ -28,7 +28,7 @@ def _batch(b: int = 4) -> dict[str, torch.Tensor]:
 
 def _method(**kw):
     torch.manual_seed(0)
-    return build_method(AVIDConfig(**{**TINY, **kw}), sample_rate=SR, fps=8.0)
+    return build_method(AVIDConfig(**{**TINY, **kw}), DataConfig(sample_rate=SR, fps=8.0))
 
 
 def _nce_reference(x: torch.Tensor, y: torch.Tensor, memory: torch.Tensor, tau: float) -> float:
@@ -108,14 +108,14 @@ def test_max_position_score_matches_a_per_position_reference_and_trains_the_head
 
 
 def test_data_and_eval_hooks() -> None:
-    data = SimpleNamespace(clip_frames=4, fps=8.0, crop_size=32, crop_scale=(0.2, 1.0), flip_p=0.5, jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8,
+    data = DataConfig(clip_frames=4, fps=8.0, crop_size=32, crop_scale=(0.2, 1.0), flip_p=0.5, jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8,
                            grayscale_p=0.2)
-    hooks = AVID.config_only(AVIDConfig(**TINY))
-    plan = hooks.build_sampler(data).plan(np.random.default_rng(0), 0.0, 6.0, 8.0)
+    hooks = build_method(AVIDConfig(**TINY), data)
+    plan = hooks.build_sampler().plan(np.random.default_rng(0), 0.0, 6.0, 8.0)
     (view,) = plan.views
     start, dur = view.audio  # type: ignore[misc]
     assert dur == 2.0 and start + dur / 2 == pytest.approx(view.times[0] + 0.25)  # 2 s centred on the 0.5 s clip
-    assert set(hooks.audio_transforms(data)) == {"clip"}
+    assert set(hooks.audio_transforms()) == {"clip"}
     m = _method().eval()
     with torch.no_grad():
         assert m.video_features(torch.randn(2, 3, 4, 32, 32)).shape == (2, m.video.out_channels)

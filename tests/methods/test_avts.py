@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from glocal.data.config import DataConfig
+from glocal.methods import build_method
 from glocal.methods.base import DIAG_PREFIXES
 import torch.nn.functional as F
 
@@ -26,7 +27,7 @@ TINY = dict(depth=10, width_mult=0.125, audio_width_mult=0.125, proj_hidden=32, 
             n_mels=32, queue_size=8, nn_k=2, pretext_hidden=16, momentum=0.9)
 SR = 8000
 B = 4
-DATA = SimpleNamespace(clip_frames=4, fps=8.0, crop_size=16, crop_scale=(0.5, 1.0), flip_p=0.5, jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8,
+DATA = DataConfig(clip_frames=4, fps=8.0, crop_size=16, crop_scale=(0.5, 1.0), flip_p=0.5, jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8,
                        grayscale_p=0.2)
 PRETEXT = ("loss_speed_v", "loss_speed_a", "loss_dir_v", "loss_dir_a", "loss_order_vv", "loss_order_aa",
            "loss_order_va")
@@ -44,7 +45,7 @@ def _batch(b: int = B) -> dict[str, torch.Tensor]:
 
 def _method(**kw) -> AVTS:
     torch.manual_seed(0)
-    m = build_method(AVTSConfig(**{**TINY, **kw}), sample_rate=SR, fps=8.0)
+    m = build_method(AVTSConfig(**{**TINY, **kw}), DataConfig(sample_rate=SR, fps=8.0))
     assert isinstance(m, AVTS)
     return m
 
@@ -189,8 +190,8 @@ def test_in_batch_negatives_option_is_finite() -> None:
 
 
 def test_data_hooks_and_eval_hooks() -> None:
-    hooks = AVTS.config_only(AVTSConfig(**TINY, audio_seconds=1.0))
-    sampler = hooks.build_sampler(DATA)
+    hooks = build_method(AVTSConfig(**TINY, audio_seconds=1.0), DATA)
+    sampler = hooks.build_sampler()
     assert isinstance(sampler, SpeedDirectionSampler) and sampler.non_overlapping and sampler.n_speeds == 4
     plan = sampler.plan(np.random.default_rng(0), 0.0, 6.0, 8.0)
     for v in plan.views:
@@ -198,7 +199,7 @@ def test_data_hooks_and_eval_hooks() -> None:
         start, dur = v.audio  # type: ignore[misc]
         assert dur == pytest.approx(skip) and v.audio_speed == skip  # 1 s after the speed change
         assert start + dur / 2 == pytest.approx(min(v.times) + 4 * skip / 8.0 / 2)  # centred on the clip
-    assert set(hooks.transforms(DATA)) == {"clip"} and set(hooks.audio_transforms(DATA)) == {"clip"}
+    assert set(hooks.transforms()) == {"clip"} and set(hooks.audio_transforms()) == {"clip"}
     m = _method().eval()
     with torch.no_grad():
         assert m.video_features(torch.randn(2, 3, 4, 32, 32)).shape == (2, m.video.encoder.out_channels)
@@ -209,13 +210,13 @@ def test_reversed_samples_reverse_video_and_audio_together(tiny_av_video: Path) 
     """Same seed, reverse_p 0 vs 1: identical speed / start draws, the reversed sample's frames
     and waveform are the exact time reversals of the forward one's; audio length is fixed."""
     manifest = Manifest(root=tiny_av_video.parent, paths=[str(tiny_av_video)] * 2, labels=[0, 0], class_names=["x"])
-    data = SimpleNamespace(clip_frames=4, fps=16.0, crop_size=16, crop_scale=(1.0, 1.0), flip_p=0.0, jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.0,
+    data = DataConfig(clip_frames=4, fps=16.0, crop_size=16, crop_scale=(1.0, 1.0), flip_p=0.0, jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.0,
                            grayscale_p=0.0)
     samples = []
     for reverse_p in (0.0, 1.0):
-        hooks = AVTS.config_only(AVTSConfig(**TINY, reverse_p=reverse_p, audio_gain=0.0))
-        ds = MultiViewDataset(manifest, hooks.build_sampler(data), hooks.transforms(data),
-                              audio_transforms=hooks.audio_transforms(data), sample_rate=16000, seed=3)
+        hooks = build_method(AVTSConfig(**TINY, reverse_p=reverse_p, audio_gain=0.0), data)
+        ds = MultiViewDataset(manifest, hooks.build_sampler(), hooks.transforms(),
+                              audio_transforms=hooks.audio_transforms(), sample_rate=16000, seed=3)
         samples.append(collate_samples([ds[0], ds[1]]))
     fwd, rev = samples
     assert int(rev["target/dir_a"].min()) == 1 and int(fwd["target/dir_a"].max()) == 0

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from glocal.data.config import DataConfig
 from glocal.errors import ConfigError
 from glocal.methods.common import (
     AudioEncoder,
@@ -137,7 +138,7 @@ def test_audio_floor_quantile_reaches_avid_and_avts() -> None:
     cfg = AVIDConfig(depth=10, width_mult=0.125, audio_width_mult=0.125, proj_hidden=16, proj_dim=8,
                      logmel_preset="avts", n_mels=32, audio_floor_quantile=0.2)
     cfg.validate()
-    assert AVID(cfg).audio.floor_quantile == 0.2
+    assert AVID(cfg, DataConfig()).audio.floor_quantile == 0.2
     for bad in (AVIDConfig(audio_floor_quantile=1.5), AVTSConfig(audio_floor_quantile=-0.1)):
         with pytest.raises(ConfigError, match="audio_floor_quantile"):
             bad.validate()

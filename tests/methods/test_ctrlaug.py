@@ -7,13 +7,13 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
+from glocal.data.config import DataConfig
 from glocal.methods.base import DIAG_PREFIXES
 import torch.nn.functional as F
 
@@ -35,7 +35,7 @@ from glocal.objectives import (
 N = 3
 TINY: dict[str, Any] = dict(depth=10, width_mult=0.125, proj_hidden=32, proj_dim=16, global_frames=8, global_stride=2,
                             local_frames=4, n_local=N, critic_hidden=16, order_hidden=16)
-DATA = SimpleNamespace(clip_frames=4, fps=16.0, crop_size=32, crop_scale=(0.2, 1.0), flip_p=0.5, jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8,
+DATA = DataConfig(clip_frames=4, fps=16.0, crop_size=32, crop_scale=(0.2, 1.0), flip_p=0.5, jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8,
                        grayscale_p=0.2)
 TERMS = ("loss_inst", "loss_region", "loss_mi", "loss_order")
 
@@ -46,14 +46,14 @@ def _cfg(**kw: Any) -> CtrlAugConfig:
 
 def _method(**kw: Any) -> CtrlAug:
     torch.manual_seed(0)
-    m = build_method(_cfg(**kw), sample_rate=16000, fps=16.0)
+    m = build_method(_cfg(**kw), DataConfig(sample_rate=16000, fps=16.0))
     assert isinstance(m, CtrlAug)
     return m
 
 
 def _batch(b: int = 3, **kw: Any) -> dict[str, torch.Tensor]:
     """Random pixels; boxes and order drawn by the method's own sampler on a 2 s, 16 fps video."""
-    sampler = CtrlAug.config_only(_cfg(**kw)).build_sampler(DATA)
+    sampler = build_method(_cfg(**kw), DATA).build_sampler()
     plans = [sampler.plan(np.random.default_rng(i), 0.0, 2.0, 16.0) for i in range(b)]
     g = torch.Generator().manual_seed(1)
     colour = 2 * torch.randn(b, 3, 1, 1, 1, generator=g)  # per-video colour: a low-level cue shared by its views
@@ -168,17 +168,17 @@ def test_mi_negatives_need_two_videos_and_hooks() -> None:
     m = _method()
     with pytest.raises(ValueError, match="no negatives"):
         m.training_losses(_batch(b=1))  # other_video negatives with one video
-    hooks = CtrlAug.config_only(_cfg(global_size=40, local_size=24))
-    sampler = hooks.build_sampler(DATA)
+    hooks = build_method(_cfg(global_size=40, local_size=24), DATA)
+    sampler = hooks.build_sampler()
     assert isinstance(sampler, GlobalLocalSampler) and not sampler.with_audio
     assert (sampler.global_frames, sampler.global_stride, sampler.local_frames, sampler.n_local) == (8, 2, 4, N)
-    tfs = hooks.transforms(DATA)
+    tfs = hooks.transforms()
     assert (tfs["global"].size, tfs["local"].size) == (40, 24)
     assert (tfs["global"].scale, tfs["global"].blur_p, tfs["local"].blur_p) == ((0.4, 1.0), 0.5, 0.5)
-    assert CtrlAug.config_only(_cfg(global_crop_scale=None)).transforms(DATA)["global"].size == 32
+    assert build_method(_cfg(global_crop_scale=None), DATA).transforms()["global"].size == 32
     assert sampler.iou_range is None  # uniform placement unless asked
-    controlled = CtrlAug.config_only(_cfg(local_iou=(0.3, 0.5), local_iou_final=(0.0, 0.1), local_iou_epochs=4,
-                                          region_grid=(2, 3, 3))).build_sampler(DATA)
+    controlled = build_method(_cfg(local_iou=(0.3, 0.5), local_iou_final=(0.0, 0.1), local_iou_epochs=4,
+                                   region_grid=(2, 3, 3)), DATA).build_sampler()
     assert (controlled.iou_range, controlled.iou_range_final, controlled.iou_epochs) == ((0.3, 0.5), (0.0, 0.1), 4)
     assert controlled.iou_grid == (2, 3, 3)  # region_grid by default
     with torch.no_grad():

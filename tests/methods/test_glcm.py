@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from glocal.data.config import DataConfig
 from glocal.methods.base import DIAG_PREFIXES
 
 from glocal.errors import ConfigError
@@ -24,7 +25,7 @@ def _batch(b=3, t=8, s=32, sr=8000, fps=8.0):
 
 def _method(**kw):
     torch.manual_seed(0)
-    return build_method(GLCMConfig(**{**TINY, **kw}), sample_rate=8000, fps=8.0)
+    return build_method(GLCMConfig(**{**TINY, **kw}), DataConfig(sample_rate=8000, fps=8.0))
 
 
 def test_losses_and_gradients_reach_every_encoder():

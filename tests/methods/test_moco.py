@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from glocal.data.config import DataConfig
 from glocal.methods.base import DIAG_PREFIXES
 import torch.nn.functional as F
 
@@ -22,7 +23,7 @@ def _batch(b: int = 4) -> dict[str, torch.Tensor]:
 
 def _method(**kw):
     torch.manual_seed(0)
-    return build_method(MoCoConfig(**{**TINY, **kw}), sample_rate=16000, fps=8.0)
+    return build_method(MoCoConfig(**{**TINY, **kw}), DataConfig(sample_rate=16000, fps=8.0))
 
 
 def _moco_reference(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, tau: float) -> float:

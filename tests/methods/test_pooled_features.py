@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import torch
 
+from glocal.data.config import DataConfig
 from glocal.config import build
 from glocal.methods import METHODS, build_method
 
@@ -35,7 +36,7 @@ def _method(key: str):
     name = key.split("_")[0]
     torch.manual_seed(0)
     cfg = build(METHODS[name].config_class, {**CONFIGS[key], "name": name})
-    return build_method(cfg, sample_rate=8000, fps=8.0).eval()
+    return build_method(cfg, DataConfig(sample_rate=8000, fps=8.0)).eval()
 
 
 @pytest.mark.parametrize("key", sorted(CONFIGS))

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from glocal.data.config import DataConfig
 from glocal.methods.base import DIAG_PREFIXES
 
 from glocal.methods import build_method
 from glocal.methods.simclr import SimCLR, SimCLRConfig
 
 TINY = dict(depth=10, width_mult=0.125, proj_hidden=32, proj_dim=16)
-DATA = SimpleNamespace(clip_frames=4, fps=8.0, crop_size=32, crop_scale=(0.2, 1.0), flip_p=0.5, jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8,
+DATA = DataConfig(clip_frames=4, fps=8.0, crop_size=32, crop_scale=(0.2, 1.0), flip_p=0.5, jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8,
                        grayscale_p=0.2)
 
 
@@ -26,7 +26,7 @@ def _batch(b: int = 4) -> dict[str, torch.Tensor]:
 
 def _method(**kw):
     torch.manual_seed(0)
-    return build_method(SimCLRConfig(**{**TINY, **kw}), sample_rate=16000, fps=8.0)
+    return build_method(SimCLRConfig(**{**TINY, **kw}), DataConfig(sample_rate=16000, fps=8.0))
 
 
 def _nt_xent_reference(za: torch.Tensor, zb: torch.Tensor, tau: float) -> float:
@@ -41,11 +41,11 @@ def _nt_xent_reference(za: torch.Tensor, zb: torch.Tensor, tau: float) -> float:
 
 
 def test_data_hooks() -> None:
-    m = SimCLR.config_only(SimCLRConfig(**TINY))  # data hooks need no networks
-    plan = m.build_sampler(DATA).plan(np.random.default_rng(0), 0.0, 4.0, 8.0)
+    m = build_method(SimCLRConfig(**TINY), DATA)
+    plan = m.build_sampler().plan(np.random.default_rng(0), 0.0, 4.0, 8.0)
     assert [v.name for v in plan.views] == ["a", "b"]
     assert all(v.audio is None and len(v.times) == 4 for v in plan.views)
-    assert set(m.transforms(DATA)) == {"clip"} and not m.transforms(DATA)["clip"].per_frame
+    assert set(m.transforms()) == {"clip"} and not m.transforms()["clip"].per_frame
 
 
 def test_loss_matches_reference_and_gradients_reach_encoder() -> None:

@@ -4,11 +4,11 @@ embeddings), gradients only to the online network, EMA + both queues after on_st
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
 
+from glocal.data.config import DataConfig
 from glocal.methods.base import DIAG_PREFIXES
 import torch.nn.functional as F
 
@@ -17,7 +17,7 @@ from glocal.methods.vclr import VCLR, VCLRConfig
 
 TINY = dict(depth=18, width_mult=0.0625, proj_hidden=32, proj_dim=16, queue_size=8, momentum=0.9)
 K = 3
-DATA = SimpleNamespace(clip_frames=4, fps=8.0, crop_size=32, crop_scale=(0.2, 1.0), flip_p=0.5, jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8,
+DATA = DataConfig(clip_frames=4, fps=8.0, crop_size=32, crop_scale=(0.2, 1.0), flip_p=0.5, jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8,
                        grayscale_p=0.2)
 
 
@@ -35,7 +35,7 @@ def _batch(b: int = 4, t: int = 1) -> dict[str, torch.Tensor]:
 
 def _method(**kw):
     torch.manual_seed(0)
-    return build_method(VCLRConfig(**{**TINY, **kw}), sample_rate=16000, fps=8.0)
+    return build_method(VCLRConfig(**{**TINY, **kw}), DataConfig(sample_rate=16000, fps=8.0))
 
 
 def _nce(q: torch.Tensor, pos: torch.Tensor, negs: list[torch.Tensor], tau: float) -> float:
@@ -128,8 +128,8 @@ def test_3d_encoder_and_hooks() -> None:
     assert torch.isfinite(losses["loss"])
     with torch.no_grad():
         assert m.eval().video_features(torch.randn(2, 3, 4, 16, 16)).shape == (2, m.online.encoder.out_channels)
-    hooks3 = VCLR.config_only(VCLRConfig(encoder="3d", depth=18))
-    assert hooks3.build_sampler(DATA).clip_frames == 4 and not hooks3.transforms(DATA)["frame"].per_frame
-    hooks2 = VCLR.config_only(VCLRConfig())
-    assert hooks2.build_sampler(DATA).clip_frames == 1 and hooks2.transforms(DATA)["frame"].per_frame
-    assert hooks2.transforms(DATA)["frame"].blur_p == 0.5
+    hooks3 = build_method(VCLRConfig(encoder="3d", depth=18), DATA)
+    assert hooks3.build_sampler().clip_frames == 4 and not hooks3.transforms()["frame"].per_frame
+    hooks2 = build_method(VCLRConfig(), DATA)
+    assert hooks2.build_sampler().clip_frames == 1 and hooks2.transforms()["frame"].per_frame
+    assert hooks2.transforms()["frame"].blur_p == 0.5

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from glocal.data.config import DataConfig
 from glocal.methods.base import DIAG_PREFIXES
 import torch.nn.functional as F
 
@@ -28,7 +29,7 @@ GRAD_NORM_RATIO = (0.75, 1.33)
 
 def _grads(channels_last: bool, bf16: bool, seed: int) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
     torch.manual_seed(0)
-    method = build_method(GLCMConfig(**TINY), sample_rate=16000, fps=16.0)
+    method = build_method(GLCMConfig(**TINY), DataConfig(sample_rate=16000, fps=16.0))
     g = torch.Generator().manual_seed(seed)
     video = torch.randn(4, 3, 8, 32, 32, generator=g)
     if channels_last:

@@ -15,6 +15,7 @@ import torch
 import torch.distributed as dist
 import yaml
 
+from glocal.data.config import DataConfig
 from glocal.methods import build_method
 from glocal.methods.glcm import GLCMConfig
 from glocal.objectives import FeatureQueue, glcm_global_loss, glcm_local_loss, info_nce
@@ -71,7 +72,7 @@ def _inputs() -> dict[str, torch.Tensor]:
 
 def _glcm(sync: bool) -> torch.nn.Module:
     torch.manual_seed(0)
-    method = build_method(GLCMConfig(**TINY, gather_negatives=True), sample_rate=16000, fps=16.0)
+    method = build_method(GLCMConfig(**TINY, gather_negatives=True), DataConfig(sample_rate=16000, fps=16.0))
     return convert_sync_batchnorm(method, torch.device("cpu")) if sync else method
 
 

@@ -90,8 +90,11 @@ def test_preflight_warns_once_about_missing_files_crop_and_clip(tiny_world):
 
 
 def test_pretraining_has_an_on_bad_row_key(tmp_path, tiny_world, tiny_raw):
-    from glocal.data.build import build_pretrain_dataset
+    from glocal.methods import build_method
     from glocal.train.config import config_from_dict
+
+    def build_pretrain_dataset(cfg):
+        return build_method(cfg.method, cfg.data).pretrain_dataset(seed=0, augment_on_device=False)
 
     lines = (Path(tiny_world) / "manifest.csv").read_bytes().splitlines()
     data = tmp_path / "data"
@@ -101,7 +104,7 @@ def test_pretraining_has_an_on_bad_row_key(tmp_path, tiny_world, tiny_raw):
         if p.is_dir():
             (data / p.name).symlink_to(p)
     cfg = config_from_dict(tiny_raw(tmp_path / "run", data={"root": str(data), "on_bad_row": "skip"}))
-    ds = build_pretrain_dataset(cfg, False)
+    ds = build_pretrain_dataset(cfg)
     assert ds.manifest.report.count("bad row") == 1
     with pytest.raises(Exception, match="line 2: not valid UTF-8"):
-        build_pretrain_dataset(config_from_dict(tiny_raw(tmp_path / "run", data={"root": str(data)})), False)
+        build_pretrain_dataset(config_from_dict(tiny_raw(tmp_path / "run", data={"root": str(data)})))

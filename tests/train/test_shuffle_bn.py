@@ -19,6 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from glocal.data.config import DataConfig
 from glocal.config import build
 from glocal.errors import ConfigError
 from glocal.methods import build_method
@@ -51,7 +52,7 @@ def _clips() -> dict[str, torch.Tensor]:
 
 def _moco() -> nn.Module:
     torch.manual_seed(0)
-    return build_method(MoCoConfig(**MOCO), sample_rate=16000, fps=8.0)
+    return build_method(MoCoConfig(**MOCO), DataConfig(sample_rate=16000, fps=8.0))
 
 
 def _perm() -> torch.Tensor:
@@ -170,9 +171,9 @@ def test_knob_validates_and_defaults():
     assert AVTSConfig().shuffle_bn is False and VCLRConfig().shuffle_bn is False
     with pytest.raises(ConfigError, match="shuffle_bn"):
         build(VCLRConfig, {"shuffle_bn": 3})
-    method = build_method(MoCoConfig(**MOCO), sample_rate=16000, fps=8.0)
+    method = build_method(MoCoConfig(**MOCO), DataConfig(sample_rate=16000, fps=8.0))
     assert method.target.shuffle_bn is True
-    method = build_method(MoCoConfig(**MOCO, shuffle_bn=False), sample_rate=16000, fps=8.0)
+    method = build_method(MoCoConfig(**MOCO, shuffle_bn=False), DataConfig(sample_rate=16000, fps=8.0))
     assert method.target.shuffle_bn is False
 
 

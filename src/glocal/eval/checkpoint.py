@@ -8,9 +8,8 @@ from typing import Any, Iterable
 import torch
 
 from ..errors import DataError, GlocalError
-from ..methods import Method, build_method
+from ..methods import Method, MethodSpec
 from ..runtime.checkpoint import load_checkpoint
-from ..train.config import PretrainConfig, config_from_dict
 from .features import recalibrate_batchnorm
 
 __all__ = ["CheckpointMismatchError", "state_dict_mismatch", "load_method", "build_like", "calibration_forward",
@@ -44,7 +43,7 @@ def state_dict_mismatch(model: torch.nn.Module, state: dict[str, Any]) -> list[s
     return out
 
 
-def load_method(path: str | Path, device: torch.device) -> tuple[Method, PretrainConfig]:
+def load_method(path: str | Path, device: torch.device) -> tuple[Method, MethodSpec]:
     """Rebuild the method of a ``glocal pretrain`` checkpoint with its weights, in eval mode.
 
     Raises :class:`DataError` for a missing / corrupt file and :class:`CheckpointMismatchError`
@@ -54,8 +53,8 @@ def load_method(path: str | Path, device: torch.device) -> tuple[Method, Pretrai
     state = load_checkpoint(path, map_location="cpu")
     if not isinstance(state.get("config"), dict) or not isinstance(state.get("model"), dict):
         raise DataError(f"checkpoint {path} has no 'config' / 'model' entries")
-    cfg = config_from_dict(state["config"])
-    method = build_method(cfg.method, sample_rate=cfg.data.sample_rate, fps=cfg.data.fps)
+    cfg = MethodSpec.from_config_dict(state["config"])
+    method = cfg.build()
     problems = state_dict_mismatch(method, state["model"])
     if problems:
         raise CheckpointMismatchError(
@@ -66,10 +65,10 @@ def load_method(path: str | Path, device: torch.device) -> tuple[Method, Pretrai
     return method.to(device).eval(), cfg
 
 
-def build_like(cfg: PretrainConfig, device: torch.device, seed: int = 0) -> Method:
+def build_like(cfg: MethodSpec, device: torch.device, seed: int = 0) -> Method:
     """A freshly initialised method of the same architecture (seeded)."""
     torch.manual_seed(seed)
-    return build_method(cfg.method, sample_rate=cfg.data.sample_rate, fps=cfg.data.fps).to(device)
+    return cfg.build().to(device)
 
 
 def calibration_forward(method: Method, batch: dict[str, Any]) -> None:

@@ -21,8 +21,7 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 
 from ..errors import DataError, GlocalError, one_line
-from ..methods import Method
-from ..train.config import PretrainConfig
+from ..methods import Method, MethodSpec
 from ..runtime.precision import resolve_device
 from . import (
     deepfake,
@@ -110,7 +109,7 @@ def task_needs(name: str, method: Method, options: EvalOptions) -> tuple[str, ..
 DEFAULT_CLIPS_PER_VIDEO = 4
 
 
-def eval_data_from_config(cfg: PretrainConfig, **overrides: Any) -> EvalData:
+def eval_data_from_config(cfg: MethodSpec, **overrides: Any) -> EvalData:
     """Evaluation clips with the pretraining clip geometry (``overrides``: any :class:`EvalData` field)."""
     d = cfg.data
     kw = dict(clip_frames=d.clip_frames, fps=d.fps, crop_size=d.crop_size, sample_rate=d.sample_rate,
@@ -119,7 +118,7 @@ def eval_data_from_config(cfg: PretrainConfig, **overrides: Any) -> EvalData:
     return EvalData(**kw)
 
 
-def _calibration_batches(ctx: EvalContext, cfg: PretrainConfig, with_audio: bool) -> Iterable[dict[str, Any]]:
+def _calibration_batches(ctx: EvalContext, cfg: MethodSpec, with_audio: bool) -> Iterable[dict[str, Any]]:
     """Label-free clips for re-estimating BatchNorm statistics of the random-init twin.
 
     The evaluation dataset's train split (all rows without a split column); else the pretraining
@@ -145,7 +144,7 @@ def _calibration_batches(ctx: EvalContext, cfg: PretrainConfig, with_audio: bool
     raise DataError(f"no data to calibrate the random-init baseline: {ctx.data_root} has no manifest")
 
 
-def random_init_like(cfg: PretrainConfig, ctx: EvalContext, seed: int = 0, calibrate_bn: bool = True) -> Method:
+def random_init_like(cfg: MethodSpec, ctx: EvalContext, seed: int = 0, calibrate_bn: bool = True) -> Method:
     """A freshly initialised method of the same architecture, BN statistics re-estimated on train clips."""
     method = build_like(cfg, ctx.device, seed=seed)
     if calibrate_bn:
@@ -303,7 +302,7 @@ def run_evaluation(
     if deny_list is None and own_data:
         deny_list = cfg.data.deny_list
     ctx = EvalContext(root, eval_data_from_config(cfg, **eval_overrides), device=dev, progress=progress,
-                      seed=cfg.train.seed if seed is None else seed, manifest_name=cfg.data.manifest,
+                      seed=cfg.seed if seed is None else seed, manifest_name=cfg.data.manifest,
                       options=options or EvalOptions(), data_format=data_format,
                       deny_list=str(deny_list) if deny_list is not None else None,
                       on_error=on_error)  # type: ignore[arg-type]

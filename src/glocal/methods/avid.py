@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import check_choice, check_range
+from ..data.config import DataConfig
 from ..data.audio_transforms import WaveformAugment
 from ..data.samplers import ContiguousClipSampler
 from ..errors import ConfigError
@@ -105,10 +106,10 @@ class AVID(Method):
     chance_hints = {t: "method.queue_size > 0 for more negatives, a larger batch, method.tau 0.07-0.2; check audio "
                        "is present (data.missing_audio)" for t in ("loss_v2a", "loss_a2v")}
 
-    def __init__(self, cfg: AVIDConfig, sample_rate: int = 16000, fps: float = 25.0) -> None:
-        super().__init__(cfg)
+    def __init__(self, cfg: AVIDConfig, data: DataConfig) -> None:
+        super().__init__(cfg, data)
         self.video = build_clip_encoder(cfg)
-        self.audio = AudioEncoder(cfg.audio_encoder, sample_rate=sample_rate, preset=cfg.logmel_preset,
+        self.audio = AudioEncoder(cfg.audio_encoder, sample_rate=data.sample_rate, preset=cfg.logmel_preset,
                                   n_mels=cfg.n_mels, depth=cfg.audio_depth, width_mult=cfg.audio_width_mult,
                                   floor_quantile=cfg.audio_floor_quantile)
         self.video_head = MLPHead(self.video.out_channels, cfg.proj_hidden, cfg.proj_dim, bn=cfg.proj_bn, l2=True)
@@ -120,16 +121,16 @@ class AVID(Method):
             self.audio_queue = StagedQueue(cfg.queue_size, cfg.proj_dim)
 
     # ---------------------------------------------------------------- data hooks
-    def build_sampler(self, data_cfg: Any) -> ContiguousClipSampler:
+    def build_sampler(self) -> ContiguousClipSampler:
         """One random clip ``"clip"`` + ``audio_seconds`` of audio centred on it."""
-        return ContiguousClipSampler(data_cfg.clip_frames, data_cfg.fps, temporal="random", with_audio=True,
+        return ContiguousClipSampler(self.data.clip_frames, self.data.fps, temporal="random", with_audio=True,
                                      audio_duration=self.cfg.audio_seconds)
 
-    def transforms(self, data_cfg: Any) -> dict[str, Any]:
+    def transforms(self) -> dict[str, Any]:
         """Temporally consistent crop / flip / jitter / grayscale (+ blur)."""
-        return {"clip": clip_transform(data_cfg, blur_p=self.cfg.blur_p)}
+        return {"clip": clip_transform(self.data, blur_p=self.cfg.blur_p)}
 
-    def audio_transforms(self, data_cfg: Any) -> dict[str, Any]:
+    def audio_transforms(self) -> dict[str, Any]:
         """Waveform gain (AVID: +-10 %); the spectrogram is computed in the model."""
         return {"clip": WaveformAugment(gain=self.cfg.audio_gain)}
 

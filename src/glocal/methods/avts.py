@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import check_choice, check_range
+from ..data.config import DataConfig
 from ..data.audio_transforms import WaveformAugment
 from ..data.samplers import SpeedDirectionSampler
 from ..errors import ConfigError
@@ -165,10 +166,10 @@ class AVTS(Method):
 
     enqueued: Tensor
 
-    def __init__(self, cfg: AVTSConfig, sample_rate: int = 16000, fps: float = 25.0) -> None:
-        super().__init__(cfg)
+    def __init__(self, cfg: AVTSConfig, data: DataConfig) -> None:
+        super().__init__(cfg, data)
         venc = build_clip_encoder(cfg)
-        aenc = AudioEncoder(cfg.audio_encoder, sample_rate=sample_rate, preset=cfg.logmel_preset, n_mels=cfg.n_mels,
+        aenc = AudioEncoder(cfg.audio_encoder, sample_rate=data.sample_rate, preset=cfg.logmel_preset, n_mels=cfg.n_mels,
                             depth=cfg.audio_depth, width_mult=cfg.audio_width_mult,
                             floor_quantile=cfg.audio_floor_quantile)
         self.video = EncoderWithHead(venc, venc.out_channels, cfg.proj_hidden, cfg.proj_dim, cfg.proj_bn)
@@ -195,21 +196,21 @@ class AVTS(Method):
         self.heads = nn.ModuleDict(heads)
 
     # ---------------------------------------------------------------- data hooks
-    def build_sampler(self, data_cfg: Any) -> SpeedDirectionSampler:
+    def build_sampler(self) -> SpeedDirectionSampler:
         """Views ``"a"``, ``"b"``: ``data.clip_frames`` frames at ``data.fps`` times ``2**s``,
         optionally reversed, with their audio resampled / reversed alike; speed, direction and
         order targets."""
         cfg = self.cfg
         return SpeedDirectionSampler(
-            num_frames=data_cfg.clip_frames, fps=data_cfg.fps, n_speeds=cfg.n_speeds, reverse_p=cfg.reverse_p,
+            num_frames=self.data.clip_frames, fps=self.data.fps, n_speeds=cfg.n_speeds, reverse_p=cfg.reverse_p,
             with_audio=True, non_overlapping=cfg.non_overlapping, audio_duration=cfg.audio_seconds,
         )
 
-    def transforms(self, data_cfg: Any) -> dict[str, Any]:
+    def transforms(self) -> dict[str, Any]:
         """Temporally consistent crop / flip / jitter / grayscale (+ blur), drawn per clip."""
-        return {"clip": clip_transform(data_cfg, blur_p=self.cfg.blur_p)}
+        return {"clip": clip_transform(self.data, blur_p=self.cfg.blur_p)}
 
-    def audio_transforms(self, data_cfg: Any) -> dict[str, Any]:
+    def audio_transforms(self) -> dict[str, Any]:
         """Waveform gain, after the dataset's speed change and reversal."""
         return {"clip": WaveformAugment(gain=self.cfg.audio_gain)}
 

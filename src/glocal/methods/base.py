@@ -8,13 +8,15 @@ named loss terms. The training engine only calls :meth:`Method.training_losses` 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-if TYPE_CHECKING:
-    from ..data.views import ViewSampler
+from ..data.build import build_dataset, default_sampler, default_transforms
+from ..data.config import DataConfig
+from ..data.dataset import MultiViewDataset
+from ..data.views import ViewSampler
 
 __all__ = ["Method", "fp32", "DIAG_PREFIXES", "diag_entries", "num_outputs"]
 
@@ -60,39 +62,36 @@ class Method(nn.Module):
     #: advice printed when a loss term stays at its chance level (docs/diagnostics.md)
     chance_hints: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, cfg: Any) -> None:
+    def __init__(self, cfg: Any, data: DataConfig) -> None:
+        """``cfg``: the method's config dataclass; ``data``: the data config (clip geometry,
+        frame rate, sample rate and augmentations the hooks and encoders read)."""
         super().__init__()
         self.cfg = cfg
-
-    @classmethod
-    def config_only(cls, cfg: Any) -> "Method":
-        """An instance that only holds ``cfg`` (its ``__init__`` is not run: no networks), on
-        which the data hooks can be called; :func:`glocal.data.build.build_pretrain_dataset`
-        uses it when it is not given the method itself."""
-        obj = cls.__new__(cls)
-        Method.__init__(obj, cfg)
-        return obj
+        self.data = data
 
     # ------------------------------------------------------------------ data hooks
-    # They define what one training sample is (glocal.data.views) and must only read
-    # ``self.cfg`` and class attributes (see ``config_only``).
-    def build_sampler(self, data_cfg: Any) -> "ViewSampler":
+    # They define what one training sample is (glocal.data.views) from ``self.cfg`` and
+    # ``self.data``; :meth:`pretrain_dataset` joins them with the manifest.
+    def build_sampler(self) -> ViewSampler:
         """The view sampler of a training sample. Default: one random contiguous clip ``"clip"``
         of ``data.clip_frames`` frames at ``data.fps``, with its audio if the method uses audio."""
-        from ..data.build import default_sampler
+        return default_sampler(self.data, with_audio="audio" in self.modalities)
 
-        return default_sampler(data_cfg, with_audio="audio" in self.modalities)
-
-    def transforms(self, data_cfg: Any) -> dict[str, Any]:
+    def transforms(self) -> dict[str, Any]:
         """Video transforms by ``ViewRequest.transform`` key. Default: ``{"clip": ClipTransform}``
         from the data config (crop size/scale, flip, jitter, grayscale)."""
-        from ..data.build import default_transforms
+        return default_transforms(self.data)
 
-        return default_transforms(data_cfg)
-
-    def audio_transforms(self, data_cfg: Any) -> dict[str, Any]:
+    def audio_transforms(self) -> dict[str, Any]:
         """Audio transforms by ``ViewRequest.transform`` key (default none: raw waveforms)."""
         return {}
+
+    def pretrain_dataset(self, *, seed: int, augment_on_device: bool) -> MultiViewDataset:
+        """The pretraining dataset of ``self.data``: samples are :meth:`build_sampler`'s views with
+        :meth:`transforms` / :meth:`audio_transforms`; audio is decoded when the method's
+        modalities include it (:func:`glocal.data.build.build_dataset`)."""
+        return build_dataset(self.data, self.build_sampler(), self.transforms(), self.audio_transforms(),
+                             with_audio="audio" in self.modalities, seed=seed, augment_on_device=augment_on_device)
 
     def training_losses(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Return every loss term by name plus their weighted sum under ``"loss"``, and optionally

@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..config import check_choice, check_range
+from ..data.config import DataConfig
 from ..data.audio_frontend import build_logmel
 from ..data.background_swap import swap_backgrounds
 from ..data.logmel import subtract_noise_floor
@@ -408,18 +409,18 @@ class ClipPairMethod(Method):
 
     modalities = ("video",)
 
-    def __init__(self, cfg: Any) -> None:
-        super().__init__(cfg)
+    def __init__(self, cfg: Any, data: DataConfig) -> None:
+        super().__init__(cfg, data)
         encoder = build_clip_encoder(cfg)
         self.online = EncoderWithHead(encoder, encoder.out_channels, cfg.proj_hidden, cfg.proj_dim, cfg.proj_bn)
 
-    def build_sampler(self, data_cfg: Any) -> PairSampler:
+    def build_sampler(self) -> PairSampler:
         """Views ``"a"``, ``"b"``: ``data.clip_frames`` frames at ``data.fps`` each, no audio."""
-        return PairSampler(data_cfg.clip_frames, data_cfg.fps, with_audio=False)
+        return PairSampler(self.data.clip_frames, self.data.fps, with_audio=False)
 
-    def transforms(self, data_cfg: Any) -> dict[str, Any]:
+    def transforms(self) -> dict[str, Any]:
         """One temporally consistent crop / flip / jitter / grayscale (+ blur) per clip."""
-        return {"clip": clip_transform(data_cfg, blur_p=self.cfg.blur_p)}
+        return {"clip": clip_transform(self.data, blur_p=self.cfg.blur_p)}
 
     def pair(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
         """The two clips ``(B, 3, T, H, W)`` of a batch; in training mode a share

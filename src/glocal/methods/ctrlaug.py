@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..config import check_choice, check_range
+from ..data.config import DataConfig
 from ..data.samplers import GlobalLocalSampler
 from ..errors import ConfigError
 from ..models import MLPHead
@@ -170,8 +171,8 @@ class CtrlAug(Method):
     config_class = CtrlAugConfig
     modalities = ("video",)
 
-    def __init__(self, cfg: CtrlAugConfig, sample_rate: int = 16000, fps: float = 25.0) -> None:
-        super().__init__(cfg)
+    def __init__(self, cfg: CtrlAugConfig, data: DataConfig) -> None:
+        super().__init__(cfg, data)
         self.encoder = build_clip_encoder(cfg)
         c, d = self.encoder.out_channels, cfg.proj_dim
         self.head = MLPHead(c, cfg.proj_hidden, d, bn=cfg.proj_bn, l2=True)
@@ -189,7 +190,7 @@ class CtrlAug(Method):
             self.order_head = MLPHead(2 * d, cfg.order_hidden, cfg.order_bins)
 
     # ---------------------------------------------------------------- data hooks
-    def build_sampler(self, data_cfg: Any) -> GlobalLocalSampler:
+    def build_sampler(self) -> GlobalLocalSampler:
         """View ``"global"`` + ``n_local`` views ``"local{i}"`` (no audio); targets ``boxes``, ``order``."""
         cfg = self.cfg
         return GlobalLocalSampler(
@@ -202,16 +203,16 @@ class CtrlAug(Method):
             iou_epochs=cfg.local_iou_epochs,
         )
 
-    def transforms(self, data_cfg: Any) -> dict[str, Any]:
+    def transforms(self) -> dict[str, Any]:
         """``"global"``: RandomResizedCrop (``global_crop_scale``) + flip to ``S_g``; ``"local"``: the
         exact sub-box of the global crop (its flip) resized to ``S_l``; both with independent
         colour jitter / grayscale / blur draws."""
         cfg = self.cfg
-        base = clip_transform(data_cfg, blur_p=cfg.blur_p)
+        base = clip_transform(self.data, blur_p=cfg.blur_p)
         scale = tuple(cfg.global_crop_scale) if cfg.global_crop_scale is not None else base.scale
         return {
-            "global": dataclasses.replace(base, size=cfg.global_size or data_cfg.crop_size, scale=scale),
-            "local": dataclasses.replace(base, size=cfg.local_size or data_cfg.crop_size),
+            "global": dataclasses.replace(base, size=cfg.global_size or self.data.crop_size, scale=scale),
+            "local": dataclasses.replace(base, size=cfg.local_size or self.data.crop_size),
         }
 
     # ------------------------------------------------------------------ training

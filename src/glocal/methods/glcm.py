@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..config import check_range
+from ..data.config import DataConfig
 from ..data.audio_frontend import build_logmel
 from ..data.audio_transforms import WaveformAugment
 from ..data.build import default_transforms
@@ -104,13 +105,11 @@ class GLCM(Method):
         "loss_local": "a longer clip (data.clip_frames) or method.audio_steps_per_frame; check audio/video sync",
     }
 
-    def __init__(self, cfg: GLCMConfig, sample_rate: int = 16000, fps: float = 25.0) -> None:
-        super().__init__(cfg)
-        self.sample_rate = sample_rate
-        self.fps = fps
+    def __init__(self, cfg: GLCMConfig, data: DataConfig) -> None:
+        super().__init__(cfg, data)
         self.slow = build_video_backbone("glcm_slow", width_mult=cfg.width_mult, stem_pool=cfg.stem_pool)
         self.fast = build_video_backbone("glcm_fast", width_mult=cfg.fast_width_mult, stem_pool=cfg.stem_pool)
-        self.frontend = build_logmel(cfg.logmel_preset, sample_rate, n_mels=cfg.n_mels)
+        self.frontend = build_logmel(cfg.logmel_preset, data.sample_rate, n_mels=cfg.n_mels)
         self.audio_norm = nn.BatchNorm1d(cfg.n_mels, affine=False)  # running per-bin dataset statistics
         self.audio = ResNet1DAudio(in_channels=cfg.n_mels, width_mult=cfg.audio_width_mult)
         self.v_proj_global = Conv1x1Head(self.slow.out_channels, cfg.proj_dim_global, dims=3, bn=cfg.proj_bn)
@@ -142,17 +141,17 @@ class GLCM(Method):
         return self.cfg.audio_steps_per_frame * num_frames
 
     # ---------------------------------------------------------------- data hooks
-    def build_sampler(self, data_cfg: Any) -> ContiguousClipSampler:
+    def build_sampler(self) -> ContiguousClipSampler:
         """One random clip ``"clip"``: ``data.clip_frames`` frames at ``data.fps`` + the audio of
         the same span (the slow input is every ``slow_stride``-th frame, taken in the model)."""
-        return ContiguousClipSampler(data_cfg.clip_frames, data_cfg.fps, temporal="random", with_audio=True)
+        return ContiguousClipSampler(self.data.clip_frames, self.data.fps, temporal="random", with_audio=True)
 
-    def transforms(self, data_cfg: Any) -> dict[str, Any]:
+    def transforms(self) -> dict[str, Any]:
         """One temporally consistent crop/flip/jitter for the clip, so slow and fast pathways
         see the same geometry (spec 1.4)."""
-        return default_transforms(data_cfg)
+        return default_transforms(self.data)
 
-    def audio_transforms(self, data_cfg: Any) -> dict[str, Any]:
+    def audio_transforms(self) -> dict[str, Any]:
         """Gain +-10 % on the waveform (spec 1.4); never a shift against the video."""
         return {"clip": WaveformAugment(gain=0.1)}
 
@@ -222,7 +221,7 @@ class GLCM(Method):
 
     def audio_features(self, audio: torch.Tensor) -> torch.Tensor:
         """Time-pooled audio trunk features ``(B, C_audio)`` at the training step density."""
-        frames = audio.shape[-1] / self.sample_rate * self.fps
+        frames = audio.shape[-1] / self.data.sample_rate * self.data.fps
         steps = max(1, int(round(frames * self.cfg.audio_steps_per_frame)))
         return self._audio_trunk(audio, steps).float().mean(dim=2)
 

@@ -19,6 +19,7 @@ import torch
 
 from ..config import check_range
 from ..objectives import info_nce, info_nce_chance
+from ..data.config import DataConfig
 from .base import diag_entries, fp32
 from .common import BackgroundSwapConfig, ClipPairMethod, MomentumEncoder, StagedQueue, VideoEncoderConfig
 
@@ -60,8 +61,8 @@ class MoCo(ClipPairMethod):
     name = "moco"
     config_class = MoCoConfig
 
-    def __init__(self, cfg: MoCoConfig, sample_rate: int = 16000, fps: float = 25.0) -> None:
-        super().__init__(cfg)
+    def __init__(self, cfg: MoCoConfig, data: DataConfig) -> None:
+        super().__init__(cfg, data)
         self.target = MomentumEncoder(self.online, cfg.momentum, bn_train=cfg.key_bn_train,
                                       shuffle_bn=cfg.shuffle_bn)
         self.queue = StagedQueue(cfg.queue_size, cfg.proj_dim)

@@ -21,6 +21,7 @@ import torch
 from ..config import check_range
 from ..objectives import info_nce, info_nce_chance
 from ..runtime.gather import dist_info
+from ..data.config import DataConfig
 from .base import diag_entries, fp32
 from .common import BackgroundSwapConfig, ClipPairMethod, VideoEncoderConfig
 
@@ -49,8 +50,8 @@ class SimCLR(ClipPairMethod):
     name = "simclr"
     config_class = SimCLRConfig
 
-    def __init__(self, cfg: SimCLRConfig, sample_rate: int = 16000, fps: float = 25.0) -> None:
-        super().__init__(cfg)
+    def __init__(self, cfg: SimCLRConfig, data: DataConfig) -> None:
+        super().__init__(cfg, data)
 
     def training_losses(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         a, b = self.pair(batch)

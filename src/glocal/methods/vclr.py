@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import check_choice, check_range
+from ..data.config import DataConfig
 from ..data.samplers import SegmentSampler
 from ..data.samplers_vclr import VCLRSampler
 from ..errors import ConfigError
@@ -148,8 +149,8 @@ class VCLR(Method):
     config_class = VCLRConfig
     modalities = ("video",)
 
-    def __init__(self, cfg: VCLRConfig, sample_rate: int = 16000, fps: float = 25.0) -> None:
-        super().__init__(cfg)
+    def __init__(self, cfg: VCLRConfig, data: DataConfig) -> None:
+        super().__init__(cfg, data)
         self.online = VCLRNet(cfg)
         self.target = MomentumEncoder(self.online, cfg.momentum, bn_train=cfg.ema_bn_train,
                                       shuffle_bn=cfg.shuffle_bn)
@@ -159,19 +160,19 @@ class VCLR(Method):
         self.vclr_queue = StagedQueue(cfg.queue_size, cfg.proj_dim)
 
     # ---------------------------------------------------------------- data hooks
-    def build_sampler(self, data_cfg: Any) -> VCLRSampler:
+    def build_sampler(self) -> VCLRSampler:
         """``K`` segments x 2 draws (views ``k{i}``, ``q{i}``), ``x1``, order targets."""
         cfg = self.cfg
         segments = SegmentSampler(num_segments=cfg.num_segments, per_segment=2, frames_per_video=cfg.frames_per_video,
                                   prefixes=("k", "q"), seco_anchor=True, transform="frame")
-        return VCLRSampler(segments, clip_frames=cfg.item_frames(data_cfg), clip_stride=cfg.clip_stride,
+        return VCLRSampler(segments, clip_frames=cfg.item_frames(self.data), clip_stride=cfg.clip_stride,
                            shuffle_p=cfg.shuffle_p)
 
-    def transforms(self, data_cfg: Any) -> dict[str, Any]:
+    def transforms(self) -> dict[str, Any]:
         """``"frame"``: crop / jitter / grayscale / blur / flip drawn independently per frame (2d,
         release) or once per clip (3d)."""
         per_frame = self.cfg.encoder == "2d" if self.cfg.per_frame_aug is None else self.cfg.per_frame_aug
-        return {"frame": clip_transform(data_cfg, blur_p=self.cfg.blur_p, per_frame=per_frame)}
+        return {"frame": clip_transform(self.data, blur_p=self.cfg.blur_p, per_frame=per_frame)}
 
     # ------------------------------------------------------------------ training
     def _tuple(self, batch: dict[str, Any], prefix: str) -> torch.Tensor:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import yaml
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..data.dataset import collate_samples
@@ -74,8 +74,6 @@ from .schedule import build_optimizer, build_scheduler
 from .signals import StopRequest
 
 __all__ = ["NonFiniteLoss", "Trainer", "seed_all"]
-
-DatasetBuilder = Callable[[PretrainConfig, bool], Dataset]
 
 
 class NonFiniteLoss(GlocalError):
@@ -182,10 +180,8 @@ class _State:
 class Trainer:
     """Builds everything from a :class:`PretrainConfig` and runs it; see :func:`glocal.train.engine.pretrain`."""
 
-    def __init__(self, cfg: PretrainConfig, build_dataset: DatasetBuilder, resume: str | None = None,
-                 overwrite: bool = False) -> None:
+    def __init__(self, cfg: PretrainConfig, resume: str | None = None, overwrite: bool = False) -> None:
         self.cfg = cfg
-        self.build_dataset = build_dataset
         self.resume = resume
         self.overwrite = overwrite
 
@@ -208,6 +204,12 @@ class Trainer:
             shutdown_distributed(ctx)
 
     # ------------------------------------------------------------------ setup
+    def _augment_on_device(self) -> bool:
+        """``data.augment_on_device`` resolved: ``"auto"`` is on when training runs on CUDA, off
+        on CPU, where it would move work from the loader workers onto the cores the step needs."""
+        value = self.cfg.data.augment_on_device
+        return self.device.type == "cuda" if value == "auto" else bool(value)
+
     def _say(self, msg: str) -> None:
         if self.ctx.is_main:
             print(f"[glocal] {msg}", flush=True)
@@ -231,13 +233,13 @@ class Trainer:
             check_tensorboard()  # every rank checks the import: a clear error everywhere, before any work
 
         seed_all(t.seed)  # same initial weights on every rank
-        method = build_method(cfg.method, sample_rate=cfg.data.sample_rate, fps=cfg.data.fps).to(self.device)
+        method = build_method(cfg.method, cfg.data).to(self.device)
         if t.sync_bn and ctx.enabled:
             method = convert_sync_batchnorm(method, self.device)
         if self.channels_last:
             method = to_channels_last_3d(method)
         self.method: Method = method
-        self.dataset = self.build_dataset(cfg, "audio" in method.modalities)
+        self.dataset = method.pretrain_dataset(seed=t.seed, augment_on_device=self._augment_on_device())
         manifest = getattr(self.dataset, "manifest", None)
         if ctx.is_main and isinstance(manifest, Manifest):  # once, before the first step
             for note in preflight_notes(manifest, cfg.data, with_video="video" in method.modalities):
