@@ -8,11 +8,11 @@ frames, and a clip longer than the videos (read from a few evenly spaced files' 
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import numpy as np
 
 from ..errors import DataError
+from .config import DataConfig
 from .io import probe
 from .manifest import Manifest
 
@@ -24,7 +24,7 @@ def missing_files(manifest: Manifest) -> list[str]:
     return [p for p in manifest.paths.tolist() if not os.path.exists(p)]
 
 
-def preflight_notes(manifest: Manifest, data_cfg: Any, *, probes: int = 4, with_video: bool = True) -> list[str]:
+def preflight_notes(manifest: Manifest, data_cfg: DataConfig, *, probes: int = 4, with_video: bool = True) -> list[str]:
     """Warnings about ``manifest`` for ``data_cfg`` (``crop_size``, ``decode_size``, ``clip_frames``, ``fps``).
 
     Args:

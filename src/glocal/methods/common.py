@@ -237,7 +237,7 @@ class AudioEncoder(nn.Module):
     ``forward(wave (B, N)) -> (B, out_channels)``; :meth:`feature_map` keeps the dense output.
     """
 
-    def __init__(self, kind: str = "resnet2d", *, sample_rate: int = 16000, preset: str = "avid",
+    def __init__(self, kind: str = "resnet2d", *, sample_rate: int, preset: str = "avid",
                  n_mels: int | None = None, depth: int = 18, width_mult: float = 1.0,
                  floor_quantile: float | None = None) -> None:
         super().__init__()

@@ -117,7 +117,7 @@ class VCLRConfig:
                                   temporal_stride=self.temporal_stride, proj_hidden=self.proj_hidden,
                                   proj_dim=self.proj_dim, proj_bn=False)
 
-    def item_frames(self, data_cfg: Any) -> int:
+    def item_frames(self, data_cfg: DataConfig) -> int:
         """Frames per segment item."""
         if self.clip_frames is not None:
             return self.clip_frames
