@@ -88,7 +88,7 @@ def run_demo(
     skipped with a printed note (checked before pretraining where the modalities tell, else at
     evaluation) and listed under ``skipped``.
     """
-    from .config import apply_overrides, build, load_yaml
+    from .config import apply_overrides, load_yaml
     from .data.synth import WorldConfig, generate_world
     from .eval.context import EvalOptions
     from .eval.suite import results_markdown, run_evaluation
@@ -109,7 +109,7 @@ def run_demo(
 
     t0 = time.perf_counter()
     print(f"[glocal demo] 1/3 generating the audio-visual world in {data_dir}")
-    world = generate_world(build(WorldConfig, cfg.world or {}, prefix="world."), data_dir, progress=progress)
+    world = generate_world(cfg.world or WorldConfig(), data_dir, progress=progress)  # built and checked with the config
     timings["synth_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -48,8 +48,8 @@ def test_reserved_list_and_catalogue() -> None:
         stems |= set(photos) | set(sounds)
     assert not [s for s in stems if is_reserved(s)]
     assert set(DEFAULT_CLASSES) <= set(CATALOGUE) and len(DEFAULT_CLASSES) == 10
-    with pytest.raises(ConfigError):
-        RealPartsConfig(classes=("dog", "horse"))
+    with pytest.raises(ConfigError, match="horse"):
+        RealPartsConfig.from_dict({"classes": ["dog", "horse"]})
 
 
 def test_reserved_stems_are_refused(media: tuple[Path, Path]) -> None:

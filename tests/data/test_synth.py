@@ -11,6 +11,7 @@ import av
 import numpy as np
 import pytest
 
+from glocal.config import check
 from glocal.data.synth import SHAPES, WorldConfig, generate_world
 from glocal.data.synth.render_audio import render_audio
 from glocal.data.synth.render_video import object_colors, render_frames
@@ -273,16 +274,23 @@ def test_fake_manifest_and_shifted_audio(world):
         (dict(object_radius=(0.3, 0.2)), "object_radius"),
     ],
 )
-def test_config_errors(bad, option):
+def test_config_errors(bad, option, tmp_path):
     with pytest.raises(ConfigError, match=option):
-        WorldConfig(**bad)
+        WorldConfig.from_dict(bad)
+    with pytest.raises(ConfigError, match=option):  # made directly: checked before anything is generated
+        generate_world(WorldConfig(**bad), tmp_path / "w", workers=1, progress=False)
+    assert not (tmp_path / "w").exists()
 
 
 def test_config_dict_roundtrip_and_unknown_key():
-    cfg = WorldConfig(noise_snr_db=[5, 10], fake_splits=["val", "test"])
+    cfg = WorldConfig.from_dict({"noise_snr_db": [5, 10], "fake_splits": ["val", "test"]})
+    assert cfg.noise_snr_db == (5.0, 10.0) and cfg.fake_splits == ("val", "test")
     assert WorldConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert check(WorldConfig(noise_snr_db=[5, 10], fake_splits=["val", "test"])) == cfg  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="colour"):
         WorldConfig.from_dict({"colour": 1})
+    with pytest.raises(ConfigError, match="fake_splits"):
+        WorldConfig.from_dict({"fake_splits": ["test", "test"]})
 
 
 def test_overwrite_policy(tmp_path):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from glocal.config import check
 from glocal.data.config import DataConfig
 from glocal.methods.base import DIAG_PREFIXES
 import torch.nn.functional as F
@@ -104,7 +105,7 @@ def test_max_position_score_matches_a_per_position_reference_and_trains_the_head
     with pytest.raises(ConfigError, match="method.av_score=max_position"):
         AVIDConfig(queue_size=8, av_score="max_position").validate()
     with pytest.raises(ConfigError, match="method.av_score"):
-        AVIDConfig(av_score="mean").validate()  # type: ignore[arg-type]
+        check(AVIDConfig(av_score="mean"), prefix="method.")  # type: ignore[arg-type]
 
 
 def test_data_and_eval_hooks() -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from glocal.config import check
 from glocal.data.config import DataConfig
 from glocal.methods import build_method
 from glocal.methods.base import DIAG_PREFIXES
@@ -181,7 +182,7 @@ def test_weights_and_config_checks() -> None:
         (dict(audio_seconds=0.0), "audio_seconds"),
     ]:
         with pytest.raises(ConfigError, match=match):
-            AVTSConfig(**bad).validate()  # type: ignore[arg-type]
+            check(AVTSConfig(**bad))  # type: ignore[arg-type]
 
 
 def test_in_batch_negatives_option_is_finite() -> None:

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from glocal.config import check
 from glocal.data.config import DataConfig
 from glocal.errors import ConfigError
 from glocal.methods.common import (
@@ -104,7 +105,7 @@ def test_clip_encoder_residual_input_sees_frame_differences(backbone: str, depth
 
 def test_video_input_is_validated() -> None:
     with pytest.raises(ConfigError, match="method.video_input"):
-        VideoEncoderConfig(video_input="flow").validate_encoder()  # type: ignore[arg-type]
+        check(VideoEncoderConfig(video_input="flow"), prefix="method.")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("kind", ["resnet2d", "resnet1d"])
@@ -141,7 +142,7 @@ def test_audio_floor_quantile_reaches_avid_and_avts() -> None:
     assert AVID(cfg, DataConfig()).audio.floor_quantile == 0.2
     for bad in (AVIDConfig(audio_floor_quantile=1.5), AVTSConfig(audio_floor_quantile=-0.1)):
         with pytest.raises(ConfigError, match="audio_floor_quantile"):
-            bad.validate()
+            check(bad)
 
 
 def test_momentum_encoder_modes_grads_and_update() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from glocal.config import check
 from glocal.data.config import DataConfig
 from glocal.methods.base import DIAG_PREFIXES
 
@@ -123,7 +124,7 @@ def test_audio_floor_quantile_removes_stationary_noise():
     with pytest.raises(ValueError):
         subtract_noise_floor(x, 1.5)
     with pytest.raises(ConfigError, match="audio_floor_quantile"):
-        GLCMConfig(**{**TINY, "audio_floor_quantile": 2.0}).validate()
+        check(GLCMConfig(**{**TINY, "audio_floor_quantile": 2.0}))
     m = _method(audio_floor_quantile=0.2)
     losses = m.training_losses(_batch())
     assert torch.isfinite(losses["loss"])

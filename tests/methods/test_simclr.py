@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from glocal.config import check
 from glocal.data.config import DataConfig
 from glocal.methods.base import DIAG_PREFIXES
 
@@ -88,4 +89,4 @@ def test_background_swap_only_on_b_in_training_and_validated() -> None:
     assert off.pair(batch)[1] is batch["b/video"]  # off by default
     for bad in ({"background_swap_p": 1.5}, {"background_swap_area": 0.0}):
         with pytest.raises(ConfigError, match="method.background_swap"):
-            SimCLRConfig(**{**TINY, **bad}).validate()
+            check(SimCLRConfig(**{**TINY, **bad}), prefix="method.")

@@ -1,8 +1,14 @@
 """The ``glocal eval TASK`` subcommand: arguments and entry point (imports torch only when run).
 
-``glocal eval TASK --checkpoint CKPT [--data DATA] [options]`` runs one protocol (or ``all``) for
-the checkpoint and its random-init twin, writes the JSON report (default
+``glocal eval TASK --checkpoint CKPT [--data DATA] [options] [key=value ...]`` runs one protocol
+(or ``all``) for the checkpoint and its random-init twin, writes the JSON report (default
 ``<checkpoint folder>/eval/<TASK>.json``) and prints a one-line summary (``all``: a table too).
+
+The protocol and loader options are the fields of :class:`~glocal.eval.context.EvalRunOptions`,
+given as ``key=value`` overrides like ``glocal pretrain``'s (``clips_per_video=2 classifier=svm
+retrieval_ks=[1,5]``) and built and checked by :func:`glocal.config.build`. The older flags
+(``--clips-per-video 2``, ``--k 5``, ``--ks 1,5``) stay as aliases: :data:`OPTION_FLAGS` maps each
+onto its field, and ``--flag V`` is ``field=V`` (a list field takes comma-separated values).
 """
 
 from __future__ import annotations
@@ -10,15 +16,28 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, get_origin
 
 from ..data.formats import FORMATS
 
-__all__ = ["TASK_NAMES", "add_arguments", "run"]
+__all__ = ["TASK_NAMES", "OPTION_FLAGS", "add_arguments", "option_overrides", "run"]
 
 #: kept in sync with :data:`glocal.eval.suite.TASKS` (checked by the tests)
 TASK_NAMES = ("linear", "knn", "finetune", "retrieval", "sound", "localization", "event", "temporal", "deepfake",
               "tal", "fingerprint")
+
+#: alias flag -> :class:`~glocal.eval.context.EvalRunOptions` field (``--flag V`` is ``field=V``);
+#: the fields' types, bounds and defaults are the dataclass's (docs/evaluation.md lists them)
+OPTION_FLAGS = {
+    "--clips-per-video": "clips_per_video", "--batch-size": "batch_size", "--num-workers": "num_workers",
+    "--classifier": "classifier", "--video-pool": "video_pool", "--k": "knn_k", "--ks": "retrieval_ks",
+    "--faiss": "faiss", "--finetune-epochs": "finetune_epochs", "--finetune-lr": "finetune_lr",
+    "--finetune-batch-size": "finetune_batch_size", "--test-clips": "finetune_test_clips",
+    "--audio-crops": "audio_crops", "--box-merge": "box_merge", "--segment-seconds": "segment_seconds",
+    "--event-labels": "event_labels", "--head-epochs": "head_epochs", "--head-lr": "head_lr",
+    "--tal-thresholds": "tal_thresholds", "--tal-merge-gap": "tal_merge_gap", "--fake-manifest": "fake_manifest",
+    "--edits": "edits", "--fingerprint-modality": "fingerprint_modality",
+}
 
 
 def _csv(kind: type) -> Callable[[str], tuple]:
@@ -32,9 +51,22 @@ def _csv(kind: type) -> Callable[[str], tuple]:
     return parse
 
 
+class _OptionFlag(argparse.Action):
+    """Record ``--flag VALUE`` as ``(field, VALUE)`` in ``namespace.option_flags`` (in command-line order)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        flags = list(getattr(namespace, "option_flags", None) or [])
+        flags.append((OPTION_FLAGS[str(option_string)], str(values)))
+        namespace.option_flags = flags
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the ``eval`` arguments to its subparser."""
     p.add_argument("task", metavar="TASK", help=" | ".join(TASK_NAMES) + " | all")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="protocol / loader options, e.g. clips_per_video=2 classifier=svm retrieval_ks=[1,5] "
+                        "(the keys, their defaults and bounds: docs/evaluation.md \"Options\")")
     p.add_argument("--checkpoint", required=True, help="checkpoint written by `glocal pretrain`")
     p.add_argument("--data", help="dataset folder or manifest (default: the pretraining data root); "
                                   "`sound` also takes an ESC-50 folder / CSV (filename,fold,target,category)")
@@ -55,54 +87,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-random", action="store_true", help="skip the random-init baseline")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--full-table", action="store_true", help="print every metric, not only the headline ones")
-    g = p.add_argument_group("clips")
-    g.add_argument("--clips-per-video", type=int,
-                   help="uniform clips averaged per video (frozen features; default 4)")
-    g.add_argument("--batch-size", type=int, help="clips per forward pass")
-    g.add_argument("--num-workers", type=int, help="data loader workers")
-    g = p.add_argument_group("protocol options (see docs/evaluation.md)")
-    g.add_argument("--classifier", choices=["logreg", "svm"], help="linear / sound: logistic regression or linear SVM")
-    g.add_argument("--video-pool", choices=["mean", "max"],
-                   help="linear / knn / retrieval: pool the video backbone map over positions by mean (default, "
-                        "the spec) or max (keeps small objects)")
-    g.add_argument("--k", type=int, help="knn: neighbours (default 20)")
-    g.add_argument("--ks", type=_csv(int), help="retrieval: cut-offs (default 1,5,10,20,50)")
-    g.add_argument("--faiss", choices=["auto", "on", "off"], help="retrieval: search with faiss (default auto)")
-    g.add_argument("--finetune-epochs", type=int, help="finetune: epochs (default 3)")
-    g.add_argument("--finetune-lr", type=float, help="finetune: Adam learning rate (default 1e-4)")
-    g.add_argument("--finetune-batch-size", type=int, help="finetune: batch size (default 8)")
-    g.add_argument("--test-clips", type=int, help="finetune: clips averaged per test video (default 3)")
-    g.add_argument("--audio-crops", type=int, help="sound: audio crops averaged per file (default 3)")
-    g.add_argument("--box-merge", choices=["consensus", "union"], help="localization: several boxes per frame")
-    g.add_argument("--segment-seconds", type=float, help="event: segment length (default 0.25; AVE: 1)")
-    g.add_argument("--event-labels", choices=["binary", "class"], help="event: event/background or per class")
-    g.add_argument("--head-epochs", type=int, help="temporal: head training epochs (default 60)")
-    g.add_argument("--head-lr", type=float, help="temporal: head learning rate (default 1e-3)")
-    g.add_argument("--tal-thresholds", type=_csv(float), help="tal: score thresholds (default 0.1,...,0.9)")
-    g.add_argument("--tal-merge-gap", type=float, help="tal: merge runs separated by at most this many seconds")
-    g.add_argument("--fake-manifest", help="deepfake: real/fake manifest (default fake/manifest.csv)")
-    g.add_argument("--edits", type=_csv(str), help="fingerprint: edits (default crop,blur,reencode,noise,speed)")
-    g.add_argument("--fingerprint-modality", choices=["auto", "video", "audio", "fused"], help="fingerprint embedding")
+    g = p.add_argument_group("option aliases (--flag V is key=V; a list key takes V1,V2,...)")
+    for flag, key in OPTION_FLAGS.items():
+        g.add_argument(flag, metavar="V", action=_OptionFlag, help=f"= {key}=V")
 
 
-#: CLI argument → EvalOptions field
-_OPTION_FIELDS = {
-    "classifier": "classifier", "video_pool": "video_pool", "k": "knn_k", "ks": "retrieval_ks", "faiss": "faiss",
-    "finetune_epochs": "finetune_epochs", "finetune_lr": "finetune_lr", "finetune_batch_size": "finetune_batch_size",
-    "test_clips": "finetune_test_clips", "audio_crops": "audio_crops", "box_merge": "box_merge",
-    "segment_seconds": "segment_seconds", "event_labels": "event_labels", "head_epochs": "head_epochs",
-    "head_lr": "head_lr", "tal_thresholds": "tal_thresholds", "tal_merge_gap": "tal_merge_gap",
-    "fake_manifest": "fake_manifest", "edits": "edits", "fingerprint_modality": "fingerprint_modality",
-}
+def option_overrides(args: argparse.Namespace) -> list[str]:
+    """The ``key=value`` overrides of a parsed command line: the alias flags (as ``key=value``, a list
+    field's comma-separated values as a YAML list), then the ``key=value`` words (later ones win)."""
+    from ..config import field_types
+    from .context import EvalRunOptions
+
+    types = field_types(EvalRunOptions)
+    out = []
+    for key, text in getattr(args, "option_flags", None) or []:
+        listed = get_origin(types[key]) in (tuple, list)
+        out.append(f"{key}=[{text}]" if listed else f"{key}={text}")
+    return out + list(getattr(args, "overrides", None) or [])
 
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``glocal eval``."""
     import torch
 
+    from ..config import apply_overrides, build
     from ..errors import GlocalError
     from ..runtime.rundir import check_writable
-    from .context import EvalOptions
+    from .context import EvalRunOptions
     from .suite import run_evaluation
 
     if args.threads is not None:
@@ -116,9 +127,8 @@ def run(args: argparse.Namespace) -> int:
         if args.tasks:
             raise GlocalError("--tasks is only used with TASK=all")
         tasks = [args.task]
-    options = EvalOptions(**{f: getattr(args, a) for a, f in _OPTION_FIELDS.items() if getattr(args, a) is not None})
-    overrides = {k: getattr(args, k) for k in ("clips_per_video", "batch_size", "num_workers")
-                 if getattr(args, k) is not None}
+    chosen = build(EvalRunOptions, apply_overrides({}, option_overrides(args)))
+    options, overrides = chosen.protocol_options(), chosen.loader_overrides()
     out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent / "eval" / f"{args.task}.json"
     if out.is_dir():
         raise GlocalError(f"--out {out} is a folder; give the results file, e.g. --out {out / (args.task + '.json')}")

@@ -5,26 +5,35 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import typing
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
 
+from ..config import Range
 from ..data.formats import load_manifest
 from ..data.manifest import Manifest
 from ..errors import DataError
 from .features import EvalData
 from .usable import FileState, OnError, SkipLog, usable_mask
 
-__all__ = ["EvalContext", "EvalOptions"]
+__all__ = ["EvalContext", "EvalOptions", "EvalRunOptions", "EDIT_NAMES"]
+
+#: the query edits of the fingerprint task (:data:`glocal.eval.edits.EDITS`)
+EditName = Literal["crop", "blur", "reencode", "noise", "speed"]
+EDIT_NAMES: tuple[str, ...] = typing.get_args(EditName)
 
 
 @dataclass
 class EvalOptions:
-    """Knobs of the protocols (defaults sized for the generated world; see docs/evaluation.md)."""
+    """Knobs of the protocols (defaults sized for the generated world; see docs/evaluation.md).
+
+    ``glocal eval`` builds it from ``key=value`` overrides with :func:`glocal.config.build` (each
+    value converted and checked against its field's type and bounds)."""
 
     #: linear probe / sound classification classifier: logistic regression or linear SVM (C on val)
     classifier: Literal["logreg", "svm"] = "logreg"
@@ -32,41 +41,62 @@ class EvalOptions:
     #: spec's features, ``video_features``) or "max" (``pooled_video_features``: keeps small objects)
     video_pool: Literal["mean", "max"] = "mean"
     #: candidate regularisation values, chosen on the validation split
-    Cs: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
+    Cs: tuple[Annotated[float, Range(0.0, None, lo_open=True)], ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
     #: kNN neighbours (cosine, temperature-weighted vote)
-    knn_k: int = 20
+    knn_k: Annotated[int, Range(1)] = 20
     #: retrieval cut-offs (those larger than the gallery are dropped)
-    retrieval_ks: tuple[int, ...] = (1, 5, 10, 20, 50)
+    retrieval_ks: tuple[Annotated[int, Range(1)], ...] = (1, 5, 10, 20, 50)
     #: nearest-neighbour search through faiss: "auto" (when installed), "on" (required), "off"
     faiss: Literal["auto", "on", "off"] = "auto"
     #: sound classification: uniformly spaced audio crops (clip length) averaged per file
-    audio_crops: int = 3
+    audio_crops: Annotated[int, Range(1)] = 3
     #: fine-tuning: epochs, Adam learning rate, batch size, uniform test clips averaged per video
-    finetune_epochs: int = 3
-    finetune_lr: float = 1e-4
-    finetune_batch_size: int = 8
-    finetune_test_clips: int = 3
+    finetune_epochs: Annotated[int, Range(0)] = 3
+    finetune_lr: Annotated[float, Range(0.0, None, lo_open=True)] = 1e-4
+    finetune_batch_size: Annotated[int, Range(1)] = 8
+    finetune_test_clips: Annotated[int, Range(1)] = 3
     #: event localisation: segment length (AVE: 1.0 s) and labels ("binary" event/background or
     #: "class": background + the video's class, AVE's 29-way setting)
-    segment_seconds: float = 0.25
+    segment_seconds: Annotated[float, Range(0.0, None, lo_open=True)] = 0.25
     event_labels: Literal["binary", "class"] = "binary"
     #: temporal head (fine-grained temporal task): training epochs and learning rate
-    head_epochs: int = 60
-    head_lr: float = 1e-3
+    head_epochs: Annotated[int, Range(0)] = 60
+    head_lr: Annotated[float, Range(0.0, None, lo_open=True)] = 1e-3
     #: temporal action localisation: score thresholds, gap (s) below which runs are merged,
     #: frames used to fit the per-frame classifier (subsampled above this)
-    tal_thresholds: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-    tal_merge_gap: float = 0.0
-    max_train_frames: int = 20000
+    tal_thresholds: tuple[Annotated[float, Range(0.0, 1.0)], ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+    tal_merge_gap: Annotated[float, Range(0.0)] = 0.0
+    max_train_frames: Annotated[int, Range(1)] = 20000
     #: deepfake / sync detection manifest (relative to the dataset folder)
     fake_manifest: str = "fake/manifest.csv"
     #: fingerprinting: edits applied to the queries and the embedding used ("auto": fused when the
     #: method has audio, else video)
-    edits: tuple[str, ...] = ("crop", "blur", "reencode", "noise", "speed")
+    edits: tuple[EditName, ...] = EDIT_NAMES
     fingerprint_modality: Literal["auto", "video", "audio", "fused"] = "auto"
     #: sound-source localisation ground truth when a frame has several boxes (one per annotator):
     #: Flickr-SoundNet "consensus" (sum / 2, clipped) or VGG-SS "union"
     box_merge: Literal["consensus", "union"] = "consensus"
+
+
+@dataclass
+class EvalRunOptions(EvalOptions):
+    """What ``glocal eval`` takes as ``key=value``: the protocol knobs (:class:`EvalOptions`) plus how
+    the evaluation clips are loaded (``None``: the default named)."""
+
+    #: uniform clips whose frozen features are averaged per video (None: 4)
+    clips_per_video: Annotated[int, Range(1)] | None = None
+    #: clips per forward pass (None: 32)
+    batch_size: Annotated[int, Range(1)] | None = None
+    #: data loader workers (None: the pretraining data.num_workers)
+    num_workers: Annotated[int, Range(0)] | None = None
+
+    def protocol_options(self) -> EvalOptions:
+        """The :class:`EvalOptions` part."""
+        return EvalOptions(**{f.name: getattr(self, f.name) for f in dataclasses.fields(EvalOptions)})
+
+    def loader_overrides(self) -> dict[str, int]:
+        """The loader fields that were given (:class:`~glocal.eval.features.EvalData` overrides)."""
+        return {k: v for k in ("clips_per_video", "batch_size", "num_workers") if (v := getattr(self, k)) is not None}
 
 
 @dataclass

@@ -23,12 +23,12 @@ ranks with ``gather_negatives``); ``in_batch_negatives=False`` leaves only the m
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
 
-from ..config import check_choice, check_range
+from ..config import Range
 from ..data.config import DataConfig
 from ..data.audio_transforms import WaveformAugment
 from ..data.samplers import ContiguousClipSampler
@@ -39,7 +39,6 @@ from ..runtime.gather import dist_info
 from ..objectives.position_max import max_position_nce
 from .base import Method, diag_entries, fp32
 from .common import (
-    AUDIO_ENCODERS,
     AudioEncoder,
     StagedQueue,
     VideoEncoderConfig,
@@ -58,38 +57,28 @@ class AVIDConfig(VideoEncoderConfig):
 
     name: Literal["avid"] = "avid"
     audio_encoder: Literal["resnet2d", "resnet1d"] = "resnet2d"
-    audio_depth: int = 18
-    audio_width_mult: float = 1.0
+    audio_depth: Literal[18, 34, 50, 101] = 18
+    audio_width_mult: Annotated[float, Range(1e-3, 16.0)] = 1.0
     logmel_preset: Literal["glcm", "avid", "avts"] = "avid"
     n_mels: int | None = None  # None with "avid": 257-bin linear dB spectrogram
-    audio_seconds: float | None = 2.0  # audio window centred on the clip (None: the clip's span)
-    audio_gain: float = 0.1  # waveform gain augmentation +-10 %
+    #: audio window centred on the clip (None: the clip's span)
+    audio_seconds: Annotated[float, Range(1e-2, 60.0)] | None = 2.0
+    audio_gain: Annotated[float, Range(0.0, 1.0)] = 0.1  # waveform gain augmentation +-10 %
     #: subtract each clip's per-bin noise floor (this quantile over time) from the log spectrogram
     #: (None: off; 0.2 for sparse sounds in steady background noise, see docs/real_parts.md)
-    audio_floor_quantile: float | None = None
-    tau: float = 0.07
+    audio_floor_quantile: Annotated[float, Range(0.0, 1.0)] | None = None
+    tau: Annotated[float, Range(1e-4, 100.0)] = 0.07
     #: "pooled": compare the pooled clip embedding with the audio (AVID); "max_position": compare
     #: the audio with each position's embedding and keep the best (multiple-instance, "Objects that
     #: Sound"; in-batch negatives only)
     av_score: Literal["pooled", "max_position"] = "pooled"
-    queue_size: int = 0  # 0: in-batch negatives only; > 0: plus a memory of past embeddings
+    queue_size: Annotated[int, Range(0, 1 << 24)] = 0  # 0: in-batch negatives only; > 0: plus a memory of past embeddings
     in_batch_negatives: bool = True
     gather_negatives: bool = False
     blur_p: float = 0.0
 
     def validate(self) -> None:
         self.validate_encoder()
-        check_choice("method.audio_encoder", self.audio_encoder, AUDIO_ENCODERS)
-        check_choice("method.audio_depth", self.audio_depth, (18, 34, 50, 101))
-        check_range("method.audio_width_mult", self.audio_width_mult, 1e-3, 16.0)
-        check_range("method.tau", self.tau, 1e-4, 100.0)
-        check_range("method.queue_size", self.queue_size, 0, 1 << 24)
-        check_range("method.audio_gain", self.audio_gain, 0.0, 1.0)
-        if self.audio_floor_quantile is not None:
-            check_range("method.audio_floor_quantile", self.audio_floor_quantile, 0.0, 1.0)
-        if self.audio_seconds is not None:
-            check_range("method.audio_seconds", self.audio_seconds, 1e-2, 60.0)
-        check_choice("method.av_score", self.av_score, ("pooled", "max_position"))
         if self.av_score == "max_position" and (self.queue_size or self.gather_negatives or not self.in_batch_negatives):
             raise ConfigError("method.av_score=max_position uses in-batch negatives only: set method.queue_size=0, "
                               "method.gather_negatives=false, method.in_batch_negatives=true")

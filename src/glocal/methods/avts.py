@@ -23,13 +23,13 @@ After each step: EMA update of both key encoders, then the step's gathered keys 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import check_choice, check_range
+from ..config import Range, check_range
 from ..data.config import DataConfig
 from ..data.audio_transforms import WaveformAugment
 from ..data.samplers import SpeedDirectionSampler
@@ -45,7 +45,6 @@ from ..objectives import (
 from ..runtime.gather import dist_info
 from .base import Method, diag_entries, fp32, num_outputs
 from .common import (
-    AUDIO_ENCODERS,
     AudioEncoder,
     EncoderWithHead,
     MomentumEncoder,
@@ -58,8 +57,6 @@ from .common import (
 
 __all__ = ["AVTSConfig", "AVTS"]
 
-NN_CHOICES = ("key", "query")
-
 
 @dataclass
 class AVTSConfig(VideoEncoderConfig):
@@ -70,29 +67,30 @@ class AVTSConfig(VideoEncoderConfig):
     proj_hidden: int = 512  # contrastive MLP 512-512-128 per modality
     proj_bn: bool = False
     audio_encoder: Literal["resnet2d", "resnet1d"] = "resnet2d"
-    audio_depth: int = 18
-    audio_width_mult: float = 1.0
+    audio_depth: Literal[18, 34, 50, 101] = 18
+    audio_width_mult: Annotated[float, Range(1e-3, 16.0)] = 1.0
     logmel_preset: Literal["glcm", "avid", "avts"] = "avts"
     n_mels: int | None = None  # None: the preset's (avts: 128)
-    audio_seconds: float | None = None  # audio per clip after the speed change (None: the clip's T / fps)
-    audio_gain: float = 0.1
+    #: audio per clip after the speed change (None: the clip's T / fps)
+    audio_seconds: Annotated[float, Range(1e-2, 60.0)] | None = None
+    audio_gain: Annotated[float, Range(0.0, 1.0)] = 0.1
     #: subtract each clip's per-bin noise floor (this quantile over time) from the log spectrogram
     #: (None: off; 0.2 for sparse sounds in steady background noise, see docs/real_parts.md)
-    audio_floor_quantile: float | None = None
-    blur_p: float = 0.0
+    audio_floor_quantile: Annotated[float, Range(0.0, 1.0)] | None = None
+    blur_p: Annotated[float, Range(0.0, 1.0)] = 0.0
     # sampling
-    n_speeds: int = 4  # frame skips 1, 2, 4, 8 (capped by the video length)
-    reverse_p: float = 0.5
+    n_speeds: Annotated[int, Range(1, 8)] = 4  # frame skips 1, 2, 4, 8 (capped by the video length)
+    reverse_p: Annotated[float, Range(0.0, 1.0)] = 0.5
     non_overlapping: bool = True  # redraw clip b so that the two spans do not overlap (order task)
     # contrast
-    queue_size: int = 65536
-    momentum: float = 0.999
+    queue_size: Annotated[int, Range(1, 1 << 24)] = 65536
+    momentum: Annotated[float, Range(0.0, 1.0)] = 0.999
     key_bn_train: bool = True  # key encoders' BatchNorm uses batch statistics (MoCo)
     shuffle_bn: bool = False  # MoCo's shuffling BN for both key encoders (no-op with one process)
-    tau: float = 0.1
+    tau: Annotated[float, Range(1e-4, 100.0)] = 0.1
     in_batch_negatives: bool = False  # also the other samples' keys (MoCo: queue only)
     gather_negatives: bool = False  # in-batch keys of every rank
-    nn_k: int = 5  # queue neighbours per query (0: plain MoCo InfoNCE)
+    nn_k: Annotated[int, Range(0)] = 5  # queue neighbours per query (0: plain MoCo InfoNCE; <= queue_size)
     nn_positives: bool = True  # neighbours are extra positives (False: only removed from negatives)
     nn_anchor: Literal["key", "query"] = "key"  # whose neighbours: the positive key k+ or the query
     nn_queue: Literal["key", "query"] = "key"  # search the key modality's queue or the query's (aligned rows)
@@ -103,43 +101,22 @@ class AVTSConfig(VideoEncoderConfig):
     #: order heads get an "overlapping spans" class (meant with non_overlapping: false, so that
     #: overlapping pairs are common; otherwise they keep the start-time label)
     order_overlap_class: bool = False
-    pretext_hidden: int = 512  # pretext MLP hidden width (0: linear classifiers)
+    pretext_hidden: Annotated[int, Range(0, 1 << 16)] = 512  # pretext MLP hidden width (0: linear classifiers)
     # weights
-    weight_vv: float = 1.0
-    weight_va: float = 1.0
-    weight_pretext: float = 1.0  # λ_t
-    weight_speed: float = 1.0  # also the joint speed-direction term
-    weight_direction: float = 1.0
-    weight_order_vv: float = 1.0
-    weight_order_aa: float = 1.0
-    weight_order_va: float = 1.0
+    weight_vv: Annotated[float, Range(0.0, 1e4)] = 1.0
+    weight_va: Annotated[float, Range(0.0, 1e4)] = 1.0
+    weight_pretext: Annotated[float, Range(0.0, 1e4)] = 1.0  # λ_t
+    weight_speed: Annotated[float, Range(0.0, 1e4)] = 1.0  # also the joint speed-direction term
+    weight_direction: Annotated[float, Range(0.0, 1e4)] = 1.0
+    weight_order_vv: Annotated[float, Range(0.0, 1e4)] = 1.0
+    weight_order_aa: Annotated[float, Range(0.0, 1e4)] = 1.0
+    weight_order_va: Annotated[float, Range(0.0, 1e4)] = 1.0
 
     def validate(self) -> None:
         self.validate_encoder()
-        check_choice("method.audio_encoder", self.audio_encoder, AUDIO_ENCODERS)
-        check_choice("method.audio_depth", self.audio_depth, (18, 34, 50, 101))
-        check_range("method.audio_width_mult", self.audio_width_mult, 1e-3, 16.0)
-        if self.audio_seconds is not None:
-            check_range("method.audio_seconds", self.audio_seconds, 1e-2, 60.0)
-        check_range("method.audio_gain", self.audio_gain, 0.0, 1.0)
-        if self.audio_floor_quantile is not None:
-            check_range("method.audio_floor_quantile", self.audio_floor_quantile, 0.0, 1.0)
-        check_range("method.blur_p", self.blur_p, 0.0, 1.0)
-        check_range("method.n_speeds", self.n_speeds, 1, 8)
-        check_range("method.reverse_p", self.reverse_p, 0.0, 1.0)
-        check_range("method.queue_size", self.queue_size, 1, 1 << 24)
-        check_range("method.momentum", self.momentum, 0.0, 1.0)
-        check_range("method.tau", self.tau, 1e-4, 100.0)
         check_range("method.nn_k", self.nn_k, 0, self.queue_size)
-        check_choice("method.nn_anchor", self.nn_anchor, NN_CHOICES)
-        check_choice("method.nn_queue", self.nn_queue, NN_CHOICES)
-        check_choice("method.speed_direction", self.speed_direction, ("separate", "joint"))
-        check_range("method.pretext_hidden", self.pretext_hidden, 0, 1 << 16)
         if self.gather_negatives and not self.in_batch_negatives:
             raise ConfigError("method.gather_negatives=true needs method.in_batch_negatives=true (nothing to gather)")
-        weights = {k: v for k, v in vars(self).items() if k.startswith("weight_")}
-        for key, value in weights.items():
-            check_range(f"method.{key}", value, 0.0, 1e4)
         if self.weight_vv + self.weight_va + self.weight_pretext == 0:
             raise ConfigError("method.weight_vv, weight_va and weight_pretext are all 0: nothing to train")
 

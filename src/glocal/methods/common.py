@@ -26,13 +26,13 @@ import contextlib
 import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal
 
 import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..config import check_choice, check_range
+from ..config import Range, check_choice, check_range
 from ..data.config import DataConfig
 from ..data.audio_frontend import build_logmel
 from ..data.background_swap import swap_backgrounds
@@ -73,22 +73,17 @@ class VideoEncoderConfig:
 
     backbone: Literal["r3d", "r2plus1d", "resnet2d"] = "r3d"
     depth: int = 18  # r3d / r2plus1d: 10, 18, 34; resnet2d: 18, 34, 50, 101
-    width_mult: float = 1.0  # every backbone width times this
+    width_mult: Annotated[float, Range(1e-3, 16.0)] = 1.0  # every backbone width times this
     temporal_stride: bool = False  # 3-D backbones: stride 2 in time in stages 3-5
-    proj_hidden: int = 2048  # MLP head hidden width
-    proj_dim: int = 128  # embedding dimension (L2-normalised)
+    proj_hidden: Annotated[int, Range(1, 1 << 16)] = 2048  # MLP head hidden width
+    proj_dim: Annotated[int, Range(1, 1 << 16)] = 128  # embedding dimension (L2-normalised)
     proj_bn: bool = True  # BatchNorm in the MLP head (SimCLR / MoCo v2 style: False for MoCo v2)
     video_input: Literal["rgb", "residual"] = "rgb"  # residual: the backbone sees frame differences (T-1 frames)
 
     def validate_encoder(self) -> None:
-        """Check the encoder fields (called from the method config's ``validate``)."""
-        check_choice("method.backbone", self.backbone, VIDEO_ENCODERS)
+        """The depths the backbone has (called from the method config's ``validate``)."""
         allowed = (18, 34, 50, 101) if self.backbone == "resnet2d" else (10, 18, 34)
         check_choice("method.depth", self.depth, allowed)
-        check_range("method.width_mult", self.width_mult, 1e-3, 16.0)
-        check_range("method.proj_hidden", self.proj_hidden, 1, 1 << 16)
-        check_range("method.proj_dim", self.proj_dim, 1, 1 << 16)
-        check_choice("method.video_input", self.video_input, ("rgb", "residual"))
 
 
 def residual_frames(video: Tensor) -> Tensor:
@@ -389,14 +384,9 @@ class BackgroundSwapConfig:
 
     #: share of second clips ``b`` whose static background is replaced by another video's, so the
     #: positive pair cannot be matched by background (0: off; it did not help SimCLR on real parts)
-    background_swap_p: float = 0.0
+    background_swap_p: Annotated[float, Range(0.0, 1.0)] = 0.0
     #: share of the frame kept as the moving foreground (cover the moving objects)
-    background_swap_area: float = 0.4
-
-    def validate_background_swap(self) -> None:
-        """Check the fields (called from the method config's ``validate``)."""
-        check_range("method.background_swap_p", self.background_swap_p, 0.0, 1.0)
-        check_range("method.background_swap_area", self.background_swap_area, 0.01, 1.0)
+    background_swap_area: Annotated[float, Range(0.01, 1.0)] = 0.4
 
 
 class ClipPairMethod(Method):

@@ -24,13 +24,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..config import check_choice, check_range
+from ..config import Interval, Range, check_range
 from ..data.config import DataConfig
 from ..data.samplers import GlobalLocalSampler
 from ..errors import ConfigError
@@ -57,103 +57,71 @@ __all__ = ["CtrlAugConfig", "CtrlAug"]
 N_CUES = 7  # low_level_cues: 3 channel means, 3 channel stds, 1 motion
 
 
-def _check_interval(key: str, value: tuple[float, float], hi: float | None = 1.0, zero_ok: bool = False) -> None:
-    lo_v, hi_v = value
-    if not ((0 <= lo_v if zero_ok else 0 < lo_v) and lo_v <= hi_v and (hi is None or hi_v <= hi)):
-        bound = "" if hi is None else f" <= {hi}"
-        raise ConfigError(f"config key '{key}' = {list(value)} must satisfy 0 {'<=' if zero_ok else '<'} lo <= hi{bound}")
-
-
 @dataclass
 class CtrlAugConfig(VideoEncoderConfig):
     """CtrlAug knobs; every default is the spec's ``[INF]`` reconstruction (methods.md 3.2-3.4)."""
 
     name: Literal["ctrlaug"] = "ctrlaug"
+    backbone: Literal["r3d", "r2plus1d"] = "r3d"  # 3-D only (region boxes live in (t, y, x))
     # ---- views (GlobalLocalSampler + transforms, spec 3.2)
-    global_frames: int = 16  # T_g, sparse
-    global_stride: int = 4  # native frames between global frames
-    global_span: float | None = None  # seconds of the global window (None: frames x stride)
-    local_frames: int = 16  # T_l, dense over the local span
-    n_local: int = 4  # N_l
-    local_span: tuple[float, float] = (0.1, 0.3)  # local duration / global window
-    local_area: tuple[float, float] = (0.2, 0.6)  # local box area / global crop
-    local_ratio: tuple[float, float] = (3 / 4, 4 / 3)
-    global_size: int | None = None  # S_g (None: data.crop_size)
-    local_size: int | None = None  # S_l (None: data.crop_size)
-    global_crop_scale: tuple[float, float] | None = (0.4, 1.0)  # None: data.crop_scale
-    blur_p: float = 0.5
+    global_frames: Annotated[int, Range(1, 4096)] = 16  # T_g, sparse
+    global_stride: Annotated[int, Range(1, 1024)] = 4  # native frames between global frames
+    #: seconds of the global window (None: frames x stride)
+    global_span: Annotated[float, Range(1e-3, 1e6)] | None = None
+    local_frames: Annotated[int, Range(1, 4096)] = 16  # T_l, dense over the local span
+    n_local: int = 4  # N_l: 2..6 with order_task=permutation, else 1..64
+    #: local duration / global window
+    local_span: Annotated[tuple[float, float], Interval(0.0, 1.0, lo_open=True)] = (0.1, 0.3)
+    #: local box area / global crop
+    local_area: Annotated[tuple[float, float], Interval(0.0, 1.0, lo_open=True)] = (0.2, 0.6)
+    local_ratio: Annotated[tuple[float, float], Interval(0.0, None, lo_open=True)] = (3 / 4, 4 / 3)
+    global_size: Annotated[int, Range(8, 4096)] | None = None  # S_g (None: data.crop_size)
+    local_size: Annotated[int, Range(8, 4096)] | None = None  # S_l (None: data.crop_size)
+    #: None: data.crop_scale
+    global_crop_scale: Annotated[tuple[float, float], Interval(0.0, 1.0, lo_open=True)] | None = (0.4, 1.0)
+    blur_p: Annotated[float, Range(0.0, 1.0)] = 0.5
     #: controllable placement (3.2 step 4): each local box at a drawn 3-D IoU with a random cell
     #: of local_iou_grid (None: region_grid, else 2x4x4); None: uniform placement
-    local_iou: tuple[float, float] | None = None
-    local_iou_final: tuple[float, float] | None = None  # curriculum: local_iou -> this ...
+    local_iou: Annotated[tuple[float, float], Interval(0.0, 1.0)] | None = None
+    #: curriculum: local_iou -> this ...
+    local_iou_final: Annotated[tuple[float, float], Interval(0.0, 1.0)] | None = None
     local_iou_epochs: int = 0  # ... linearly over this many epochs
-    local_iou_grid: tuple[int, int, int] | None = None
+    local_iou_grid: tuple[Annotated[int, Range(1)], Annotated[int, Range(1)], Annotated[int, Range(1)]] | None = None
     # ---- instance + soft region contrast (3.4.1)
-    tau: float = 0.1  # instance term
-    tau_region: float = 0.1
-    region_grid: tuple[int, int, int] | None = None  # cells (t, h, w) of the global map (None: native map)
+    tau: Annotated[float, Range(1e-4, 100.0)] = 0.1  # instance term
+    tau_region: Annotated[float, Range(1e-4, 100.0)] = 0.1
+    #: cells (t, h, w) of the global map (None: native map)
+    region_grid: tuple[Annotated[int, Range(1)], Annotated[int, Range(1)], Annotated[int, Range(1)]] | None = None
     region_head: Literal["shared", "separate"] = "shared"  # cell embeddings by the pooled head or their own
     region_targets: Literal["overlap", "iou"] = "overlap"  # w_nc ∝ vol(b ∩ β) | IoU(b, β)
-    target_temperature: float = 1.0  # w ∝ r^(1/τ_w): < 1 sharpens, > 1 flattens
+    target_temperature: Annotated[float, Range(1e-3, 100.0)] = 1.0  # w ∝ r^(1/τ_w): < 1 sharpens, > 1 flattens
     region_negatives: Literal["cells", "pooled", "none"] = "cells"  # other videos' cells / pooled / none
     gather_negatives: bool = False  # other-video candidates from every rank (with gradients)
     # ---- adversarial MI minimisation (3.4.2)
     mi_shortcut: Literal["pair", "cues"] = "pair"  # critic on low-level local/global pairs | cue regression
     mi_bound: Literal["jsd", "dv"] = "jsd"  # pair critic's bound: JSD | Donsker-Varadhan (MINE)
     mi_negatives: Literal["other_video", "other_region"] = "other_video"  # which shifted pairs are negatives
-    mi_layer: int = 1  # early map: 0 = stem, k = after residual stage k
-    roi_samples: int = 4  # RoIAlign-3D sample points per axis
-    critic_hidden: int = 256
-    grl_lambda: float = 1.0  # encoder gradient of the MI term = -grl_lambda x that of the critic
+    mi_layer: Annotated[int, Range(0, 4)] = 1  # early map: 0 = stem, k = after residual stage k
+    roi_samples: Annotated[int, Range(1, 16)] = 4  # RoIAlign-3D sample points per axis
+    critic_hidden: Annotated[int, Range(1, 1 << 16)] = 256
+    grl_lambda: Annotated[float, Range(0.0, 1e3)] = 1.0  # encoder gradient of the MI term = -grl_lambda x that of the critic
     # ---- local-global temporal order (3.4.3)
     order_task: Literal["permutation", "bin"] = "permutation"  # N! classes | temporal bin per clip
-    order_bins: int = 4
-    order_hidden: int = 512
+    order_bins: Annotated[int, Range(2, 1024)] = 4
+    order_hidden: Annotated[int, Range(1, 1 << 16)] = 512
     # ---- total (3.4.4)
-    weight_inst: float = 1.0
-    weight_region: float = 1.0
-    weight_mi: float = 0.1
-    weight_order: float = 0.5
+    weight_inst: Annotated[float, Range(0.0)] = 1.0
+    weight_region: Annotated[float, Range(0.0)] = 1.0
+    weight_mi: Annotated[float, Range(0.0)] = 0.1
+    weight_order: Annotated[float, Range(0.0)] = 0.5
 
     def validate(self) -> None:
         self.validate_encoder()
-        check_choice("method.backbone", self.backbone, ("r3d", "r2plus1d"))
-        for key in ("global_frames", "local_frames"):
-            check_range(f"method.{key}", getattr(self, key), 1, 4096)
-        check_range("method.global_stride", self.global_stride, 1, 1024)
-        if self.global_span is not None:
-            check_range("method.global_span", self.global_span, 1e-3, 1e6)
-        check_range("method.n_local", self.n_local, 2 if self.order_task == "permutation" else 1,
-                    6 if self.order_task == "permutation" else 64)
-        _check_interval("method.local_span", self.local_span)
-        _check_interval("method.local_area", self.local_area)
-        _check_interval("method.local_ratio", self.local_ratio, hi=None)
-        for key in ("local_iou", "local_iou_final"):
-            if getattr(self, key) is not None:
-                _check_interval(f"method.{key}", getattr(self, key), zero_ok=True)
+        permutation = self.order_task == "permutation"  # N_l! classes
+        check_range("method.n_local", self.n_local, 2 if permutation else 1, 6 if permutation else 64)
         if self.local_iou_final is not None and (self.local_iou is None or self.local_iou_epochs < 1):
             raise ConfigError("config key 'method.local_iou_final' needs method.local_iou and method.local_iou_epochs >= 1")
-        for key in ("global_size", "local_size"):
-            if getattr(self, key) is not None:
-                check_range(f"method.{key}", getattr(self, key), 8, 4096)
-        if self.global_crop_scale is not None:
-            _check_interval("method.global_crop_scale", self.global_crop_scale)
-        check_range("method.blur_p", self.blur_p, 0.0, 1.0)
-        check_range("method.tau", self.tau, 1e-4, 100.0)
-        check_range("method.tau_region", self.tau_region, 1e-4, 100.0)
-        check_range("method.target_temperature", self.target_temperature, 1e-3, 100.0)
-        for key in ("region_grid", "local_iou_grid"):
-            grid = getattr(self, key)
-            if grid is not None and min(grid) < 1:
-                raise ConfigError(f"config key 'method.{key}' = {list(grid)} needs entries >= 1")
-        check_range("method.mi_layer", self.mi_layer, 0, 4)
-        check_range("method.roi_samples", self.roi_samples, 1, 16)
-        check_range("method.critic_hidden", self.critic_hidden, 1, 1 << 16)
-        check_range("method.grl_lambda", self.grl_lambda, 0.0, 1e3)
-        check_range("method.order_bins", self.order_bins, 2, 1024)
-        check_range("method.order_hidden", self.order_hidden, 1, 1 << 16)
-        weights = (self.weight_inst, self.weight_region, self.weight_mi, self.weight_order)
-        if min(weights) < 0 or sum(weights) == 0:
+        if self.weight_inst + self.weight_region + self.weight_mi + self.weight_order == 0:
             raise ConfigError("method.weight_* must be >= 0 and not all 0")
 
 

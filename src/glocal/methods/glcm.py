@@ -17,12 +17,12 @@ frames has two 1×1 heads (global, local).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from torch import nn
 
-from ..config import check_range
+from ..config import Range
 from ..data.config import DataConfig
 from ..data.audio_frontend import build_logmel
 from ..data.audio_transforms import WaveformAugment
@@ -43,21 +43,21 @@ class GLCMConfig:
     """Model and loss knobs of GLCM (defaults = release architecture, normalised loss)."""
 
     name: Literal["glcm"] = "glcm"
-    width_mult: float = 1.0  # slow pathway widths 64·m … 512·m
-    fast_width_mult: float = 1.0  # fast pathway widths 8·m … 64·m
-    audio_width_mult: float = 1.0  # audio trunk widths 64·m … 512·m
+    width_mult: Annotated[float, Range(1e-3, 16.0)] = 1.0  # slow pathway widths 64·m … 512·m
+    fast_width_mult: Annotated[float, Range(1e-3, 16.0)] = 1.0  # fast pathway widths 8·m … 64·m
+    audio_width_mult: Annotated[float, Range(1e-3, 16.0)] = 1.0  # audio trunk widths 64·m … 512·m
     stem_pool: bool = True  # max-pool after the stem (release: True; False keeps 2x larger maps)
-    slow_stride: int = 8  # slow input = every slow_stride-th frame of the clip
-    audio_steps_per_frame: int = 3  # r: audio steps per fast frame
+    slow_stride: Annotated[int, Range(1, 64)] = 8  # slow input = every slow_stride-th frame of the clip
+    audio_steps_per_frame: Annotated[int, Range(1, 32)] = 3  # r: audio steps per fast frame
     proj_dim_global: int = 512
     proj_dim_local: int = 64
-    n_mels: int = 80
+    n_mels: Annotated[int, Range(8, 512)] = 80
     logmel_preset: Literal["glcm", "avid", "avts"] = "glcm"
     release_exact: bool = False  # True: no L2 norm, tau = 1 (the released code)
     normalize: bool = True
-    tau: float = 0.07
-    weight_global: float = 1.0
-    weight_local: float = 1.0
+    tau: Annotated[float, Range(1e-4, 100.0)] = 0.07
+    weight_global: Annotated[float, Range(0.0)] = 1.0
+    weight_local: Annotated[float, Range(0.0)] = 1.0
     attention_stopgrad: bool = False
     #: BatchNorm (no affine) on the four 1x1 projections: removes the component every clip and
     #: position share, which kept the global loss at chance on real footage (docs/methods.md)
@@ -67,21 +67,13 @@ class GLCMConfig:
     audio_pool: Literal["mean", "max"] = "mean"
     #: subtract each clip's per-mel-bin quantile over time from the log-mel (the stationary noise
     #: floor; e.g. 0.2), so the audio embedding sees the sound events, not the noise (None: off)
-    audio_floor_quantile: float | None = None
+    audio_floor_quantile: Annotated[float, Range(0.0, 1.0)] | None = None
     #: under torch.distributed, contrast against the clips of every rank (spec 1.9); the engine's
     #: sampler orders ranks so that W ranks x B clips equal one process with W·B clips
     gather_negatives: bool = False
 
     def validate(self) -> None:
-        for key in ("width_mult", "fast_width_mult", "audio_width_mult"):
-            check_range(f"method.{key}", getattr(self, key), 1e-3, 16.0)
-        check_range("method.slow_stride", self.slow_stride, 1, 64)
-        check_range("method.audio_steps_per_frame", self.audio_steps_per_frame, 1, 32)
-        check_range("method.tau", self.tau, 1e-4, 100.0)
-        check_range("method.n_mels", self.n_mels, 8, 512)
-        if self.audio_floor_quantile is not None:
-            check_range("method.audio_floor_quantile", self.audio_floor_quantile, 0.0, 1.0)
-        if self.weight_global < 0 or self.weight_local < 0 or self.weight_global + self.weight_local == 0:
+        if self.weight_global + self.weight_local == 0:
             raise ConfigError("method.weight_global and method.weight_local must be >= 0 and not both 0")
 
     @property

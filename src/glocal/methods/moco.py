@@ -13,11 +13,11 @@ by default as in MoCo; see :class:`~glocal.methods.common.MomentumEncoder`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 
-from ..config import check_range
+from ..config import Range
 from ..objectives import info_nce, info_nce_chance
 from ..data.config import DataConfig
 from .base import diag_entries, fp32
@@ -32,23 +32,18 @@ class MoCoConfig(VideoEncoderConfig, BackgroundSwapConfig):
 
     name: Literal["moco"] = "moco"
     proj_bn: bool = False
-    queue_size: int = 65536
-    momentum: float = 0.999
-    tau: float = 0.2
+    queue_size: Annotated[int, Range(1, 1 << 24)] = 65536
+    momentum: Annotated[float, Range(0.0, 1.0)] = 0.999
+    tau: Annotated[float, Range(1e-4, 100.0)] = 0.2
     symmetric: bool = False  # also (query b, key a); MoCo v2 is asymmetric
     key_bn_train: bool = True  # key encoder BatchNorm uses batch statistics (MoCo)
     #: shuffling BN (MoCo): keys computed on a random cross-rank shard of the global batch; a no-op
     #: with one process (BN already sees the whole batch) or with key_bn_train=false / train.sync_bn
     shuffle_bn: bool = True
-    blur_p: float = 0.0
+    blur_p: Annotated[float, Range(0.0, 1.0)] = 0.0
 
     def validate(self) -> None:
         self.validate_encoder()
-        self.validate_background_swap()
-        check_range("method.queue_size", self.queue_size, 1, 1 << 24)
-        check_range("method.momentum", self.momentum, 0.0, 1.0)
-        check_range("method.tau", self.tau, 1e-4, 100.0)
-        check_range("method.blur_p", self.blur_p, 0.0, 1.0)
 
 
 class MoCo(ClipPairMethod):

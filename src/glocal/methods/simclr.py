@@ -14,11 +14,11 @@ gradients, open_clip's local-loss pattern).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 
-from ..config import check_range
+from ..config import Range
 from ..objectives import info_nce, info_nce_chance
 from ..runtime.gather import dist_info
 from ..data.config import DataConfig
@@ -33,15 +33,12 @@ class SimCLRConfig(VideoEncoderConfig, BackgroundSwapConfig):
     """SimCLR knobs (defaults: R3D-18, MLP 2048-128 with BN, τ = 0.1 as in CVRL)."""
 
     name: Literal["simclr"] = "simclr"
-    tau: float = 0.1
-    blur_p: float = 0.0  # Gaussian blur probability of the clip augmentation
+    tau: Annotated[float, Range(1e-4, 100.0)] = 0.1
+    blur_p: Annotated[float, Range(0.0, 1.0)] = 0.0  # Gaussian blur probability of the clip augmentation
     gather_negatives: bool = False  # negatives from every rank (with gradients)
 
     def validate(self) -> None:
         self.validate_encoder()
-        self.validate_background_swap()
-        check_range("method.tau", self.tau, 1e-4, 100.0)
-        check_range("method.blur_p", self.blur_p, 0.0, 1.0)
 
 
 class SimCLR(ClipPairMethod):

@@ -21,13 +21,13 @@ segment keys the VCLR queue.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import check_choice, check_range
+from ..config import Range, check_range
 from ..data.config import DataConfig
 from ..data.samplers import SegmentSampler
 from ..data.samplers_vclr import VCLRSampler
@@ -35,8 +35,6 @@ from ..errors import ConfigError
 from ..models import MLPHead
 from ..models.resnet2d import TSNConsensus
 from ..objectives import (
-    INTRA_MODES,
-    ORDER_NORM_AXES,
     info_nce,
     normalize_order_features,
     permute_tuples,
@@ -63,49 +61,37 @@ class VCLRConfig:
     encoder: Literal["2d", "3d"] = "2d"  # 2d: frame-wise ResNet (paper); 3d: short clips per segment
     backbone_3d: Literal["r3d", "r2plus1d"] = "r3d"
     depth: int | None = None  # None: 50 (2d) / 18 (3d)
-    width_mult: float = 1.0
+    width_mult: Annotated[float, Range(1e-3, 16.0)] = 1.0
     temporal_stride: bool = False
-    num_segments: int = 3
-    frames_per_video: int | None = None  # release: 300 (30 fps); None: the video's own length
-    clip_frames: int | None = None  # frames per item; None: 1 (2d) / data.clip_frames (3d)
-    clip_stride: int = 1  # native frames between the frames of an item
-    shuffle_p: float = 0.5  # probability of shuffling each tuple (order task)
+    num_segments: Annotated[int, Range(3, 64)] = 3
+    #: release: 300 (30 fps); None: the video's own length (>= num_segments, <= 2^24)
+    frames_per_video: int | None = None
+    #: frames per item; None: 1 (2d) / data.clip_frames (3d)
+    clip_frames: Annotated[int, Range(1, 4096)] | None = None
+    clip_stride: Annotated[int, Range(1, 1024)] = 1  # native frames between the frames of an item
+    shuffle_p: Annotated[float, Range(0.0, 1.0)] = 0.5  # probability of shuffling each tuple (order task)
     per_frame_aug: bool | None = None  # None: per frame (2d, release) / per clip (3d)
-    blur_p: float = 0.5
-    proj_hidden: int = 2048
-    proj_dim: int = 128
-    queue_size: int = 131072  # each of the two queues
-    tau: float = 0.1
-    tau_intra: float = 0.1
-    momentum: float = 0.999
+    blur_p: Annotated[float, Range(0.0, 1.0)] = 0.5
+    proj_hidden: Annotated[int, Range(1, 1 << 16)] = 2048
+    proj_dim: Annotated[int, Range(1, 1 << 16)] = 128
+    queue_size: Annotated[int, Range(1, 1 << 24)] = 131072  # each of the two queues
+    tau: Annotated[float, Range(1e-4, 100.0)] = 0.1
+    tau_intra: Annotated[float, Range(1e-4, 100.0)] = 0.1
+    momentum: Annotated[float, Range(0.0, 1.0)] = 0.999
     ema_bn_train: bool = True  # EMA copy in eval mode except BatchNorm (release)
     shuffle_bn: bool = False  # MoCo's shuffling BN for the EMA encoder pass (no-op with one process)
     order_norm_axis: Literal["frames", "features"] = "frames"  # release quirk: across the K items
     intra_mode: Literal["pairwise", "joint"] = "pairwise"  # release rows / paper equation
-    weight_inter: float = 1.0
-    weight_intra: float = 1.0
-    weight_order: float = 1.0
-    weight_segment: float = 1.0
+    weight_inter: Annotated[float, Range(0.0)] = 1.0
+    weight_intra: Annotated[float, Range(0.0)] = 1.0
+    weight_order: Annotated[float, Range(0.0)] = 1.0
+    weight_segment: Annotated[float, Range(0.0)] = 1.0
 
     def validate(self) -> None:
-        check_choice("method.encoder", self.encoder, ("2d", "3d"))
-        self.video_encoder.validate_encoder()
-        check_range("method.num_segments", self.num_segments, 3, 64)
-        check_range("method.clip_stride", self.clip_stride, 1, 1024)
-        if self.clip_frames is not None:
-            check_range("method.clip_frames", self.clip_frames, 1, 4096)
+        self.video_encoder.validate_encoder()  # depth: the encoder's depths
         if self.frames_per_video is not None:
             check_range("method.frames_per_video", self.frames_per_video, self.num_segments, 1 << 24)
-        check_range("method.shuffle_p", self.shuffle_p, 0.0, 1.0)
-        check_range("method.blur_p", self.blur_p, 0.0, 1.0)
-        check_range("method.queue_size", self.queue_size, 1, 1 << 24)
-        check_range("method.tau", self.tau, 1e-4, 100.0)
-        check_range("method.tau_intra", self.tau_intra, 1e-4, 100.0)
-        check_range("method.momentum", self.momentum, 0.0, 1.0)
-        check_choice("method.order_norm_axis", self.order_norm_axis, ORDER_NORM_AXES)
-        check_choice("method.intra_mode", self.intra_mode, INTRA_MODES)
-        weights = (self.weight_inter, self.weight_intra, self.weight_order, self.weight_segment)
-        if min(weights) < 0 or sum(weights) == 0:
+        if self.weight_inter + self.weight_intra + self.weight_order + self.weight_segment == 0:
             raise ConfigError("method.weight_* must be >= 0 and not all 0")
 
     @property

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Annotated, Any, Iterable, Literal
 
-from ..config import apply_overrides, build, check_range, load_yaml, to_dict
+from ..config import Range, apply_overrides, build, load_yaml, to_dict
 from ..data.config import DataConfig
+from ..data.synth.config import WorldConfig
 from ..errors import ConfigError
 
 __all__ = ["DataConfig", "OptimConfig", "TrainConfig", "PretrainConfig", "load_pretrain_config", "config_from_dict"]
@@ -22,24 +23,17 @@ class OptimConfig:
     """Optimizer and per-iteration learning-rate schedule."""
 
     name: Literal["adam", "adamw", "sgd"] = "adam"
-    lr: float = 1e-4
-    weight_decay: float = 0.0
+    lr: Annotated[float, Range(0.0, 100.0)] = 1e-4
+    weight_decay: Annotated[float, Range(0.0, 10.0)] = 0.0
     #: also decay biases, normalisation weights and other 1-D parameters (temperatures, scales).
     #: Off by default, as in solo-learn and open_clip: decaying a BatchNorm scale or a bias only
     #: shrinks it toward 0 and regularises nothing (measured in docs/methods_results.md)
     decay_norm_and_bias: bool = False
-    momentum: float = 0.9
+    momentum: Annotated[float, Range(0.0, 0.9999)] = 0.9
     schedule: Literal["cosine", "constant"] = "cosine"
-    warmup_epochs: float = 0.0
-    min_lr: float = 1e-6
+    warmup_epochs: Annotated[float, Range(0.0, 1e6)] = 0.0
+    min_lr: Annotated[float, Range(0.0, 100.0)] = 1e-6
     scale_lr_with_batch: bool = False  # lr = lr · global_batch / 256
-
-    def validate(self) -> None:
-        check_range("optim.lr", self.lr, 0.0, 100.0)
-        check_range("optim.momentum", self.momentum, 0.0, 0.9999)
-        check_range("optim.min_lr", self.min_lr, 0.0, 100.0)
-        check_range("optim.weight_decay", self.weight_decay, 0.0, 10.0)
-        check_range("optim.warmup_epochs", self.warmup_epochs, 0.0, 1e6)
 
 
 @dataclass
@@ -52,63 +46,46 @@ class TrainConfig:
     """
 
     out_dir: str = "runs/pretrain"
-    epochs: int = 10
-    batch_size: int = 32  # per rank
+    epochs: Annotated[int, Range(1, 100000)] = 10
+    batch_size: Annotated[int, Range(1, 1 << 20)] = 32  # per rank
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # fp16 (+ GradScaler): CUDA only
     channels_last: Literal["auto", "on", "off"] = "auto"
     compile: bool = False  # torch.compile the training step (falls back to eager with a warning)
     compile_backend: str = "inductor"
-    grad_accum: int = 1  # micro-batches per optimizer step
-    grad_clip: float | None = None  # max global gradient L2 norm
+    grad_accum: Annotated[int, Range(1, 1 << 16)] = 1  # micro-batches per optimizer step
+    grad_clip: Annotated[float, Range(0.0)] | None = None  # max global gradient L2 norm
     deterministic: bool = False  # torch.use_deterministic_algorithms(True), no cudnn autotuning
     sync_bn: bool = False  # BatchNorm statistics over all ranks (SyncBatchNorm; any device)
     find_unused_parameters: bool = False  # DDP: only for methods with parameters unused in a step
-    dist_timeout_s: float = 1800.0  # collective timeout
+    dist_timeout_s: Annotated[float, Range(1.0, 1e7)] = 1800.0  # collective timeout
     on_nonfinite: Literal["raise", "skip_step"] = "raise"  # NaN/inf loss or gradient
-    max_consecutive_skips: int = 10  # skip_step: give up after this many non-finite steps in a row
-    log_every: int = 10  # steps between log.csv rows
-    save_every_epochs: int = 1
-    save_every_steps: int = 0  # also checkpoint every N optimizer steps (0: off)
-    keep_last: int = 2  # regular checkpoints kept (best.pt is kept besides)
+    max_consecutive_skips: Annotated[int, Range(1, 1 << 30)] = 10  # skip_step: give up after this many non-finite steps in a row
+    log_every: Annotated[int, Range(1, 1 << 30)] = 10  # steps between log.csv rows
+    save_every_epochs: Annotated[int, Range(1, 1 << 30)] = 1
+    save_every_steps: Annotated[int, Range(0, 1 << 30)] = 0  # also checkpoint every N optimizer steps (0: off)
+    keep_last: Annotated[int, Range(1, 1000)] = 2  # regular checkpoints kept (best.pt is kept besides)
     best_metric: Literal["auto", "loss", "knn_top1", "none"] = "auto"  # auto: knn_top1 if monitored, else loss
     num_threads: int | None = None
     progress: bool = True
     tensorboard: bool = False  # also write TensorBoard events (needs the tensorboard package)
-    monitor_every_epochs: int = 0  # online kNN monitor every N epochs (0: off)
+    monitor_every_epochs: Annotated[int, Range(0, 1 << 30)] = 0  # online kNN monitor every N epochs (0: off)
     monitor_bank_split: str = "train"  # labelled split whose features form the kNN bank
     monitor_query_split: str = "val"  # labelled split classified by kNN (top-1 reported)
-    monitor_max_videos: int = 256  # per split (evenly spaced subset)
-    monitor_k: int = 20
+    monitor_max_videos: Annotated[int, Range(2, 1 << 30)] = 256  # per split (evenly spaced subset)
+    monitor_k: Annotated[int, Range(1, 1 << 16)] = 20
     #: online diagnostics (docs/diagnostics.md): loss terms vs their chance level, alignment /
     #: uniformity of the contrastive embeddings, attention-map entropy
     diagnostics: bool = True
-    chance_warn_epochs: int = 3  # warn when a term is still at chance after this many epochs (0: never)
-    chance_tolerance: float = 0.02  # "at chance": less than this fraction below the chance level
+    chance_warn_epochs: Annotated[int, Range(0, 1 << 30)] = 3  # warn when a term is still at chance after this many epochs (0: never)
+    chance_tolerance: Annotated[float, Range(0.0, 1.0)] = 0.02  # "at chance": less than this fraction below the chance level
     #: linear classifier on detached video features, trained on the labelled training clips
     #: (auto: on when the training split has labels and the method returns its features)
     online_probe: bool | Literal["auto"] = "auto"
-    online_probe_lr: float = 1e-3  # Adam
+    online_probe_lr: Annotated[float, Range(1e-8, 10.0)] = 1e-3  # Adam
 
     def validate(self) -> None:
-        check_range("train.epochs", self.epochs, 1, 100000)
-        check_range("train.batch_size", self.batch_size, 1, 1 << 20)
-        check_range("train.keep_last", self.keep_last, 1, 1000)
-        check_range("train.grad_accum", self.grad_accum, 1, 1 << 16)
-        check_range("train.log_every", self.log_every, 1, 1 << 30)
-        check_range("train.save_every_epochs", self.save_every_epochs, 1, 1 << 30)
-        check_range("train.save_every_steps", self.save_every_steps, 0, 1 << 30)
-        check_range("train.max_consecutive_skips", self.max_consecutive_skips, 1, 1 << 30)
-        check_range("train.monitor_every_epochs", self.monitor_every_epochs, 0, 1 << 30)
-        check_range("train.monitor_max_videos", self.monitor_max_videos, 2, 1 << 30)
-        check_range("train.monitor_k", self.monitor_k, 1, 1 << 16)
-        check_range("train.dist_timeout_s", self.dist_timeout_s, 1.0, 1e7)
-        check_range("train.chance_warn_epochs", self.chance_warn_epochs, 0, 1 << 30)
-        check_range("train.chance_tolerance", self.chance_tolerance, 0.0, 1.0)
-        check_range("train.online_probe_lr", self.online_probe_lr, 1e-8, 10.0)
-        if self.grad_clip is not None:
-            check_range("train.grad_clip", self.grad_clip, 0.0, None)
         if self.best_metric == "knn_top1" and self.monitor_every_epochs == 0:
             raise ConfigError(
                 "train.best_metric=knn_top1 needs the online kNN monitor: set train.monitor_every_epochs >= 1"
@@ -131,7 +108,7 @@ class PretrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     #: optional generated-world settings (``glocal demo`` generates ``data.root`` from them)
-    world: dict[str, Any] | None = None
+    world: WorldConfig | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
@@ -151,12 +128,8 @@ def config_from_dict(raw: dict[str, Any]) -> PretrainConfig:
         raise ConfigError("config needs a 'method' section with a 'name' (e.g. method.name=glcm)")
     cls = method_class(str(method_raw["name"]))
     world = raw.get("world")
-    if world is not None:
-        from ..data.synth import WorldConfig
-
-        build(WorldConfig, world, prefix="world.")  # validate now, not after training
     return PretrainConfig(
-        world=dict(world) if world is not None else None,
+        world=build(WorldConfig, world, prefix="world.") if world is not None else None,
         method=build(cls.config_class, method_raw, prefix="method."),
         data=build(DataConfig, raw.get("data"), prefix="data."),
         optim=build(OptimConfig, raw.get("optim"), prefix="optim."),

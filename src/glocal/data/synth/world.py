@@ -18,6 +18,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
+from glocal.config import check
 from glocal.errors import ConfigError
 
 from ..av_writer import write_mp4
@@ -329,10 +330,10 @@ def generate_world(
             ``overwrite`` is False.
     """
     t0 = time.perf_counter()
-    if not isinstance(cfg, WorldConfig):
-        if not isinstance(cfg, Mapping):
-            raise ConfigError(f"cfg must be a WorldConfig or a mapping; got {type(cfg).__name__}")
-        cfg = WorldConfig.from_dict(cfg)
+    if not isinstance(cfg, (WorldConfig, Mapping)):
+        raise ConfigError(f"cfg must be a WorldConfig or a mapping; got {type(cfg).__name__}")
+    # built and checked from a mapping; an instance made directly is checked here
+    cfg = WorldConfig.from_dict(cfg) if isinstance(cfg, Mapping) else check(cfg)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ConfigError(f"workers must be an integer >= 1; got {workers!r}")
     out = Path(out_dir)

@@ -17,6 +17,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
+from glocal.config import check
 from glocal.errors import ConfigError
 
 from ...av_writer import write_mp4
@@ -184,8 +185,8 @@ def generate_real_parts(
         was already there and nothing was written).
     """
     t0 = time.perf_counter()
-    if not isinstance(cfg, RealPartsConfig):
-        cfg = RealPartsConfig.from_dict(cfg)
+    # built and checked from a mapping; an instance made directly is checked here
+    cfg = check(cfg) if isinstance(cfg, RealPartsConfig) else RealPartsConfig.from_dict(cfg)
     if not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"workers must be an integer >= 1; got {workers!r}")
     out = Path(out_dir)
