@@ -18,16 +18,16 @@ import numpy as np
 import pytest
 
 from glocal.data.av_writer import write_mp4
-from glocal.data.dataset import AVClipDataset, ClipSpec, MissingAudioError
+from glocal.data.dataset import MissingAudioError, MultiViewDataset
 from glocal.data.formats import load_manifest
 from glocal.data.io import AVClip, read_clip
 from glocal.data.manifest import Manifest, read_manifest
+from glocal.data.samplers import ContiguousClipSampler
 from glocal.data.scan import check_file, scan_dataset
 from glocal.data.transforms import ClipTransform
 from glocal.errors import DataError
 
 SR = 16000
-SPEC = ClipSpec(num_frames=8, fps=16.0, sample_rate=8000, decode_size=(32, 32))  # 0.5 s clips, resized in the decoder
 
 
 def _frames(n: int, h: int = 32, w: int = 32) -> np.ndarray:
@@ -190,11 +190,12 @@ def media(tmp_path_factory) -> Callable[[str], Path]:
     return get
 
 
-def _dataset(media, name: str, **kw) -> AVClipDataset:
-    """Dataset of [the case's file, a good file]."""
+def _dataset(media, name: str, **kw) -> MultiViewDataset:
+    """Dataset of [the case's file, a good file]: one random 0.5 s clip of each, resized in the decoder."""
     bad, good = media(name), media("good")
     manifest = Manifest(root=bad.parent, paths=[str(bad), str(good)], labels=[0, 0], class_names=["x"])
-    return AVClipDataset(manifest, SPEC, ClipTransform(size=16), **kw)
+    return MultiViewDataset(manifest, ContiguousClipSampler(num_frames=8, fps=16.0), {"clip": ClipTransform(size=16)},
+                            size=(32, 32), sample_rate=8000, **kw)
 
 
 # -------------------------------------------------------------------------------------- tests
@@ -236,12 +237,13 @@ def test_dataset_loads_readable_files(media, name):
     """Readable files load under ``raise``; their flaws (silence, truncation) are scan's job."""
     sample = _dataset(media, name, on_error="raise")[0]
     assert int(sample["index"]) == 0 and sample["skipped"] == []
-    assert sample["video"].shape == (3, 8, 16, 16) and bool(sample["audio_mask"])
+    assert sample["clip/video"].shape == (3, 8, 16, 16) and bool(sample["clip/audio_mask"])
 
 
 def test_missing_audio_as_silence_comes_with_a_mask(media):
     sample = _dataset(media, "no_audio_stream", missing_audio="silence")[0]
-    assert int(sample["index"]) == 0 and not bool(sample["audio_mask"]) and float(sample["audio"].abs().max()) == 0
+    assert int(sample["index"]) == 0 and not bool(sample["clip/audio_mask"])
+    assert float(sample["clip/audio"].abs().max()) == 0
 
 
 def test_short_files_are_errors_with_min_duration(media):

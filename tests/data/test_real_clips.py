@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from fixtures.real_clips import CLIPS, NoNetwork, real_clips_dir
-from glocal.data.dataset import AVClipDataset, ClipSpec
+from glocal.data.dataset import MultiViewDataset
 from glocal.data.formats import load_manifest
 from glocal.data.io import probe, read_clip
+from glocal.data.samplers import ContiguousClipSampler
 from glocal.data.scan import check_file, scan_dataset
 from glocal.data.transforms import ClipTransform
 from glocal.errors import DataError
@@ -88,9 +89,10 @@ def test_sound_files(clips_dir):
 def test_dataset_reads_the_clip(clips_dir, name):
     manifest = load_manifest(clips_dir, "unlabeled")
     manifest = manifest.select(manifest.paths == str(clips_dir / name))
-    spec = ClipSpec(num_frames=4, fps=8.0, sample_rate=8000, decode_size=(32, 32))
-    sample = AVClipDataset(manifest, spec, ClipTransform(size=16), missing_audio="silence")[0]
-    assert sample["video"].shape == (3, 4, 16, 16) and sample["skipped"] == []
-    assert bool(sample["audio_mask"]) == CLIPS[name].has_audio
+    ds = MultiViewDataset(manifest, ContiguousClipSampler(num_frames=4, fps=8.0), {"clip": ClipTransform(size=16)},
+                          size=(32, 32), sample_rate=8000, missing_audio="silence")
+    sample = ds[0]
+    assert sample["clip/video"].shape == (3, 4, 16, 16) and sample["skipped"] == []
+    assert bool(sample["clip/audio_mask"]) == CLIPS[name].has_audio
     if CLIPS[name].has_audio:
-        assert float(sample["audio"].abs().max()) > 1e-3
+        assert float(sample["clip/audio"].abs().max()) > 1e-3

@@ -16,7 +16,7 @@ from glocal.data.samplers import (
     SpeedDirectionSampler,
     UniformFrameSampler,
 )
-from glocal.data.views import SamplePlan, ViewRequest, ViewSampler, validate_plan
+from glocal.data.views import PartSampler, SamplePlan, ViewRequest, ViewSampler, validate_plan
 
 
 def rngs(n: int, seed: int = 0):
@@ -54,14 +54,17 @@ def test_pair_sampler_independent_starts():
     assert abs(np.corrcoef(starts.T)[0, 1]) < 0.5
 
 
-def test_multi_clip_uniform_and_plan_one():
+def test_multi_clip_parts_are_uniform_clips():
     s = MultiClipSampler(n_clips=3, num_frames=4, fps=8.0)
-    plan = s.plan(None, 1.0, 2.0, 16.0)  # type: ignore[arg-type]
-    starts = [v.times[0] for v in plan.views]
-    assert [v.name for v in plan.views] == ["clip0", "clip1", "clip2"]
+    assert isinstance(s, PartSampler) and s.parts(7) == 3
+    plans = [s.plan_part(7, i, 1.0, 2.0, 16.0) for i in range(3)]
+    assert all([v.name for v in p.views] == ["clip"] for p in plans)
+    starts = [p.views[0].times[0] for p in plans]
     np.testing.assert_allclose(starts, 1.0 + 1.5 * (np.arange(3) + 0.5) / 3)
-    one = s.plan_one(2, 1.0, 2.0)
-    assert [v.name for v in one.views] == ["clip"] and one.views[0].times[0] == pytest.approx(starts[2])
+    np.testing.assert_allclose(plans[1].views[0].times, starts[1] + np.arange(4) / 8.0)
+    assert plans[1].views[0].audio == (starts[1], 0.5)
+    with pytest.raises(ValueError, match="part must be in"):
+        s.plan_part(0, 3, 1.0, 2.0, 16.0)
 
 
 @pytest.mark.parametrize("n_frames", [300, 31, 7, 2])

@@ -102,3 +102,61 @@ def test_nothing_usable_or_an_emptied_split_is_a_one_line_error(tiny_checkpoint,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "task 'linear': split 'test' is empty" in err[0]
     assert f"({len(tests)} unusable files left out: " in err[0]
+
+
+def test_window_and_centre_clip_tasks_leave_out_the_files_they_cannot_use(tiny_checkpoint, tiny_world, tmp_path,
+                                                                          capsys):
+    """Event (sliding windows) and fingerprint (centre clip + edit) read the dataset like every task:
+    a test video without audio and a corrupt one are left out, counted and named."""
+    with open(tiny_world / "manifest.csv", newline="") as fh:
+        tests = [i for i, r in enumerate(csv.DictReader(fh)) if r["split"] == "test"]
+    data, names = _dataset(tiny_world, tmp_path / "d", {tests[0]: "no-audio", tests[1]: "corrupt"})
+    notes = json.loads((tiny_world / "annotations.json").read_text())  # keyed by the good rows' absolute paths
+    notes["videos"] = {str(tiny_world / k): v for k, v in notes["videos"].items()}
+    (data / "annotations.json").write_text(json.dumps(notes))
+    for task, extra in (("event", ()), ("fingerprint", ("--edits", "blur"))):
+        assert _eval(task, tiny_checkpoint, data, tmp_path / f"{task}.json", *extra) == 0
+        err = capsys.readouterr().err
+        assert f"task '{task}': left out 2 files it cannot use: " in err
+        report = json.loads((tmp_path / f"{task}.json").read_text())
+        meta = report["meta"]["checkpoint"][task]
+        assert meta["skipped"]["count"] == 2 and set(meta["skipped"]["files"]) == set(names)
+    assert meta["database"] == len(tests) - 2  # the fingerprint database: the usable test videos
+    assert set(report["metrics"]["checkpoint"]["fingerprint"]) >= {"blur_R@1", "mean_R@1"}
+
+
+def test_sound_reads_audio_files_of_an_esc50_folder_and_leaves_out_a_corrupt_one(tiny_checkpoint, tmp_path, capsys):
+    """ESC-50 layout with .wav, .ogg (Opus) and .flac files: the corrupt one is left out and counted."""
+    import av
+
+    (tmp_path / "meta").mkdir()
+    (tmp_path / "audio").mkdir()
+    rng = np.random.default_rng(0)
+    rows = ["filename,fold,target,category"]
+    for i in range(12):
+        fold, target = 1 + i % 2, (i // 2) % 2
+        ext, codec = [("wav", "pcm_s16le"), ("ogg", "libopus"), ("flac", "flac")][i % 3]
+        name = f"{i}.{ext}"
+        x = (0.3 * np.sin(2 * np.pi * (300 + 200 * target) * np.arange(36000) / 48000)
+             + 0.01 * rng.normal(size=36000)).astype(np.float32)
+        with av.open(str(tmp_path / "audio" / name), "w") as out:
+            stream = out.add_stream(codec, rate=48000)
+            stream.layout = "mono"
+            fmt = stream.codec_context.codec.audio_formats[0].name
+            size = stream.codec_context.frame_size or 1024
+            for s in range(0, len(x), size):
+                frame = av.AudioFrame.from_ndarray(x[None, s:s + size], format="fltp", layout="mono")
+                frame.sample_rate, frame.pts = 48000, s
+                frame = av.AudioResampler(format=fmt, layout="mono", rate=48000).resample(frame)[0]
+                for packet in stream.encode(frame):
+                    out.mux(packet)
+            for packet in stream.encode():
+                out.mux(packet)
+        rows.append(f"{name},{fold},{target},{'low' if target == 0 else 'high'}")
+    (tmp_path / "audio" / "bad.wav").write_bytes(b"RIFF" + bytes(range(256)) * 4)
+    rows.append("bad.wav,1,0,low")
+    (tmp_path / "meta" / "esc50.csv").write_text("\n".join(rows) + "\n")
+    assert _eval("sound", tiny_checkpoint, tmp_path, tmp_path / "sound.json") == 0
+    assert "task 'sound': left out 1 files it cannot use: bad.wav (" in capsys.readouterr().err
+    meta = json.loads((tmp_path / "sound.json").read_text())["meta"]["checkpoint"]["sound"]
+    assert meta["files"] == 12 and meta["protocol"] == "2-fold" and list(meta["skipped"]["files"]) == ["bad.wav"]

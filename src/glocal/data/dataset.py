@@ -13,7 +13,8 @@ Sample keys (flat, so :func:`collate_samples` stacks them):
   from ``"{view}/photo"`` float32 ``(14,)``, or ``(T, 14)`` for per-frame draws),
 - ``"{view}/crop"``: float ``(5,)`` = ``(x0, y0, x1, y1, flip)`` in normalised source
   coordinates (``(T, 5)`` for a per-frame transform),
-- ``"{view}/times"``: float64 ``(T,)`` the requested frame times (s),
+- ``"{view}/times"``: float64 ``(T,)`` the requested frame times (s) (of the source frames when an
+  audio-visual edit changes their number),
 - ``"{view}/audio"``: float ``(N,)`` mono waveform, ``N = round(duration / audio_speed * sr)``
   (or whatever the view's audio transform returns, e.g. a log-mel ``(F, S)``),
 - ``"{view}/audio_mask"``: bool scalar, False when the audio is a stand-in (no audio stream and
@@ -22,27 +23,32 @@ Sample keys (flat, so :func:`collate_samples` stacks them):
 - ``label`` (int64, -1 when unlabelled), ``index`` (the video index actually used),
   ``skipped`` (list of ``"path: reason"`` strings of samples replaced under ``on_error=skip``).
 
+Items: one per manifest row for a :class:`~glocal.data.views.ViewSampler` (training: views drawn
+afresh each epoch); ``parts(video)`` per row for a :class:`~glocal.data.views.PartSampler`
+(evaluation: uniform clips, sliding windows, a centre clip, an audio track), item order
+``(video 0, part 0), (video 0, part 1), ...``.
+
 Randomness: the sampler gets ``default_rng([seed, epoch, index, 0])``, view ``k``'s video
 transform ``default_rng([seed, epoch, index, 1, k])`` and its audio transform
 ``default_rng([seed, epoch, index, 2, k])`` (``k`` = position in the plan), so one view's draws
-never shift another's. Call :meth:`MultiViewDataset.set_epoch` before each epoch.
+never shift another's; a view's audio-visual edit (``av_transforms``) draws from
+``default_rng(view.seed)`` when the plan fixes one, else ``default_rng([seed, epoch, index, 3, k])``.
+Call :meth:`MultiViewDataset.set_epoch` before each epoch.
 
-Timeline: the video stream's first frame time and duration from the file (audio-only files: the
-audio stream), narrowed to the manifest's ``start`` / ``end`` columns (seconds) when present.
+Timeline (``timeline="video"``): the video stream's first frame time and duration from the file
+(audio-only files: the audio stream); ``timeline="audio"`` (audio-only protocols, audio files):
+the audio track from t = 0 to the end of the audio stream. Either is narrowed to the manifest's
+``start`` / ``end`` columns (seconds) when present.
 
 Bad input policy: ``on_error="raise"`` raises :class:`DataError` naming the file; ``"skip"``
 replaces the sample by another (bounded retries) and reports it in ``skipped`` so the engine can
 count and print it. ``missing_audio``: ``"error"`` | ``"skip"`` (replace the sample, even with
 ``on_error="raise"``) | ``"silence"`` (zeros *with* ``audio_mask=False``, never silent zeros by
 accident).
-
-:class:`AVClipDataset` is the evaluation/legacy single-clip dataset expressed on the same
-machinery (keys ``video``, ``audio``, ``audio_mask``, ``crop``, ``start``, ``clip``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
 import numpy as np
@@ -53,14 +59,11 @@ from ..errors import DataError
 from .audio_transforms import change_speed
 from .io import DecoderThreads, MediaReader, SizeSpec, usable_cores
 from .manifest import Manifest
-from .samplers import ContiguousClipSampler, MultiClipSampler
-from .transforms import ClipTransform, CropParams, compose_crop
-from .views import SamplePlan, ViewRequest, ViewSampler, validate_plan
+from .transforms import CropParams, compose_crop
+from .views import PartSampler, SamplePlan, ViewRequest, ViewSampler, validate_plan
 
 __all__ = [
-    "ClipSpec",
     "MultiViewDataset",
-    "AVClipDataset",
     "MissingAudioError",
     "collate_samples",
 ]
@@ -69,6 +72,11 @@ __all__ = [
 VideoTransform = Callable[..., tuple[torch.Tensor, Any]]
 #: An audio transform: ``(float (N,), rng) -> (tensor, params)``.
 AudioTransform = Callable[[torch.Tensor, np.random.Generator], tuple[torch.Tensor, Any]]
+#: An audio-visual edit of one view's decoded data, before its video and audio transforms:
+#: ``(uint8 (T, H, W, 3) or None, float32 (N,) or None, rng) -> (uint8 (T', H, W, 3) or None, float32 (N',) or None)``.
+AVTransform = Callable[
+    [np.ndarray | None, np.ndarray | None, np.random.Generator], tuple[np.ndarray | None, np.ndarray | None]
+]
 
 
 class MissingAudioError(DataError):
@@ -115,15 +123,26 @@ def _crop_tensor(crop: CropParams | list[CropParams] | Any) -> torch.Tensor | No
     return None
 
 
+def _part_items(sampler: ViewSampler | PartSampler, videos: int) -> np.ndarray | None:
+    """``(I, 2)`` int64 ``(video, part)`` items of a part sampler; None for a view sampler."""
+    if not isinstance(sampler, PartSampler):
+        return None
+    items = [(v, p) for v in range(videos) for p in range(int(sampler.parts(v)))]
+    return np.array(items, dtype=np.int64).reshape(-1, 2)
+
+
 class MultiViewDataset(Dataset):
     """Multi-view samples from ``manifest`` (see the module docstring for keys and policies).
 
     Args:
         manifest: the videos (and labels).
-        sampler: plans the views of each sample.
+        sampler: plans the views of each sample (a part sampler: of each ``(video, part)`` item).
         transforms: video transform per ``ViewRequest.transform`` key.
         audio_transforms: optional audio transform per key (applied after speed change and
             reversal); views whose key has none get the raw waveform.
+        av_transforms: optional audio-visual edit per key, applied to a view's decoded frames
+            and audio window before everything else (e.g. the fingerprinting edits).
+        timeline: ``"video"`` or ``"audio"`` (see the module docstring).
         size: decode size (int: shorter side, aspect kept; ``(H, W)``; None: native).
         sample_rate: audio rate (Hz) of every view.
         seed: base seed of the ``(seed, epoch, index)`` generators.
@@ -148,10 +167,12 @@ class MultiViewDataset(Dataset):
     def __init__(
         self,
         manifest: Manifest,
-        sampler: ViewSampler,
+        sampler: ViewSampler | PartSampler,
         transforms: dict[str, VideoTransform],
         *,
         audio_transforms: dict[str, AudioTransform] | None = None,
+        av_transforms: dict[str, AVTransform] | None = None,
+        timeline: Literal["video", "audio"] = "video",
         size: SizeSpec = None,
         sample_rate: int = 16000,
         seed: int = 0,
@@ -169,10 +190,15 @@ class MultiViewDataset(Dataset):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         if missing_audio not in ("error", "skip", "silence"):
             raise ValueError(f"missing_audio must be 'error', 'skip' or 'silence', got {missing_audio!r}")
+        if timeline not in ("video", "audio"):
+            raise ValueError(f"timeline must be 'video' or 'audio', got {timeline!r}")
         self.manifest = manifest
         self.sampler = sampler
         self.transforms = dict(transforms)
         self.audio_transforms = dict(audio_transforms or {})
+        self.av_transforms = dict(av_transforms or {})
+        self.timeline = timeline
+        self._items = _part_items(sampler, len(manifest))
         self.size = size
         self.sample_rate = int(sample_rate)
         self.seed = int(seed)
@@ -189,7 +215,7 @@ class MultiViewDataset(Dataset):
 
     # ------------------------------------------------------------------ indexing hooks
     def __len__(self) -> int:
-        return len(self.manifest)
+        return len(self.manifest) if self._items is None else len(self._items)
 
     def set_epoch(self, epoch: int) -> None:
         """Make random draws depend on the epoch (call before each epoch, as with DistributedSampler);
@@ -199,18 +225,25 @@ class MultiViewDataset(Dataset):
         self._epoch_sampler = at_epoch(self.epoch) if at_epoch is not None else self.sampler
 
     def video_index(self, item: int) -> int:
-        """Manifest row of dataset item ``item`` (one item per video here)."""
-        return int(item)
+        """Manifest row of dataset item ``item``."""
+        return int(item) if self._items is None else int(self._items[item, 0])
 
     def plan(self, item: int, rng: np.random.Generator, origin: float, duration: float, fps: float) -> SamplePlan:
-        """The views of item ``item`` (default: ask the sampler, as of the current epoch)."""
-        return self._epoch_sampler.plan(rng, origin, duration, fps)
+        """The views of item ``item``: the sampler's (as of the current epoch) or its part's plan."""
+        if self._items is None:
+            return self._epoch_sampler.plan(rng, origin, duration, fps)
+        video, part = self._items[item].tolist()
+        return self._epoch_sampler.plan_part(video, part, origin, duration, fps)
 
     # ------------------------------------------------------------------ loading
     def _timeline(self, vid: int, reader: MediaReader) -> tuple[float, float, float]:
         """``(origin, duration, native fps)`` of the usable part of the file."""
         info = reader.info
-        if info.has_video:
+        if self.timeline == "audio":
+            if not info.has_audio:
+                raise MissingAudioError(f"{reader.path}: no audio stream (an audio-only task)")
+            origin, duration = 0.0, reader.audio_end()
+        elif info.has_video:
             origin, duration = reader.video_span()
         else:
             origin, duration = info.audio_start, info.duration
@@ -267,10 +300,15 @@ class MultiViewDataset(Dataset):
         crops: dict[str, Any] = {}
         for v in views:
             k = position[v.name]
-            if len(v.times):
-                self._cut_video(sample, crops, v, win.frames_at(v.times), np.random.default_rng([*key, 1, k]))
+            frames = win.frames_at(v.times) if len(v.times) else None
+            wave, real = self._audio_window(v, win) if v.audio is not None and self.with_audio else (None, False)
+            edit = self.av_transforms.get(v.transform)
+            if edit is not None:
+                frames, wave = edit(frames, wave, np.random.default_rng(v.seed if v.seed is not None else [*key, 3, k]))
+            if frames is not None:
+                self._cut_video(sample, crops, v, np.ascontiguousarray(frames), np.random.default_rng([*key, 1, k]))
             if v.audio is not None and self.with_audio:
-                self._cut_audio(sample, v, win, np.random.default_rng([*key, 2, k]))
+                self._cut_audio(sample, v, wave, real, np.random.default_rng([*key, 2, k]))
         for name, value in plan.targets.items():
             sample[f"target/{name}"] = _target_tensor(value)
         sample["label"] = torch.tensor(int(self.manifest.labels[vid]), dtype=torch.int64)
@@ -316,15 +354,23 @@ class MultiViewDataset(Dataset):
             sample[f"{v.name}/crop"] = crop_t
         sample[f"{v.name}/times"] = torch.from_numpy(np.asarray(v.times, dtype=np.float64).copy())
 
-    def _cut_audio(self, sample: dict[str, Any], v: ViewRequest, win: Any, rng: np.random.Generator) -> None:
-        """Cut, speed-change, reverse and transform one view's audio; store its keys."""
-        start, dur = self._snap(v.audio[0]), float(v.audio[1])  # type: ignore[index]
-        n_out = max(0, int(round(dur / v.audio_speed * self.sample_rate)))
-        if win.audio is None:  # no audio stream, missing_audio == "silence"
-            wave, real = torch.zeros(n_out), False
+    def _audio_window(self, v: ViewRequest, win: Any) -> tuple[np.ndarray | None, bool]:
+        """One view's mono audio window float32 ``(round(duration * sr),)`` and whether any of it is
+        real audio; ``(None, False)`` without an audio stream (``missing_audio="silence"``)."""
+        if win.audio is None:
+            return None, False
+        cut, valid = win.audio_at(self._snap(v.audio[0]), float(v.audio[1]))  # type: ignore[index]
+        return cut[0], bool(valid.any())
+
+    def _cut_audio(
+        self, sample: dict[str, Any], v: ViewRequest, audio: np.ndarray | None, real: bool, rng: np.random.Generator
+    ) -> None:
+        """Speed-change, reverse and transform one view's audio window (None: silence); store its keys."""
+        n_out = max(0, int(round(float(v.audio[1]) / v.audio_speed * self.sample_rate)))  # type: ignore[index]
+        if audio is None:  # no audio stream, missing_audio == "silence"
+            wave = torch.zeros(n_out)
         else:
-            cut, valid = win.audio_at(start, dur)
-            wave, real = torch.from_numpy(cut[0]), bool(valid.any())
+            wave = torch.from_numpy(audio)
             if v.audio_speed != 1.0:
                 wave, _ = change_speed(wave, v.audio_speed, mode=self.speed_mode, num_out=n_out)
             elif wave.shape[0] != n_out:
@@ -360,91 +406,6 @@ class MultiViewDataset(Dataset):
             f"{self.max_retries + 1} consecutive samples failed to load (data.on_error=skip); "
             f"the dataset looks broken. Last errors: {skipped[-3:]}"
         )
-
-
-# ------------------------------------------------------------------------------------------
-# Single-clip dataset (evaluation, simple baselines)
-# ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ClipSpec:
-    """What one clip looks like: ``num_frames`` at ``fps``, decoded at ``decode_size``
-    (``(H, W)``, an int shorter side, or None for native)."""
-
-    num_frames: int = 16
-    fps: float = 16.0
-    sample_rate: int = 16000
-    decode_size: SizeSpec = None
-    with_audio: bool = True
-
-    @property
-    def seconds(self) -> float:
-        return self.num_frames / self.fps
-
-
-class AVClipDataset(MultiViewDataset):
-    """One clip (video + co-located audio) per item; random start in training, centred in eval.
-
-    ``clips_per_video > 1`` with ``temporal="uniform"`` yields evenly spaced clips (evaluation):
-    item ``i`` is clip ``i % clips_per_video`` of video ``i // clips_per_video``
-    (:meth:`MultiClipSampler.plan_one`). Keys: ``video`` ``(3, T, S, S)``, ``audio`` ``(N,)``,
-    ``audio_mask``, ``crop`` ``(5,)``, ``start`` (s), ``clip``, ``label``, ``index``, ``skipped``.
-    """
-
-    def __init__(
-        self,
-        manifest: Manifest,
-        spec: ClipSpec,
-        transform: ClipTransform | VideoTransform,
-        *,
-        temporal: Literal["random", "center", "uniform"] = "random",
-        clips_per_video: int = 1,
-        seed: int = 0,
-        on_error: Literal["raise", "skip"] = "raise",
-        missing_audio: Literal["error", "skip", "silence"] = "error",
-        max_retries: int = 10,
-    ) -> None:
-        self.spec = spec
-        self.temporal = temporal
-        self.clips_per_video = clips_per_video if temporal == "uniform" else 1
-        sampler: ViewSampler
-        if temporal == "uniform":
-            sampler = MultiClipSampler(self.clips_per_video, spec.num_frames, spec.fps, with_audio=spec.with_audio)
-        else:
-            sampler = ContiguousClipSampler(spec.num_frames, spec.fps, temporal=temporal, with_audio=spec.with_audio)
-        super().__init__(
-            manifest, sampler, {"clip": transform}, size=spec.decode_size, sample_rate=spec.sample_rate,
-            seed=seed, on_error=on_error, missing_audio=missing_audio, max_retries=max_retries,
-            with_audio=spec.with_audio,
-        )
-
-    def __len__(self) -> int:
-        return len(self.manifest) * self.clips_per_video
-
-    def video_index(self, item: int) -> int:
-        return int(item) // self.clips_per_video
-
-    def plan(self, item: int, rng: np.random.Generator, origin: float, duration: float, fps: float) -> SamplePlan:
-        if isinstance(self.sampler, MultiClipSampler):
-            return self.sampler.plan_one(int(item) % self.clips_per_video, origin, duration)
-        return super().plan(item, rng, origin, duration, fps)
-
-    def load(self, item: int) -> dict[str, Any]:
-        s = super().load(item)
-        out: dict[str, Any] = {
-            "video": s["clip/video"],
-            "label": s["label"],
-            "index": s["index"],
-            "clip": torch.tensor(int(item) % self.clips_per_video, dtype=torch.int64),
-            "start": s["clip/times"][0].clone() if len(s["clip/times"]) else torch.tensor(0.0, dtype=torch.float64),
-        }
-        if "clip/crop" in s:
-            out["crop"] = s["clip/crop"]
-        if "clip/audio" in s:
-            out["audio"] = s["clip/audio"]
-            out["audio_mask"] = s["clip/audio_mask"]
-        return out
 
 
 def _stack(values: list[torch.Tensor]) -> torch.Tensor:

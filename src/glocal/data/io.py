@@ -1031,6 +1031,13 @@ class MediaReader:
             end = min(self.info.video_start, self.info.audio_start) + self.info.duration
         return start, max(0.0, end - start)
 
+    def audio_end(self) -> float:
+        """End of the audio stream in seconds (container metadata; the media duration as a
+        fallback), as :func:`read_audio` reads it. Requires an audio stream."""
+        if not self.info.has_audio:
+            raise DataError(f"{self.path}: no audio stream")
+        return _audio_end(self._container, self.info)
+
     def read_window(
         self,
         t0: float,

@@ -13,7 +13,8 @@ sampler                      views (transform key) and targets
 ContiguousClipSampler        ``"clip"`` (``"clip"``): ``T`` frames at ``fps`` + co-located audio
                              (GLCM: slow = every k-th frame, taken inside the model)
 PairSampler                  ``"a"``, ``"b"`` (``"clip"``): two clips, independent starts
-MultiClipSampler             ``"clip0"`` ... (``"clip"``): ``n`` uniformly spaced clips (eval)
+MultiClipSampler             ``"clip"`` (``"clip"``): ``n`` uniformly spaced clips, one item
+                             each (eval; a part sampler, see :mod:`glocal.data.eval_samplers`)
 SegmentSampler               ``"k{i}"``, ``"q{i}"`` (``"frame"``): 1-frame views, two distinct
                              draws per TSN segment (VCLR); targets ``k_index``, ``q_index``
 UniformFrameSampler          ``"clip"`` (``"clip"``): ``n`` frames at a rounded linspace
@@ -149,11 +150,11 @@ class PairSampler:
 
 @dataclass(frozen=True)
 class MultiClipSampler:
-    """``n_clips`` uniformly spaced clips (evaluation): views ``"{name}0"`` ... ``"{name}{n-1}"``.
+    """``n_clips`` uniformly spaced clips per video (evaluation), a :class:`~glocal.data.views.PartSampler`:
+    part ``i`` is clip ``i`` as the single view ``name``.
 
     Clip ``i`` starts at ``origin + slack * (i + 0.5) / n`` (the centre clip when ``n == 1``),
-    ``slack = duration - num_frames / fps``. :meth:`plan_one` gives one of them as a single view
-    called ``name`` (one dataset item per clip).
+    ``slack = max(0, duration - num_frames / fps)``.
     """
 
     n_clips: int
@@ -172,18 +173,18 @@ class MultiClipSampler:
         slack = max(0.0, duration - self.num_frames / self.fps)
         return origin + slack * (clip + 0.5) / self.n_clips
 
-    def _view(self, name: str, start: float) -> ViewRequest:
-        return _clip_view(name, start, self.num_frames, self.fps, self.with_audio, self.audio_duration, self.transform)
+    def parts(self, video: int) -> int:
+        """Clips per video."""
+        return self.n_clips
 
-    def plan(self, rng: np.random.Generator, origin: float, duration: float, fps: float) -> SamplePlan:
-        views = [self._view(f"{self.name}{i}", self.start(i, origin, duration)) for i in range(self.n_clips)]
-        return SamplePlan(views, {})
-
-    def plan_one(self, clip: int, origin: float, duration: float) -> SamplePlan:
-        """Only clip ``clip``, as a view called ``name``."""
-        if not 0 <= clip < self.n_clips:
-            raise ValueError(f"clip must be in [0, {self.n_clips}), got {clip}")
-        return SamplePlan([self._view(self.name, self.start(clip, origin, duration))], {})
+    def plan_part(self, video: int, part: int, origin: float, duration: float, fps: float) -> SamplePlan:
+        """Clip ``part``, as the view ``name``."""
+        if not 0 <= part < self.n_clips:
+            raise ValueError(f"part must be in [0, {self.n_clips}), got {part}")
+        start = self.start(part, origin, duration)
+        view = _clip_view(self.name, start, self.num_frames, self.fps, self.with_audio, self.audio_duration,
+                          self.transform)
+        return SamplePlan([view], {})
 
 
 def _frame_count(duration: float, fps: float, frames_per_video: int | None) -> int:

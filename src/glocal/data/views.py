@@ -23,6 +23,14 @@ Conventions
   audio transform dict).
 - ``targets`` values become tensors ``"target/{key}"`` in the sample: Python ints -> int64,
   floats -> float32, numpy arrays keep integer dtypes and become float32 otherwise.
+- ``seed`` fixes the draws of the view's audio-visual edit (the dataset's ``av_transforms``, e.g. a
+  fingerprinting edit seeded by ``(seed, video, edit)``); None draws them from the dataset's
+  ``(seed, epoch, index)`` generators like every other transform.
+
+A :class:`ViewSampler` plans one sample per video from a seeded generator (training). A
+:class:`PartSampler` fixes the samples up front (evaluation): ``parts(video)`` samples of each
+video, each planned without randomness (uniform clips, sliding windows, a centre clip, an audio
+track).
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["ViewRequest", "SamplePlan", "ViewSampler", "validate_plan"]
+__all__ = ["ViewRequest", "SamplePlan", "ViewSampler", "PartSampler", "validate_plan"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,6 +57,7 @@ class ViewRequest:
     transform: key of the dataset's transform dicts.
     region_of: name of another view whose crop contains this view's crop, or None.
     region: ``(x0, y0, x1, y1)`` normalised in ``region_of``'s displayed crop (with ``region_of``).
+    seed: seed sequence of the view's audio-visual edit draws, or None (the dataset's generators).
     """
 
     name: str
@@ -59,6 +68,7 @@ class ViewRequest:
     transform: str = "clip"
     region_of: str | None = None
     region: tuple[float, float, float, float] | None = None
+    seed: tuple[int, ...] | None = None
 
 
 @dataclass
@@ -85,6 +95,21 @@ class ViewSampler(Protocol):
     """
 
     def plan(self, rng: np.random.Generator, origin: float, duration: float, fps: float) -> SamplePlan:
+        ...
+
+
+@runtime_checkable
+class PartSampler(Protocol):
+    """Samples fixed up front: ``parts(video)`` samples of manifest row ``video``, part ``p`` planned by
+    ``plan_part(video, p, origin, duration, fps)`` (the timeline as for :class:`ViewSampler`).
+
+    A dataset given a part sampler has one item per ``(video, part)``, videos in manifest order.
+    """
+
+    def parts(self, video: int) -> int:
+        ...
+
+    def plan_part(self, video: int, part: int, origin: float, duration: float, fps: float) -> SamplePlan:
         ...
 
 

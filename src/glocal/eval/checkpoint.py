@@ -72,8 +72,9 @@ def build_like(cfg: MethodSpec, device: torch.device, seed: int = 0) -> Method:
 
 
 def calibration_forward(method: Method, batch: dict[str, Any]) -> None:
-    """Run every evaluation hook the batch allows (so every BatchNorm sees data)."""
-    video, audio = batch.get("video"), batch.get("audio")
+    """Run every evaluation hook the batch allows (so every BatchNorm sees data): ``"clip/video"``,
+    ``"clip/audio"``."""
+    video, audio = batch.get("clip/video"), batch.get("clip/audio")
     calls = []
     if video is not None:
         calls += [lambda: method.video_features(video), lambda: method.local_video_features(video)]

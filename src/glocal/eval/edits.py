@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from ..data.av_writer import write_mp4
 from ..data.io import read_clip
 
-__all__ = ["Edit", "EDITS", "apply_edit", "crop", "blur", "reencode", "add_noise", "speed"]
+__all__ = ["Edit", "EDITS", "EditTransform", "apply_edit", "crop", "blur", "reencode", "add_noise", "speed"]
 
 Audio = np.ndarray | None
 
@@ -159,12 +159,30 @@ def apply_edit(name: str, frames: np.ndarray, audio: Audio, *, num_frames: int, 
         audio: float32 ``(N_src,)`` or None.
         seed: seed (or seed sequence) of the edit's random draws.
     """
-    if name not in EDITS:
-        raise ValueError(f"unknown edit {name!r}; known: {sorted(EDITS)}")
-    rng = np.random.default_rng(seed)
-    src_audio = None if audio is None else np.asarray(audio, dtype=np.float32)
-    if EDITS[name].span == 1.0:
-        frames, src_audio = frames[:num_frames], _fit_audio(src_audio, num_samples)
-    out, out_audio = EDITS[name].apply(frames, src_audio, rng=rng, fps=fps, sample_rate=sample_rate,
-                                       num_frames=num_frames, num_samples=num_samples)
-    return out, _fit_audio(out_audio, num_samples)
+    edit = EditTransform(name, num_frames, num_samples, fps, sample_rate)
+    return edit(frames, audio, np.random.default_rng(seed))
+
+
+@dataclass(frozen=True)
+class EditTransform:
+    """Edit ``name`` as a dataset audio-visual transform (``MultiViewDataset(av_transforms=...)``):
+    ``(uint8 (T_src, H, W, 3), float32 (N_src,) or None, rng)`` -> ``(uint8 (num_frames, H, W, 3),
+    float32 (num_samples,) or None)``, ``T_src >= ceil(num_frames * span)``."""
+
+    name: str
+    num_frames: int
+    num_samples: int
+    fps: float
+    sample_rate: int
+
+    def __post_init__(self) -> None:
+        if self.name not in EDITS:
+            raise ValueError(f"unknown edit {self.name!r}; known: {sorted(EDITS)}")
+
+    def __call__(self, frames: np.ndarray, audio: Audio, rng: np.random.Generator) -> tuple[np.ndarray, Audio]:
+        src_audio = None if audio is None else np.asarray(audio, dtype=np.float32)
+        if EDITS[self.name].span == 1.0:
+            frames, src_audio = frames[: self.num_frames], _fit_audio(src_audio, self.num_samples)
+        out, out_audio = EDITS[self.name].apply(frames, src_audio, rng=rng, fps=self.fps, sample_rate=self.sample_rate,
+                                                num_frames=self.num_frames, num_samples=self.num_samples)
+        return out, _fit_audio(out_audio, self.num_samples)

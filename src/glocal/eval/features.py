@@ -1,26 +1,33 @@
-"""Frozen-feature extraction shared by every evaluation protocol.
+"""Frozen-feature extraction shared by every evaluation protocol, and the evaluation datasets.
 
-Features are computed in eval mode, without gradients, over ``clips_per_video`` uniformly
-spaced clips per video (centre crop) and averaged per video.
+Every protocol reads :class:`~glocal.data.dataset.MultiViewDataset` samples of one view ``"clip"``
+(``"clip/video"`` float ``(B, 3, T, S, S)``, ``"clip/audio"`` ``(B, N)``, ...; a part sampler of
+:mod:`glocal.data.eval_samplers` says which clips), centre-cropped, collated by
+:func:`~glocal.data.dataset.collate_samples`. Features are computed in eval mode, without
+gradients, over ``clips_per_video`` uniformly spaced clips per video and averaged per video.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Literal
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..data.dataset import AVClipDataset, ClipSpec, collate_samples
+from ..data.dataset import AVTransform, AudioTransform, MultiViewDataset, collate_samples
+from ..data.io import SizeSpec
 from ..data.manifest import Manifest
+from ..data.samplers import ContiguousClipSampler, MultiClipSampler
 from ..data.transforms import ClipTransform
+from ..data.views import PartSampler, ViewSampler
 from ..methods import Method
 from ..runtime.precision import autocast
 
-__all__ = ["EvalData", "make_loader", "extract_features", "recalibrate_batchnorm"]
+__all__ = ["EvalData", "eval_dataset", "eval_loader", "make_loader", "to_device", "extract_features",
+           "recalibrate_batchnorm"]
 
 
 @dataclass(frozen=True)
@@ -37,25 +44,57 @@ class EvalData:
     num_workers: int = 2
     missing_audio: str = "error"
 
-    def spec(self, with_audio: bool) -> ClipSpec:
-        size = (self.decode_size, self.decode_size) if self.decode_size else None
-        return ClipSpec(self.clip_frames, self.fps, self.sample_rate, size, with_audio)
+    @property
+    def decode_shape(self) -> SizeSpec:
+        """The decoder's output size: ``(decode_size, decode_size)``, or None (native)."""
+        return (self.decode_size, self.decode_size) if self.decode_size else None
+
+
+def eval_dataset(
+    manifest: Manifest,
+    data: EvalData,
+    sampler: ViewSampler | PartSampler,
+    *,
+    with_audio: bool,
+    train_aug: bool = False,
+    seed: int = 0,
+    audio_transforms: dict[str, AudioTransform] | None = None,
+    av_transforms: dict[str, AVTransform] | None = None,
+    timeline: Literal["video", "audio"] = "video",
+    missing_audio: str | None = None,
+) -> MultiViewDataset:
+    """The dataset of ``sampler``'s ``"clip"`` views at ``data``'s decode size and sample rate (centre
+    crop unless ``train_aug``); bad files raise (unusable ones were left out up front, see
+    :mod:`glocal.eval.usable`); ``missing_audio`` defaults to ``data.missing_audio``."""
+    return MultiViewDataset(
+        manifest, sampler, {"clip": ClipTransform(size=data.crop_size, train=train_aug)},
+        audio_transforms=audio_transforms, av_transforms=av_transforms, timeline=timeline, size=data.decode_shape,
+        sample_rate=data.sample_rate, seed=seed, with_audio=with_audio,
+        missing_audio=(missing_audio or data.missing_audio),  # type: ignore[arg-type]
+    )
+
+
+def eval_loader(dataset: MultiViewDataset, data: EvalData, batch_size: int | None = None) -> DataLoader:
+    """Items in order, ``data.batch_size`` (or ``batch_size``) at a time, collated by :func:`collate_samples`."""
+    return DataLoader(dataset, batch_size=batch_size or data.batch_size, shuffle=False, num_workers=data.num_workers,
+                      collate_fn=collate_samples)
 
 
 def make_loader(manifest: Manifest, data: EvalData, *, with_audio: bool, train_aug: bool = False, seed: int = 0) -> DataLoader:
-    """A deterministic loader over ``manifest`` (uniform clips, centre crop unless ``train_aug``)."""
-    ds = AVClipDataset(
-        manifest,
-        data.spec(with_audio),
-        ClipTransform(size=data.crop_size, train=train_aug),
-        temporal="uniform" if data.clips_per_video > 1 else ("random" if train_aug else "center"),
-        clips_per_video=data.clips_per_video,
-        seed=seed,
-        missing_audio=data.missing_audio,  # type: ignore[arg-type]
-    )
-    return DataLoader(
-        ds, batch_size=data.batch_size, shuffle=False, num_workers=data.num_workers, collate_fn=collate_samples
-    )
+    """A deterministic loader over ``manifest``: ``clips_per_video`` uniformly spaced clips per video
+    (one centred clip; with ``train_aug`` and one clip: a random start and training augmentation)."""
+    sampler: ViewSampler | PartSampler
+    if train_aug and data.clips_per_video == 1:
+        sampler = ContiguousClipSampler(data.clip_frames, data.fps, temporal="random", with_audio=with_audio)
+    else:
+        sampler = MultiClipSampler(data.clips_per_video, data.clip_frames, data.fps, with_audio=with_audio)
+    return eval_loader(eval_dataset(manifest, data, sampler, with_audio=with_audio, train_aug=train_aug, seed=seed),
+                       data)
+
+
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """``batch`` with its tensors on ``device`` (other entries, e.g. ``skipped``, as they are)."""
+    return {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
 
 
 @torch.no_grad()
@@ -78,7 +117,7 @@ def extract_features(
     counts: dict[int, int] = {}
     labels: dict[int, int] = {}
     for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
-        batch = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+        batch = to_device(batch, device)
         with autocast(device, dtype):
             feats = fn(method, batch).float().cpu()
         for row, vid in enumerate(batch["index"].tolist()):
@@ -108,8 +147,7 @@ def recalibrate_batchnorm(method: Method, loader: DataLoader, fn: Callable[[Meth
     for i, batch in enumerate(loader):
         if i >= max_batches:
             break
-        batch = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
-        fn(method, batch)
+        fn(method, to_device(batch, device))
     for bn, m in zip(bns, saved):
         bn.momentum = m
     method.eval()

@@ -36,7 +36,7 @@ def requires(ctx: EvalContext) -> None:
 def _accuracy(model: Method, head: nn.Module, ctx: EvalContext, split: str) -> float:
     data = dataclasses.replace(ctx.data, clips_per_video=max(1, ctx.options.finetune_test_clips))
     loader = make_loader(ctx.split(split), data, with_audio=False)
-    logits, labels = extract_features(model, loader, lambda m, b: head(m.video_features(b["video"])),
+    logits, labels = extract_features(model, loader, lambda m, b: head(m.video_features(b["clip/video"])),
                                       device=ctx.device, dtype=ctx.dtype, desc=f"finetune eval [{split}]",
                                       progress=ctx.progress)
     return float(np.mean(logits.argmax(axis=1) == labels))
@@ -57,7 +57,7 @@ def run(method: Method, ctx: EvalContext) -> dict[str, Any]:
     with torch.no_grad():
         model.eval()
         probe = next(iter(make_loader(ctx.split("train"), dataclasses.replace(data, batch_size=1), with_audio=False)))
-        dim = int(model.video_features(probe["video"].to(ctx.device)).shape[1])
+        dim = int(model.video_features(probe["clip/video"].to(ctx.device)).shape[1])
     head = nn.Linear(dim, classes).to(ctx.device)
     optim = torch.optim.Adam([*model.parameters(), *head.parameters()], lr=opts.finetune_lr)
     has_val = ctx.has_split("val")
@@ -69,7 +69,7 @@ def run(method: Method, ctx: EvalContext) -> dict[str, Any]:
         model.train()
         total, count = 0.0, 0
         for batch in tqdm(loader, desc=f"finetune epoch {epoch}", disable=not ctx.progress, leave=False):
-            video, label = batch["video"].to(ctx.device), batch["label"].to(ctx.device)
+            video, label = batch["clip/video"].to(ctx.device), batch["label"].to(ctx.device)
             with autocast(ctx.device, ctx.dtype):
                 logits = head(model.video_features(video)).float()
             loss = nn.functional.cross_entropy(logits, label)

@@ -27,7 +27,7 @@ def video_features_by_split(method: Method, ctx: EvalContext, splits: list[str])
     pool = ctx.options.video_pool
 
     def video_fn(m: Method, batch: dict):
-        return m.pooled_video_features(batch["video"], pool)
+        return m.pooled_video_features(batch["clip/video"], pool)
 
     out = {}
     for name in splits:

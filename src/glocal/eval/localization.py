@@ -82,13 +82,13 @@ def collect_maps(method: Method, ctx: EvalContext, split: str = "test") -> Local
     heat, gts, dis, skipped, mask_maps = [], [], [], 0, 0
     method.eval()
     for batch in tqdm(loader, desc="localisation maps", disable=not ctx.progress, leave=False):
-        maps, frames = method.localization_maps(batch["video"].to(ctx.device), batch["audio"].to(ctx.device))
+        maps, frames = method.localization_maps(batch["clip/video"].to(ctx.device), batch["clip/audio"].to(ctx.device))
         maps = maps.float().cpu().numpy()
         for row, vid in enumerate(batch["index"].tolist()):
             name = str(manifest.paths[vid])
             truth = VideoGroundTruth(ctx.video_annotation(name), root, ctx.data.fps, ctx.options.box_merge, name)
-            start = float(batch["start"][row])
-            crop = batch["crop"][row].tolist()
+            start = float(batch["clip/times"][row, 0])
+            crop = batch["clip/crop"][row].tolist()
             for k, frame in enumerate(frames.tolist()):
                 t = start + frame / ctx.data.fps
                 gt = truth.source(t, crop, size)

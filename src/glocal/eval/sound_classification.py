@@ -9,8 +9,10 @@ Two dataset layouts:
   it, or in ``../audio/`` (the ESC-50 release layout). Labels are ``category`` (else ``target``).
 
 Features: ``method.audio_features`` of ``audio_crops`` uniformly spaced crops of
-``clip_frames / fps`` seconds (the pretraining clip length), averaged per file; audio is read with
-:func:`glocal.data.io.read_audio` (audio files or the audio track of videos).
+``clip_frames / fps`` seconds (the pretraining clip length), averaged per file: each file's whole
+audio track (audio files or the audio track of videos) is one sample of the evaluation dataset
+(:class:`~glocal.data.eval_samplers.AudioTrackSampler`, ``timeline="audio"``), cut into the crops
+by :class:`~glocal.data.eval_samplers.UniformCrops`.
 """
 
 from __future__ import annotations
@@ -21,19 +23,21 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..data.io import read_audio
+from ..data.eval_samplers import AudioTrackSampler, UniformCrops
+from ..data.manifest import Manifest
 from ..errors import DataError
 from ..methods import Method
 from ..runtime.precision import autocast
 from .classifiers import fit_linear
 from .context import EvalContext
-from .features import EvalData
+from .features import EvalData, eval_dataset, eval_loader
 from .usable import usable_mask
 
-__all__ = ["AudioCropDataset", "find_esc50", "read_esc50", "sound_table", "audio_features", "requires", "run"]
+__all__ = ["find_esc50", "read_esc50", "audio_files", "audio_crop_loader", "sound_table", "audio_features",
+           "requires", "run"]
 
 
 def find_esc50(data_root: str | Path) -> Path | None:
@@ -78,48 +82,33 @@ def read_esc50(csv_path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return paths, np.array([r[label_key] for r in rows]), folds
 
 
-class AudioCropDataset(Dataset):
-    """Item ``i`` = ``{"audio": (crops, N), "index": i}``: uniformly spaced crops of file ``i``."""
-
-    def __init__(self, paths: np.ndarray, data: EvalData, crops: int) -> None:
-        if len(paths) == 0:
-            raise DataError("no audio files to load")
-        self.paths, self.data, self.crops = paths, data, max(1, int(crops))
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        sr = self.data.sample_rate
-        wave, _ = read_audio(str(self.paths[i]), sample_rate=sr)
-        wave = wave.mean(axis=0) if wave.shape[0] > 1 else wave[0]
-        n = int(round(self.data.clip_frames / self.data.fps * sr))
-        slack = max(0, wave.shape[0] - n)
-        out = np.zeros((self.crops, n), dtype=np.float32)
-        for j in range(self.crops):
-            start = int(round(slack * (j + 0.5) / self.crops)) if self.crops > 1 else slack // 2
-            seg = wave[start:start + n]
-            out[j, : seg.shape[0]] = seg
-        return {"audio": torch.from_numpy(out), "index": torch.tensor(i)}
+def audio_files(paths: np.ndarray, root: str | Path, source: str) -> Manifest:
+    """``paths`` as an unlabelled manifest: the files whose whole audio track the task reads."""
+    return Manifest(root=Path(root), paths=paths, labels=np.full(len(paths), -1), class_names=[], source=source)
 
 
-def _collate(batch: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    return {k: torch.stack([b[k] for b in batch]) for k in batch[0]}
+def audio_crop_loader(files: Manifest, data: EvalData, crops: int) -> DataLoader:
+    """The files in order, ``max(1, batch_size // crops)`` at a time: ``"clip/audio"``
+    ``(B, crops, N)``, ``N = round(clip_frames / fps * sample_rate)`` (:class:`UniformCrops`)."""
+    crops = max(1, int(crops))
+    n = int(round(data.clip_frames / data.fps * data.sample_rate))
+    ds = eval_dataset(files, data, AudioTrackSampler(), with_audio=True, timeline="audio",
+                      audio_transforms={"clip": UniformCrops(n, crops)})
+    return eval_loader(ds, data, batch_size=max(1, data.batch_size // crops))
 
 
 @torch.no_grad()
-def audio_features(method: Method, ctx: EvalContext, paths: np.ndarray) -> np.ndarray:
-    """Crop-averaged ``method.audio_features`` ``(N, D)`` of the files ``paths`` (cached per model)."""
+def audio_features(method: Method, ctx: EvalContext, files: Manifest) -> np.ndarray:
+    """Crop-averaged ``method.audio_features`` ``(N, D)`` of ``files`` (cached per model)."""
     crops = max(ctx.data.clips_per_video, ctx.options.audio_crops)
-    key = (id(method), "audio-crops", hash(tuple(paths.tolist())), ctx.data, crops)
+    key = (id(method), "audio-crops", hash(tuple(files.paths.tolist())), ctx.data, crops)
     if key in ctx.cache:
         return ctx.cache[key]
-    loader = DataLoader(AudioCropDataset(paths, ctx.data, crops), batch_size=max(1, ctx.data.batch_size // crops),
-                        shuffle=False, num_workers=ctx.data.num_workers, collate_fn=_collate)
+    loader = audio_crop_loader(files, ctx.data, crops)
     method.eval()
     out = []
     for batch in tqdm(loader, desc="audio features", disable=not ctx.progress, leave=False):
-        audio = batch["audio"].to(ctx.device)  # (B, crops, N)
+        audio = batch["clip/audio"].to(ctx.device)  # (B, crops, N)
         b, c, n = audio.shape
         with autocast(ctx.device, ctx.dtype):
             f = method.audio_features(audio.reshape(b * c, n)).float()
@@ -129,14 +118,16 @@ def audio_features(method: Method, ctx: EvalContext, paths: np.ndarray) -> np.nd
 
 
 def sound_table(ctx: EvalContext) -> dict[str, Any]:
-    """Files, labels, folds (or None) and splits (or None) of the dataset, in either layout."""
+    """Files (an unlabelled :class:`Manifest`), labels, folds (or None) and splits (or None) of the
+    dataset, in either layout."""
     esc = find_esc50(ctx.data_root)
     if esc is not None:
         paths, labels, folds = read_esc50(esc)
         keep = np.ones(len(paths), dtype=bool) if ctx.on_error is None else usable_mask(
             paths, np.array([Path(p).name for p in paths.tolist()]), needs=("audio",), states=ctx.probes,
             log=ctx.skipped, on_error=ctx.on_error, source=str(esc))
-        return {"paths": paths[keep], "labels": labels[keep], "folds": folds[keep], "split": None, "source": str(esc)}
+        return {"files": audio_files(paths[keep], esc.parent, str(esc)), "labels": labels[keep], "folds": folds[keep],
+                "split": None, "source": str(esc)}
     m = ctx.manifest
     if m.has_column("sound_label"):
         labels = m.columns["sound_label"]
@@ -152,7 +143,8 @@ def sound_table(ctx: EvalContext) -> dict[str, Any]:
             raise DataError(f"task 'sound': bad 'fold' value in {m.source}: {exc}") from None
     elif not m.has_column("split"):
         raise DataError(f"task 'sound' needs a 'fold' or a 'split' column in {m.source}")
-    return {"paths": m.paths, "labels": labels, "folds": folds, "split": m.columns.get("split"), "source": m.source}
+    return {"files": audio_files(m.paths, m.root, m.source), "labels": labels, "folds": folds,
+            "split": m.columns.get("split"), "source": m.source}
 
 
 def requires(ctx: EvalContext) -> None:
@@ -168,7 +160,7 @@ def requires(ctx: EvalContext) -> None:
 def run(method: Method, ctx: EvalContext) -> dict[str, Any]:
     """Mean top-1 over leave-one-fold-out folds (or train → test top-1 without folds)."""
     table = sound_table(ctx)
-    x = audio_features(method, ctx, table["paths"])
+    x = audio_features(method, ctx, table["files"])
     y = table["labels"]
     opts = dict(classifier=ctx.options.classifier, Cs=ctx.options.Cs, seed=ctx.seed)
     if table["folds"] is not None:

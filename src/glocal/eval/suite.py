@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-import torch
-
 from ..errors import DataError, GlocalError, one_line
 from ..methods import Method, MethodSpec
 from ..runtime.precision import resolve_device
@@ -138,9 +136,9 @@ def _calibration_batches(ctx: EvalContext, cfg: MethodSpec, with_audio: bool) ->
     esc = sound_classification.find_esc50(ctx.data_root)
     if esc is not None:
         paths, _, _ = sound_classification.read_esc50(esc)
-        ds = sound_classification.AudioCropDataset(paths, ctx.data, 1)
-        return ({"audio": b["audio"][:, 0]} for b in torch.utils.data.DataLoader(
-            ds, batch_size=ctx.data.batch_size, num_workers=ctx.data.num_workers))
+        files = sound_classification.audio_files(paths, esc.parent, str(esc))
+        return ({"clip/audio": b["clip/audio"][:, 0]}
+                for b in sound_classification.audio_crop_loader(files, ctx.data, 1))
     raise DataError(f"no data to calibrate the random-init baseline: {ctx.data_root} has no manifest")
 
 

@@ -4,7 +4,8 @@ Event localisation, temporal action localisation, the fine-grained temporal task
 detection look at a video's whole timeline rather than at one clip. A video of ``F`` frames
 (``F = floor(duration * fps)`` at the evaluation fps) is tiled with consecutive, non-overlapping
 windows of ``clip_frames`` frames starting at ``0, clip_frames / fps, ...`` (the last window
-repeats the last frame / pads the audio past the end; those steps are dropped). Each window is
+repeats the last frame / pads the audio past the end; those steps are dropped): the items of
+:class:`~glocal.data.eval_samplers.WindowSampler` on the evaluation dataset. Each window is
 centre-cropped like every evaluation clip and passed through the method's per-step hooks:
 
 * ``"video"``: ``method.local_video_features(video)`` — the local (fast) pathway, no audio;
@@ -28,41 +29,37 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from ..data.io import probe, read_clip
+from ..data.eval_samplers import WindowSampler, frame_counts, video_durations
 from ..data.manifest import Manifest
-from ..data.transforms import ClipTransform
 from ..errors import DataError
 from ..methods import Method
 from ..runtime.precision import autocast
 from .context import EvalContext
-from .features import EvalData
+from .features import eval_dataset, eval_loader, to_device
 
 __all__ = [
     "Timeline",
-    "WindowDataset",
     "extract_timeline",
     "segment_bounds",
     "frame_bounds",
     "label_segments",
     "pool_segments",
-    "video_durations",
     "LOCAL_KINDS",
 ]
 
 
 def _local_video(method: Method, batch: dict) -> torch.Tensor:
-    return method.local_video_features(batch["video"])
+    return method.local_video_features(batch["clip/video"])
 
 
 def _local_video_av(method: Method, batch: dict) -> torch.Tensor:
-    return method.local_video_features(batch["video"], batch["audio"])
+    return method.local_video_features(batch["clip/video"], batch["clip/audio"])
 
 
 def _local_audio(method: Method, batch: dict) -> torch.Tensor:
-    return method.local_audio_features(batch["audio"], int(batch["video"].shape[2]))
+    return method.local_audio_features(batch["clip/audio"], int(batch["clip/video"].shape[2]))
 
 
 #: kind → (hook ``(method, batch) -> (B, D, T)``, needs audio)
@@ -71,73 +68,6 @@ LOCAL_KINDS: dict[str, tuple[Callable[[Method, dict], torch.Tensor], bool]] = {
     "video_av": (_local_video_av, True),
     "audio": (_local_audio, True),
 }
-
-
-def video_durations(manifest: Manifest) -> np.ndarray:
-    """Durations ``(N,)`` in seconds: the manifest's ``duration`` column where valid, else probed."""
-    col = manifest.columns.get("duration")
-    out = np.empty(len(manifest), dtype=np.float64)
-    for i, path in enumerate(manifest.paths.tolist()):
-        value = float("nan")
-        if col is not None:
-            try:
-                value = float(col[i])
-            except ValueError:
-                value = float("nan")
-        if not (np.isfinite(value) and value > 0):
-            value = probe(path).duration
-        out[i] = value
-    return out
-
-
-class WindowDataset(Dataset):
-    """Consecutive ``clip_frames`` windows tiling each video; item = one window of one video.
-
-    An item is ``{"video": (3, T, S, S), "audio": (N,) [with_audio], "index": video, "window": w}``.
-    """
-
-    def __init__(self, manifest: Manifest, data: EvalData, *, with_audio: bool) -> None:
-        if len(manifest) == 0:
-            raise DataError(f"{manifest.source}: no videos to load")
-        self.manifest = manifest
-        self.data = data
-        self.with_audio = with_audio
-        self.durations = video_durations(manifest)
-        self.num_frames = np.maximum(1, np.floor(self.durations * data.fps + 1e-6).astype(np.int64))
-        windows = -(-self.num_frames // data.clip_frames)
-        self.items = [(v, w) for v in range(len(manifest)) for w in range(int(windows[v]))]
-        self.transform = ClipTransform(size=data.crop_size, train=False)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, item: int) -> dict[str, Any]:
-        vid, w = self.items[item]
-        d = self.data
-        path = str(self.manifest.paths[vid])
-        start = w * d.clip_frames / d.fps
-        size = (d.decode_size, d.decode_size) if d.decode_size else None
-        clip = read_clip(path, start, d.clip_frames, d.fps, size=size, sample_rate=d.sample_rate,
-                         read_audio=self.with_audio)
-        video, _ = self.transform(torch.from_numpy(np.ascontiguousarray(clip.frames)), np.random.default_rng(0))
-        out: dict[str, Any] = {"video": video, "index": torch.tensor(vid), "window": torch.tensor(w)}
-        if self.with_audio:
-            n = int(round(d.clip_frames / d.fps * d.sample_rate))
-            if clip.audio is None:
-                if d.missing_audio != "silence":
-                    raise DataError(f"{path}: no audio stream (this task needs audio; data.missing_audio="
-                                    f"{d.missing_audio!r})")
-                audio = torch.zeros(n)
-            else:
-                audio = torch.from_numpy(np.ascontiguousarray(clip.audio[0, :n], dtype=np.float32))
-                if audio.shape[0] < n:
-                    audio = torch.nn.functional.pad(audio, (0, n - audio.shape[0]))
-            out["audio"] = audio
-        return out
-
-
-def _collate(batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    return {k: torch.stack([b[k] for b in batch]) for k in batch[0]}
 
 
 @dataclass
@@ -178,30 +108,31 @@ def extract_timeline(method: Method, ctx: EvalContext, manifest: Manifest, kinds
         todo += [k for k in extra if not LOCAL_KINDS[k][1] or ("audio" in method.modalities and "audio" in ctx.needs)]
     if todo:
         with_audio = any(LOCAL_KINDS[k][1] for k in todo)
-        ds = WindowDataset(manifest, ctx.data, with_audio=with_audio)
-        loader = DataLoader(ds, batch_size=ctx.data.batch_size, shuffle=False, num_workers=ctx.data.num_workers,
-                            collate_fn=_collate)
         t = ctx.data.clip_frames
+        durations = video_durations(manifest)
+        num_frames = frame_counts(durations, ctx.data.fps)
+        windows = WindowSampler(t, ctx.data.fps, num_frames, with_audio=with_audio)
+        loader = eval_loader(eval_dataset(manifest, ctx.data, windows, with_audio=with_audio), ctx.data)
         buffers: dict[str, list[np.ndarray | None]] = {k: [None] * len(manifest) for k in todo}
         method.eval()
         for batch in tqdm(loader, desc=desc, disable=not ctx.progress, leave=False):
-            batch = {k: v.to(ctx.device) for k, v in batch.items()}
+            batch = to_device(batch, ctx.device)
             for kind in todo:
                 with autocast(ctx.device, ctx.dtype):
                     feats = LOCAL_KINDS[kind][0](method, batch).float().cpu().numpy()  # (B, D, T)
                 if feats.ndim != 3 or feats.shape[2] != t:
                     raise ValueError(f"local features '{kind}' must be (B, D, {t}); got {feats.shape}")
-                for row, (vid, w) in enumerate(zip(batch["index"].tolist(), batch["window"].tolist())):
+                for row, (vid, w) in enumerate(zip(batch["index"].tolist(), batch["target/window"].tolist())):
                     buf = buffers[kind][vid]
                     if buf is None:
-                        windows = -(-int(ds.num_frames[vid]) // t)
-                        buf = buffers[kind][vid] = np.zeros((feats.shape[1], windows * t), dtype=np.float32)
+                        shape = (feats.shape[1], windows.parts(vid) * t)
+                        buf = buffers[kind][vid] = np.zeros(shape, dtype=np.float32)
                     buf[:, w * t:(w + 1) * t] = feats[row]
         for kind in todo:
             ctx.cache[(*ident, kind)] = (
-                [b[:, : int(n)] for b, n in zip(buffers[kind], ds.num_frames)],  # type: ignore[index]
-                ds.num_frames,
-                ds.durations,
+                [b[:, : int(n)] for b, n in zip(buffers[kind], num_frames)],  # type: ignore[index]
+                num_frames,
+                durations,
             )
     feats = {k: ctx.cache[(*ident, k)][0] for k in kinds}
     _, num_frames, durations = ctx.cache[(*ident, kinds[0])]

@@ -61,9 +61,9 @@ class KNNMonitor:
     def _features(self, method: Method, manifest: Manifest) -> tuple[np.ndarray, np.ndarray]:
         loader = make_loader(manifest, self.data, with_audio=self.modality == "audio", seed=self.seed)
         if self.modality == "video":
-            return extract_features(method, loader, lambda m, b: m.video_features(b["video"]), device=self.device,
+            return extract_features(method, loader, lambda m, b: m.video_features(b["clip/video"]), device=self.device,
                                     dtype=self.dtype, progress=False)
-        return extract_features(method, loader, lambda m, b: m.audio_features(b["audio"]), device=self.device,
+        return extract_features(method, loader, lambda m, b: m.audio_features(b["clip/audio"]), device=self.device,
                                 dtype=self.dtype, progress=False)
 
     def run(self, method: Method, probe: "OnlineProbe | None" = None) -> dict[str, float]:
