@@ -165,3 +165,20 @@ def test_the_checker_catches_what_it_should():
 ])
 def test_imports_are_resolved(source, expected):
     assert imported_modules("glocal.data.probe", source, modules()) == expected
+
+
+def test_datasets_live_in_the_data_layer():
+    """One data layer: no ``Dataset`` subclass outside ``glocal/data`` (evaluation reads samples
+    through ``MultiViewDataset`` and its samplers, so it inherits the skip policy and one decode)."""
+    outside = []
+    for path in sorted(SRC.rglob("*.py")):
+        if path.relative_to(SRC).parts[0] == "data":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ClassDef) and any(
+                (isinstance(b, ast.Name) and b.id.endswith("Dataset"))
+                or (isinstance(b, ast.Attribute) and b.attr.endswith("Dataset"))
+                for b in node.bases
+            ):
+                outside.append(f"{path.relative_to(SRC)}: {node.name}")
+    assert outside == []
