@@ -113,3 +113,17 @@ def test_transforms_does_not_import_photometric() -> None:
     imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     assert not [m for m in imported if "photometric" in m]
+
+
+def test_blur_kernel_is_built_on_the_clips_device(monkeypatch) -> None:
+    """Regression: the kernel was built on the host, so a blurred clip finished on a GPU
+    (``data.augment_on_device``) failed with a device mismatch. Checked CUDA-free on the meta device."""
+    import torch.nn.functional as F
+
+    from glocal.data.transforms import gaussian_blur
+
+    seen = []
+    real = F.conv2d
+    monkeypatch.setattr(F, "conv2d", lambda x, k, *a, **kw: seen.append((x.device, k.device)) or real(x, k, *a, **kw))
+    out = gaussian_blur(torch.empty(3, 2, 8, 8, device="meta"), 1.0)
+    assert out.device.type == "meta" and seen and all(x == k for x, k in seen)

@@ -232,12 +232,12 @@ def colour_and_normalise(
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of ``(C, T, H, W)`` over H and W (radius ``ceil(3 sigma)`` pixels,
-    reflect padding); same shape out."""
+    reflect padding); same shape out, on ``x``'s device (the kernel is built there)."""
     c, t, h, w = x.shape
     radius = min(int(math.ceil(3 * sigma)), h - 1, w - 1)
     if radius < 1:
         return x
-    k = torch.arange(-radius, radius + 1, dtype=x.dtype)
+    k = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
     k = torch.exp(-0.5 * (k / sigma) ** 2)
     k = k / k.sum()
     y = x.reshape(c * t, 1, h, w)
