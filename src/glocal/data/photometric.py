@@ -54,11 +54,19 @@ class _Constants:
 @functools.lru_cache(maxsize=None)
 def _constants(device: torch.device) -> _Constants:
     mean, inv_std = MEAN64, INV_STD64
+    lo, hi = tuple((-mean * inv_std).tolist()), tuple(((1 - mean) * inv_std).tolist())
+    # [0, 1] lies inside every channel's [lo, hi]: clamping an unfolded piece to them first changes
+    # nothing its own clamp(0, 1) does not (finish_clips clamps the whole batch with them)
+    assert max(lo) < 0 and min(hi) > 1
     return _Constants(
-        lo=tuple((-mean * inv_std).tolist()), hi=tuple(((1 - mean) * inv_std).tolist()),
-        gray=gray_matrix(torch.float32).to(device), scale=torch.diag(inv_std).float().to(device),
+        lo=lo, hi=hi, gray=gray_matrix(torch.float32).to(device), scale=torch.diag(inv_std).float().to(device),
         shift=(-mean * inv_std).float().view(3, 1).to(device),
     )
+
+
+def _to_device(rows: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Host indices on ``device`` without waiting for it (an asynchronous copy)."""
+    return torch.from_numpy(rows).to(device, non_blocking=True)
 
 
 def _host_params(photo: torch.Tensor) -> torch.Tensor:
@@ -95,7 +103,7 @@ def _gray_blur_normalise(y: torch.Tensor, gray: np.ndarray, sigma: np.ndarray, p
     n = y.shape[0]
     g = np.flatnonzero(gray)
     if len(g):
-        sel = torch.as_tensor(g, device=y.device)
+        sel = _to_device(g, y.device)
         y[sel] = torch.bmm(k.gray.expand(len(g), 3, 3), y[sel])
     for i in np.flatnonzero(sigma > 0).tolist():
         y[i] = gaussian_blur(y[i].view(piece), float(sigma[i])).reshape(3, -1)
@@ -127,16 +135,10 @@ def finish_clips(video: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
     x = video.transpose(1, 2).reshape(b * t, 3, h * w) if per_frame else video.reshape(b, 3, t * h * w)
     k = _constants(video.device)
     y = torch.baddbmm(ab[:, :, 3:], ab[:, :, :3], x.float())  # (P, 3, N): M x + b
-    if folded.all():
-        _clamp_channels(y, k)
-    else:
-        if folded.any():
-            sel = torch.as_tensor(np.flatnonzero(folded), device=y.device)
-            part = y[sel]
-            _clamp_channels(part, k)
-            y[sel] = part
+    _clamp_channels(y, k)  # the folded pieces' clamp; a no-op for the rest's own clamp(0, 1) below
+    if not folded.all():
         rest = np.flatnonzero(~folded)
-        sel = torch.as_tensor(rest, device=y.device)
+        sel = _to_device(rest, y.device)
         piece = (3, 1 if per_frame else t, h, w)
         y[sel] = _gray_blur_normalise(y[sel], gray[rest], sigma[rest], piece, k)
     if per_frame:
