@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from glocal.data.photometric import PHOTO_DIM, finish_batch, finish_clips
-from glocal.data.transforms import ClipTransform, CropParams
+from glocal.data.transforms import ClipTransform, CropParams, colour_and_normalise
 
 
 def _frames(seed: int, t: int = 4, h: int = 40, w: int = 52) -> torch.Tensor:
@@ -74,3 +74,56 @@ def test_finish_rejects_float_clips_and_mismatched_parameters() -> None:
         finish_clips(torch.zeros(2, 3, 2, 4, 4, dtype=torch.uint8), torch.zeros(3, PHOTO_DIM))
     with pytest.raises(ValueError, match="uint8 frames"):
         ClipTransform(size=8).split(torch.zeros(2, 8, 8, 3), np.random.default_rng(0))
+
+
+def _clip_by_clip(video: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
+    """The reference: :func:`colour_and_normalise` clip by clip (frame by frame for per-frame
+    parameters), the arithmetic :meth:`ClipTransform.apply` uses."""
+    out = torch.empty(video.shape, dtype=torch.float32)
+    params = photo.double()
+    for i in range(video.shape[0]):
+        for k in range(video.shape[2]) if params.dim() == 3 else [None]:
+            p = params[i, k] if k is not None else params[i]
+            sel = slice(None) if k is None else slice(k, k + 1)
+            out[i, :, sel] = colour_and_normalise(video[i, :, sel], p[:9].view(3, 3), p[9:12], bool(p[12] > 0.5),
+                                                  float(p[13]))
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(TRANSFORMS))
+def test_batched_finish_is_bit_identical_to_clip_by_clip(name: str) -> None:
+    """One batched multiply for the batch, mixed folded / grayscale / blurred clips: the same bits."""
+    tf = TRANSFORMS[name]
+    rng = np.random.default_rng(7)
+    parts = [tf.split(_frames(seed, t=3), rng) for seed in range(7)]
+    video, photo = torch.stack([u8 for u8, _, _ in parts]), torch.stack([p for _, _, p in parts])
+    out = finish_clips(video, photo)
+    assert out.dtype == torch.float32 and out.is_contiguous() and out.shape == video.shape
+    assert torch.equal(out, _clip_by_clip(video, photo))
+
+
+def test_transforms_does_not_import_photometric() -> None:
+    """photometric -> transforms only (the worker-side ``photo_vector`` lives in transforms)."""
+    import ast
+    import inspect
+
+    import glocal.data.transforms as transforms
+
+    tree = ast.parse(inspect.getsource(transforms))
+    imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    assert not [m for m in imported if "photometric" in m]
+
+
+def test_blur_kernel_is_built_on_the_clips_device(monkeypatch) -> None:
+    """Regression: the kernel was built on the host, so a blurred clip finished on a GPU
+    (``data.augment_on_device``) failed with a device mismatch. Checked CUDA-free on the meta device."""
+    import torch.nn.functional as F
+
+    from glocal.data.transforms import gaussian_blur
+
+    seen = []
+    real = F.conv2d
+    monkeypatch.setattr(F, "conv2d", lambda x, k, *a, **kw: seen.append((x.device, k.device)) or real(x, k, *a, **kw))
+    out = gaussian_blur(torch.empty(3, 2, 8, 8, device="meta"), 1.0)
+    assert out.device.type == "meta" and seen and all(x == k for x, k in seen)

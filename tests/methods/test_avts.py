@@ -110,8 +110,8 @@ def _ref_nce(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, anchor: torc
 @pytest.mark.parametrize("full", [False, True])
 def test_contrast_terms_match_reference(full: bool) -> None:
     m = _method().eval()
-    if full:
-        m.enqueued.fill_(m.cfg.queue_size)  # the queue has been written once: neighbours switch on
+    if full:  # the queue has been written once (e.g. a resumed run): neighbours switch on
+        m.load_state_dict({**m.state_dict(), "enqueued": torch.tensor(m.cfg.queue_size)})
     batch = _batch()
     with torch.no_grad():
         losses = m.training_losses(batch)
@@ -164,6 +164,22 @@ def test_on_step_end_updates_keys_and_fills_aligned_queues() -> None:
     assert torch.allclose(m.audio_queue.queue, F.normalize(staged_a, dim=1), atol=1e-6)
     assert m._neighbours_active()  # the queue is full: neighbours join the positives from now on
     assert torch.isfinite(m.training_losses(_batch())["loss"])
+
+
+def test_fill_count_has_a_host_copy_that_follows_steps_and_loads() -> None:
+    """The neighbour switch reads a host copy of ``enqueued`` (no host sync per step); it follows
+    on_step_end and a loaded state dict (resume), also through a wrapping module."""
+    m = _method()
+    assert m.keys_enqueued == 0 and not m._neighbours_active()
+    m.training_losses(_batch(2))
+    m.on_step_end()
+    assert m.keys_enqueued == int(m.enqueued) == 4 and not m._neighbours_active()
+    fresh = _method()
+    wrapper = torch.nn.ModuleDict({"method": fresh})
+    wrapper.load_state_dict({f"method.{k}": v for k, v in m.state_dict().items()})
+    assert fresh.keys_enqueued == 4
+    fresh.load_state_dict({**fresh.state_dict(), "enqueued": torch.tensor(8)})
+    assert fresh.keys_enqueued == 8 and fresh._neighbours_active()
 
 
 def test_weights_and_config_checks() -> None:

@@ -13,7 +13,7 @@ from glocal.methods.base import DIAG_PREFIXES
 import torch.nn.functional as F
 
 from glocal.methods import build_method
-from glocal.methods.vclr import VCLR, VCLRConfig
+from glocal.methods.vclr import VCLR, VCLRConfig, other_segments
 
 TINY = dict(depth=18, width_mult=0.0625, proj_hidden=32, proj_dim=16, queue_size=8, momentum=0.9)
 K = 3
@@ -133,3 +133,13 @@ def test_3d_encoder_and_hooks() -> None:
     hooks2 = build_method(VCLRConfig(), DATA)
     assert hooks2.build_sampler().clip_frames == 1 and hooks2.transforms()["frame"].per_frame
     assert hooks2.transforms()["frame"].blur_p == 0.5
+
+
+@pytest.mark.parametrize("k", [3, 4, 7])
+def test_other_segments_equals_the_boolean_mask_without_one(k: int) -> None:
+    """The non-anchor segments without a boolean mask (whose size would be a host sync per step)."""
+    anchor = torch.tensor([0, k - 1, 1, k // 2, 0])
+    seg = torch.arange(k).expand(len(anchor), k)
+    ref = seg[seg != anchor[:, None]].reshape(len(anchor), k - 1)
+    got = other_segments(anchor, k)
+    assert got.dtype == ref.dtype and torch.equal(got, ref)

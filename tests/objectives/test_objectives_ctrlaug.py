@@ -355,3 +355,24 @@ def test_temporal_bin_labels() -> None:
                            [0.375, 0.625, 0, 0, 1, 1]]])
     assert temporal_bin_labels(boxes, 4).tolist() == [[0, 1, 3, 2]]
     assert temporal_bin_labels(boxes, 2).tolist() == [[0, 0, 1, 1]]
+
+
+def test_input_checks_raise_value_errors_without_a_host_read(monkeypatch) -> None:
+    """The checks run on the device (``check_all``): no Python read of a tensor value, same errors."""
+    from glocal.objectives import soft_target_nce
+    from glocal.objectives.avts import nn_augmented_nce
+    from glocal.objectives.ctrlaug import permutation_labels
+
+    for name in ("__bool__", "item", "tolist"):
+        monkeypatch.setattr(torch.Tensor, name, lambda *a, **k: pytest.fail("host read"))
+    logits = torch.zeros(2, 3)
+    soft_target_nce(logits, torch.full((2, 3), 1 / 3))
+    with pytest.raises(ValueError, match="non-negative"):
+        soft_target_nce(logits, torch.tensor([[1.5, -0.5, 0.0], [1.0, 0.0, 0.0]]))
+    with pytest.raises(ValueError, match="sum to 1"):
+        soft_target_nce(logits, torch.tensor([[0.5, 0.0, 0.0], [1.0, 0.0, 0.0]]))
+    with pytest.raises(ValueError, match="permutation"):
+        permutation_labels(torch.tensor([[0, 0, 1]]))
+    q = F.normalize(torch.randn(2, 4), dim=1)
+    with pytest.raises(ValueError, match="index the 3 queue rows"):
+        nn_augmented_nce(q, q, torch.randn(3, 4), torch.tensor([[0], [3]]), tau=0.1)

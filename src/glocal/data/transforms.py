@@ -30,17 +30,25 @@ __all__ = [
     "ClipTransform",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "MEAN64",
+    "INV_STD64",
+    "PHOTO_DIM",
     "colour_and_normalise",
     "compose_crop",
     "crop_resize",
     "gaussian_blur",
+    "gray_matrix",
     "normalize_clip",
+    "photo_vector",
     "sample_resized_crop",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _GRAY = (0.299, 0.587, 0.114)
+#: length of the deferred photometric parameter vector of :meth:`ClipTransform.split`:
+#: ``M`` row-major (9), ``b`` (3), grayscale flag (1), blur sigma in output pixels (1, 0 = no blur)
+PHOTO_DIM = 14
 
 
 @dataclass(frozen=True)
@@ -153,7 +161,7 @@ def _resample_box(x: torch.Tensor, crop: CropParams, size: int) -> torch.Tensor:
     return F.grid_sample(x.contiguous(), grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def _gray_matrix(dtype: torch.dtype) -> torch.Tensor:
+def gray_matrix(dtype: torch.dtype) -> torch.Tensor:
     """``(3, 3)`` matrix mapping RGB to the luma replicated on the three channels."""
     return torch.tensor(_GRAY, dtype=dtype).view(1, 3).expand(3, 3).contiguous()
 
@@ -166,8 +174,16 @@ def _hue_matrix(shift: float) -> torch.Tensor:
     return torch.linalg.inv(m_yiq) @ rot @ m_yiq
 
 
-_MEAN64 = torch.tensor(IMAGENET_MEAN, dtype=torch.float64)
-_INV_STD64 = 1.0 / torch.tensor(IMAGENET_STD, dtype=torch.float64)
+#: float64 ImageNet mean and 1 / std (the normalisation ``(y - mean) * inv_std``)
+MEAN64 = torch.tensor(IMAGENET_MEAN, dtype=torch.float64)
+INV_STD64 = 1.0 / torch.tensor(IMAGENET_STD, dtype=torch.float64)
+
+
+def photo_vector(mat: torch.Tensor, bias: torch.Tensor, photo: dict) -> torch.Tensor:
+    """float32 ``(PHOTO_DIM,)`` from the colour matrix ``(3, 3)`` acting on uint8 values, the
+    offset ``(3,)`` and the drawn grayscale / blur of ``photo`` (layout at :data:`PHOTO_DIM`)."""
+    extra = torch.tensor([float(bool(photo.get("grayscale"))), float(photo.get("blur", 0.0))], dtype=torch.float64)
+    return torch.cat([mat.reshape(9).double(), bias.reshape(3).double(), extra]).float()
 
 
 def colour_and_normalise(
@@ -189,7 +205,7 @@ def colour_and_normalise(
     """
     dev = x.device
     flat = x.reshape(3, -1).float()
-    mean, inv_std = _MEAN64, _INV_STD64
+    mean, inv_std = MEAN64, INV_STD64
     direct = out is not None and out.is_contiguous()
     target = out.view(3, -1) if direct else None
     if not grayscale and blur <= 0:
@@ -203,7 +219,7 @@ def colour_and_normalise(
     else:
         y = torch.addmm(bias.float().to(dev).view(3, 1), mat.float().to(dev), flat).clamp_(0, 1)
         if grayscale:
-            y = _gray_matrix(y.dtype).to(dev) @ y
+            y = gray_matrix(y.dtype).to(dev) @ y
         if blur > 0:
             y = gaussian_blur(y.view(x.shape), blur).reshape(3, -1)
         y = torch.addmm((-mean * inv_std).float().to(dev).view(3, 1), torch.diag(inv_std).float().to(dev), y)
@@ -216,12 +232,12 @@ def colour_and_normalise(
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of ``(C, T, H, W)`` over H and W (radius ``ceil(3 sigma)`` pixels,
-    reflect padding); same shape out."""
+    reflect padding); same shape out, on ``x``'s device (the kernel is built there)."""
     c, t, h, w = x.shape
     radius = min(int(math.ceil(3 * sigma)), h - 1, w - 1)
     if radius < 1:
         return x
-    k = torch.arange(-radius, radius + 1, dtype=x.dtype)
+    k = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
     k = torch.exp(-0.5 * (k / sigma) ** 2)
     k = k / k.sum()
     y = x.reshape(c * t, 1, h, w)
@@ -318,7 +334,7 @@ class ClipTransform:
                 step, shift = c * eye, torch.full((3,), (1 - c) * luma, dtype=torch.float64)
             elif op == 2:
                 f = photo["saturation"]
-                step, shift = f * eye + (1 - f) * _gray_matrix(torch.float64), zero
+                step, shift = f * eye + (1 - f) * gray_matrix(torch.float64), zero
             else:
                 step, shift = _hue_matrix(photo["hue"]), zero
             mat, bias = step @ mat, step @ bias + shift
@@ -332,8 +348,6 @@ class ClipTransform:
         :func:`~glocal.data.photometric.finish_clips` of the two equals :meth:`apply` (up to
         float rounding; a sub-pixel crop is also rounded to uint8 here).
         """
-        from .photometric import photo_vector
-
         if frames.dtype != torch.uint8:
             raise ValueError(f"split_apply needs uint8 frames, got {frames.dtype}")
         x = _crop_resize_cthw(frames, crop, self.size)  # (3, T, S, S)

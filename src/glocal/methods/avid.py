@@ -92,6 +92,7 @@ class AVID(Method):
     name = "avid"
     config_class = AVIDConfig
     modalities = ("video", "audio")
+    step_queues = ("video_queue", "audio_queue")  # the step's embeddings enter the memories (None: no memory)
     chance_hints = {t: "method.queue_size > 0 for more negatives, a larger batch, method.tau 0.07-0.2; check audio "
                        "is present (data.missing_audio)" for t in ("loss_v2a", "loss_a2v")}
 
@@ -166,12 +167,6 @@ class AVID(Method):
         b = batch["clip/video"].shape[0] * (dist_info()[1] if cfg.gather_negatives else 1)
         c = info_nce_chance(b, cfg.queue_size, in_batch_negatives=cfg.in_batch_negatives)
         return {"loss_v2a": c, "loss_a2v": c}
-
-    def on_step_end(self) -> None:
-        """Enqueue the step's (gathered) embeddings into the memories."""
-        for q in (self.video_queue, self.audio_queue):
-            if q is not None:
-                q.flush()
 
     # ---------------------------------------------------------------- evaluation
     def video_features(self, video: torch.Tensor) -> torch.Tensor:

@@ -121,6 +121,11 @@ class AVTSConfig(VideoEncoderConfig):
             raise ConfigError("method.weight_vv, weight_va and weight_pretext are all 0: nothing to train")
 
 
+def _read_enqueued(module: nn.Module, incompatible: Any) -> None:
+    """``load_state_dict`` post-hook: the host copy of the loaded fill count (one read per load)."""
+    module.keys_enqueued = int(module.enqueued)  # type: ignore[assignment]
+
+
 def _classifier(in_dim: int, hidden: int, classes: int) -> nn.Module:
     """``Linear`` (``hidden == 0``) or ``Linear-ReLU-Linear``: ``(N, in_dim) -> (N, classes)``."""
     return nn.Linear(in_dim, classes) if hidden == 0 else MLPHead(in_dim, hidden, classes)
@@ -140,7 +145,10 @@ class AVTS(Method):
     name = "avts"
     config_class = AVTSConfig
     modalities = ("video", "audio")
+    momentum_pairs = (("video", "video_key"), ("audio", "audio_key"))  # EMA of both key encoders, then ...
+    step_queues = ("video_queue", "audio_queue")  # ... the step's gathered keys enter the queues
 
+    #: keys written per queue so far (checkpointed); :attr:`keys_enqueued` is its host copy
     enqueued: Tensor
 
     def __init__(self, cfg: AVTSConfig, data: DataConfig) -> None:
@@ -158,6 +166,8 @@ class AVTS(Method):
         self.video_queue = StagedQueue(cfg.queue_size, cfg.proj_dim)
         self.audio_queue = StagedQueue(cfg.queue_size, cfg.proj_dim)
         self.register_buffer("enqueued", torch.zeros((), dtype=torch.long))  # keys written per queue so far
+        self.keys_enqueued = 0  # host copy of ``enqueued``: read every step without a host sync
+        self.register_load_state_dict_post_hook(_read_enqueued)
         cv, ca, h = venc.out_channels, aenc.out_channels, cfg.pretext_hidden
         heads: dict[str, nn.Module] = {}
         for mod, c in (("v", cv), ("a", ca)):
@@ -193,9 +203,10 @@ class AVTS(Method):
 
     # ------------------------------------------------------------------ training
     def _neighbours_active(self) -> bool:
-        """Whether queue neighbours join the positives this step (one host read per step)."""
+        """Whether queue neighbours join the positives this step (from the host copy of the fill
+        count: no host sync)."""
         cfg = self.cfg
-        return cfg.nn_k > 0 and not (cfg.nn_require_full_queue and int(self.enqueued) < cfg.queue_size)
+        return cfg.nn_k > 0 and not (cfg.nn_require_full_queue and self.keys_enqueued < cfg.queue_size)
 
     def _neighbours(self, q: Tensor, k: Tensor, key_queue: StagedQueue, query_queue: StagedQueue) -> Tensor:
         """``(N, nn_k)`` rows of ``key_queue`` that join the positives of ``q``."""
@@ -271,8 +282,7 @@ class AVTS(Method):
 
     def loss_chance(self, batch: dict[str, Any]) -> dict[str, float]:
         """Constant-score levels: V-V / V-A ``ln((N_c + K) / (1 + m))`` (:func:`nn_augmented_chance`;
-        ``m`` = active queue neighbours), each pretext head ``ln(#classes)``. Reads the queue
-        fill counter (one host read, as the step itself does)."""
+        ``m`` = active queue neighbours), each pretext head ``ln(#classes)``. No host sync."""
         cfg = self.cfg
         b = batch["a/video"].shape[0]
         n_keys = b * (dist_info()[1] if cfg.gather_negatives and cfg.in_batch_negatives else 1)
@@ -284,13 +294,12 @@ class AVTS(Method):
         return out
 
     def on_step_end(self) -> None:
-        """EMA update of both key encoders, then enqueue the step's gathered keys."""
-        self.video_key.update(self.video)
-        self.audio_key.update(self.audio)
-        staged = self.video_queue.num_staged
-        self.video_queue.flush()
-        self.audio_queue.flush()
+        """EMA update of both key encoders and the queue flush (:meth:`Method.on_step_end`), then
+        the fill count grows by the keys enqueued (on the device and its host copy)."""
+        staged = self.video_queue.num_staged  # from shapes: no host sync
+        super().on_step_end()
         self.enqueued.add_(staged)
+        self.keys_enqueued += staged
 
     # ---------------------------------------------------------------- evaluation
     def video_features(self, video: Tensor) -> Tensor:

@@ -8,7 +8,7 @@ named loss terms. The training engine only calls :meth:`Method.training_losses` 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import nn
@@ -18,7 +18,22 @@ from ..data.config import DataConfig
 from ..data.dataset import MultiViewDataset
 from ..data.views import ViewSampler
 
-__all__ = ["Method", "fp32", "DIAG_PREFIXES", "diag_entries", "num_outputs"]
+__all__ = ["Method", "fp32", "DIAG_PREFIXES", "diag_entries", "num_outputs", "MomentumCopy", "StepQueue"]
+
+
+class MomentumCopy(Protocol):
+    """A momentum (EMA) copy of an online module (:class:`~glocal.methods.common.MomentumEncoder`)."""
+
+    def update(self, online: nn.Module) -> None:
+        """One EMA step ``θ_k <- m θ_k + (1 - m) θ_q`` towards ``online``."""
+
+
+class StepQueue(Protocol):
+    """A queue whose keys staged during a step enter it after the step
+    (:class:`~glocal.methods.common.StagedQueue`)."""
+
+    def flush(self) -> None:
+        """Enqueue the keys staged since the last flush."""
 
 #: Key prefixes of the reserved, non-loss entries ``training_losses`` may return beside its loss
 #: terms (all detached; read by the online diagnostics of ``glocal.train.diagnostics``):
@@ -61,6 +76,12 @@ class Method(nn.Module):
     modalities: ClassVar[tuple[str, ...]] = ("video",)
     #: advice printed when a loss term stays at its chance level (docs/diagnostics.md)
     chance_hints: ClassVar[dict[str, str]] = {}
+    #: ``(online, momentum copy)`` attribute names: after each step :meth:`on_step_end` moves every
+    #: copy (a :class:`MomentumCopy`) towards its online module, in this order
+    momentum_pairs: ClassVar[tuple[tuple[str, str], ...]] = ()
+    #: attribute names of the :class:`StepQueue` s that :meth:`on_step_end` flushes after the EMA
+    #: updates, in this order (an attribute that is ``None`` is skipped: an optional memory)
+    step_queues: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cfg: Any, data: DataConfig) -> None:
         """``cfg``: the method's config dataclass; ``data``: the data config (clip geometry,
@@ -105,7 +126,27 @@ class Method(nn.Module):
         return {}
 
     def on_step_end(self) -> None:
-        """Called after each optimizer step (momentum encoders, queues)."""
+        """Called after each applied optimizer step: the EMA update of every pair of
+        :attr:`momentum_pairs`, then the flush of every queue of :attr:`step_queues`
+        (MoCo / VCLR / AVTS / AVID declare theirs; solo-learn updates its momentum pairs
+        in its base the same way). No host sync."""
+        self.update_momentum_copies()
+        self.flush_step_queues()
+
+    @torch.no_grad()
+    def update_momentum_copies(self) -> None:
+        """``θ_k <- m θ_k + (1 - m) θ_q`` for every ``(online, copy)`` of :attr:`momentum_pairs`."""
+        for online, target in self.momentum_pairs:
+            momentum: MomentumCopy = getattr(self, target)
+            momentum.update(getattr(self, online))
+
+    @torch.no_grad()
+    def flush_step_queues(self) -> None:
+        """Enqueue the keys staged during the step into every queue of :attr:`step_queues`."""
+        for name in self.step_queues:
+            queue: StepQueue | None = getattr(self, name)
+            if queue is not None:
+                queue.flush()
 
     def video_features(self, video: torch.Tensor) -> torch.Tensor:
         """Pooled clip features ``(B, D)`` from a normalised clip ``(B, 3, T, H, W)``."""

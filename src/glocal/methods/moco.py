@@ -55,6 +55,8 @@ class MoCo(ClipPairMethod):
 
     name = "moco"
     config_class = MoCoConfig
+    momentum_pairs = (("online", "target"),)  # EMA update of the key encoder, then ...
+    step_queues = ("queue",)  # ... the step's keys enter the queue (Method.on_step_end)
 
     def __init__(self, cfg: MoCoConfig, data: DataConfig) -> None:
         super().__init__(cfg, data)
@@ -82,8 +84,3 @@ class MoCo(ClipPairMethod):
     def loss_chance(self, batch: dict[str, Any]) -> dict[str, float]:
         """Key + queue InfoNCE at constant scores: ``ln(1 + K)``."""
         return {"loss_nce": info_nce_chance(1, self.cfg.queue_size, in_batch_negatives=False)}
-
-    def on_step_end(self) -> None:
-        """EMA update of the key encoder, then enqueue the step's keys."""
-        self.target.update(self.online)
-        self.queue.flush()

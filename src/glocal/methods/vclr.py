@@ -48,7 +48,7 @@ from ..objectives import (
 from .base import Method, diag_entries, fp32, num_outputs
 from .common import MomentumEncoder, StagedQueue, VideoEncoderConfig, build_clip_encoder, clip_transform
 
-__all__ = ["VCLRConfig", "VCLR", "VCLRNet"]
+__all__ = ["VCLRConfig", "VCLR", "VCLRNet", "other_segments"]
 
 ORDER_CLASSES = 4
 
@@ -110,6 +110,13 @@ class VCLRConfig:
         return 1 if self.encoder == "2d" else int(data_cfg.clip_frames)
 
 
+def other_segments(anchor: torch.Tensor, k: int) -> torch.Tensor:
+    """The non-anchor segments of each row in increasing order: ``(B,)`` -> int64 ``(B, K-1)``,
+    ``others[b, j] = j + [j >= anchor_b]`` (no boolean mask: its size would need a host sync)."""
+    j = torch.arange(k - 1, device=anchor.device)
+    return j + (j >= anchor[:, None]).long()
+
+
 class VCLRNet(nn.Module):
     """Backbone + the four heads ``Linear-ReLU-Linear`` (no BN): ``inter``, ``intra``, ``order``,
     ``segment`` (the release's ``fc_inter``, ``fc_intra``, ``fc_order``, ``fc_tsn``); the EMA
@@ -134,6 +141,8 @@ class VCLR(Method):
     name = "vclr"
     config_class = VCLRConfig
     modalities = ("video",)
+    momentum_pairs = (("online", "target"),)  # EMA update, then the step's gathered keys enter ...
+    step_queues = ("seco_queue", "vclr_queue")  # ... both queues (Method.on_step_end)
 
     def __init__(self, cfg: VCLRConfig, data: DataConfig) -> None:
         super().__init__(cfg, data)
@@ -177,8 +186,7 @@ class VCLR(Method):
         anchor = batch["target/anchor"].long()  # (B,)
         b, k = q_items.shape[:2]
         rows = torch.arange(b, device=anchor.device)
-        seg = torch.arange(k, device=anchor.device).expand(b, k)
-        others = seg[seg != anchor[:, None]].reshape(b, k - 1)  # (B, K-1) the non-anchor segments
+        others = other_segments(anchor, k)  # (B, K-1)
 
         # online: the K query items (the anchor x_q is the query item of its segment)
         net = self.online
@@ -228,12 +236,6 @@ class VCLR(Method):
             "loss_segment": info_nce_chance(1, self.vclr_queue.size, in_batch_negatives=False),
             "loss_order": cross_entropy_chance(num_outputs(self.order_head)),
         }
-
-    def on_step_end(self) -> None:
-        """EMA update, then enqueue the step's gathered keys into both queues."""
-        self.target.update(self.online)
-        self.seco_queue.flush()
-        self.vclr_queue.flush()
 
     # ---------------------------------------------------------------- evaluation
     def video_features(self, video: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from ..runtime.gather import all_gather_with_grad, dist_info
+from .checks import check_all
 from .info_nce import multi_positive_nce
 from .pretext import order_permutations
 
@@ -75,8 +76,7 @@ def nn_augmented_nce(
     if nn_idx.dim() != 2 or nn_idx.shape[0] != n:
         raise ValueError(f"nn_idx must be (N={n}, m); got {tuple(nn_idx.shape)}")
     nn_idx = nn_idx.long()
-    if nn_idx.numel() and (int(nn_idx.min()) < 0 or int(nn_idx.max()) >= size):
-        raise ValueError(f"nn_idx must index the {size} queue rows")
+    check_all((nn_idx >= 0) & (nn_idx < size), f"nn_idx must index the {size} queue rows")  # on the device
 
     rank, world = dist_info()
     gathered = gather and world > 1 and in_batch_negatives

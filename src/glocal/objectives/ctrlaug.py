@@ -33,6 +33,7 @@ from torch import Tensor
 
 from ..boxes import box_intersection, box_iou, box_volume, grid_cell_boxes  # geometry re-exported here
 from ..runtime.gather import all_gather_with_grad, dist_info
+from .checks import check_all
 from .info_nce import soft_target_nce
 from .pretext import grad_reverse, jsd_mi_lower_bound
 
@@ -84,8 +85,7 @@ def region_soft_targets(boxes: Tensor, cells: Tensor, *, mode: str = "overlap", 
     pairs = (boxes[:, :, None, :], cells[None, None])
     inter = box_iou(*pairs) if mode == "iou" else box_intersection(*pairs)  # (B, N, G)
     top = inter.amax(dim=2, keepdim=True)
-    if bool((top <= 0).any()):
-        raise ValueError("region_soft_targets: a local box overlaps no cell (empty box?)")
+    check_all(~(top <= 0), "region_soft_targets: a local box overlaps no cell (empty box?)")  # on the device
     # w_nc = (r_nc / max r_n)^(1/τ_w) / Σ_c' (r_nc' / max r_n)^(1/τ_w)
     r = (inter / top).pow(1.0 / temperature)
     return (r / r.sum(dim=2, keepdim=True)).float()
@@ -283,8 +283,7 @@ def permutation_labels(order: Tensor) -> Tensor:
         raise ValueError(f"order must be (B, N); got {tuple(order.shape)}")
     n = order.shape[1]
     ref = torch.arange(n, device=order.device)
-    if not bool((order.sort(dim=1).values == ref).all()):
-        raise ValueError("permutation_labels: every row must be a permutation of 0..N-1")
+    check_all(order.sort(dim=1).values == ref, "permutation_labels: every row must be a permutation of 0..N-1")
     smaller_after = (order[:, None, :] < order[:, :, None]) & (ref[None, :] > ref[:, None])[None]  # [b, i, j]
     fact = torch.tensor([math.factorial(n - 1 - i) for i in range(n)], device=order.device)
     return (smaller_after.sum(dim=2) * fact).sum(dim=1).long()

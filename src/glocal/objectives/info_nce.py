@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..runtime.gather import all_gather_with_grad, dist_info
+from .checks import check_all
 
 __all__ = [
     "info_nce",
@@ -196,11 +197,9 @@ def soft_target_nce(logits: Tensor, targets: Tensor) -> Tensor:
             f"logits and targets must both be (N, C); got {tuple(logits.shape)} and {tuple(targets.shape)}"
         )
     targets = targets.to(logits.dtype)
-    if bool((targets < 0).any()):
-        raise ValueError("soft_target_nce: targets must be non-negative")
-    row_sum = targets.sum(dim=1)
-    if not torch.allclose(row_sum, torch.ones_like(row_sum), atol=1e-4, rtol=0.0):
-        raise ValueError("soft_target_nce: every row of targets must sum to 1")
+    # checked on the device (no host sync per step): w_nc >= 0 and |Σ_c w_nc - 1| <= 1e-4
+    check_all(~(targets < 0), "soft_target_nce: targets must be non-negative")
+    check_all((targets.sum(dim=1) - 1).abs() <= 1e-4, "soft_target_nce: every row of targets must sum to 1")
     # L = -mean_n Σ_c w_nc log_softmax(s_n)_c   (0 * -inf treated as 0 for masked candidates)
     log_prob = torch.log_softmax(logits, dim=1)
     return -(torch.where(targets > 0, targets * log_prob, torch.zeros_like(log_prob))).sum(dim=1).mean()

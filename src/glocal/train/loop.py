@@ -1,10 +1,12 @@
 """The training loop behind ``glocal pretrain`` (single process or one rank under torchrun).
 
 One optimizer step = ``train.grad_accum`` micro-batches of ``train.batch_size`` clips on each of
-the ``W`` ranks. After the last micro-batch of a step the ranks all-reduce one small vector —
-every loss term (for logging and the non-finite check) and a stop flag (SIGTERM/SIGINT) — so
-every rank takes the same decision at the same step. Rank 0 alone prints, logs and writes
-checkpoints; the others wait at a barrier.
+the ``W`` ranks. The loss terms of the micro-batches are summed on the device; after the last
+micro-batch of a step the ranks all-reduce one small vector — every loss term (for logging and
+the non-finite check) and a stop flag (SIGTERM/SIGINT) — so every rank takes the same decision at
+the same step. That vector and the gradient norm are read on the host together: one host
+synchronisation per optimizer step (``tests/train/test_host_syncs.py`` counts them). Rank 0
+alone prints, logs and writes checkpoints; the others wait at a barrier.
 
 Fault tolerance: checkpoints are atomic and carry the sampler position (completed epochs +
 batches of the current one) and every RNG state, so a run killed at any point and restarted with
@@ -456,30 +458,53 @@ class Trainer:
         return path
 
     # ------------------------------------------------------------------ one optimizer step
-    def _reduce(self, sums: dict[str, float], stop: bool) -> tuple[dict[str, float], bool]:
-        """Mean of every loss term over micro-batches and ranks, and the OR of the stop flags."""
+    @staticmethod
+    def _accumulate(sums: dict[str, torch.Tensor], losses: dict[str, torch.Tensor]) -> None:
+        """Add a micro-batch's loss terms to the step's float64 sums, on the device (no host sync).
+
+        ``Σ_micro float64(term)``: the same IEEE additions as summing Python floats of the terms."""
+        for name, value in losses.items():
+            term = value.detach().double()
+            sums[name] = sums[name] + term if name in sums else term
+
+    def _read_step(self, sums: dict[str, torch.Tensor], grad_norm: torch.Tensor | None,
+                   stop: bool) -> tuple[dict[str, float], float, bool]:
+        """The step's one host synchronisation: the mean of every loss term over micro-batches and
+        ranks, the gradient norm and the OR of the ranks' stop flags, read together.
+
+        ``term = Σ_ranks (Σ_micro term / accum) / W`` (float64). Returns ``(terms, grad_norm, stop)``
+        (``grad_norm`` nan when ``None`` is given)."""
         names = list(sums)
-        vec = torch.tensor([sums[n] / self.accum for n in names] + [1.0 if stop else 0.0], dtype=torch.float64)
-        if self.ctx.enabled:
-            dev = self.device if self.ctx.backend == "nccl" else torch.device("cpu")
-            vec = self.ctx.all_reduce_sum(vec.to(dev)).cpu()
-            vec[:-1] /= self.ctx.world_size
-        values = {n: float(vec[i]) for i, n in enumerate(names)}
-        return values, bool(vec[-1] > 0)
+        ctx = self.ctx
+        on_device = not ctx.enabled or ctx.backend == "nccl"  # where the all-reduce runs
+        dev = self.device if on_device else torch.device("cpu")
+        flag = torch.full((1,), 1.0 if stop else 0.0, dtype=torch.float64, device=self.device)
+        parts = [torch.stack([sums[n] for n in names]) / self.accum] if names else []
+        vec = torch.cat([*parts, flag])  # (terms..., stop) on the training device
+        norm = (grad_norm.detach().double() if grad_norm is not None
+                else torch.tensor(math.nan, dtype=torch.float64)).reshape(1).to(self.device)
+        if not on_device:  # gloo: the one device-to-host copy carries the norm too
+            host = torch.cat([vec, norm]).cpu()
+            vec, norm = host[:-1], host[-1:]
+        if ctx.enabled:
+            vec = ctx.all_reduce_sum(vec.to(dev))
+            vec[:-1] /= ctx.world_size
+        values = torch.cat([vec, norm.to(vec.device)]).tolist()  # the read
+        return dict(zip(names, values)), values[-1], values[-2] > 0
 
     def _grad_norm(self) -> torch.Tensor:
-        grads = [p.grad for p in self.method.parameters() if p.grad is not None]
-        if not grads:
-            return torch.zeros(())
-        return torch.nn.utils.get_total_norm(grads, norm_type=2.0)
-
-    def _optimizer_step(self, terms: dict[str, float], epoch: int) -> tuple[bool, float]:
-        """Clip, check, step; returns (applied, grad_norm). Raises or skips on non-finite values."""
-        t, s = self.cfg.train, self.state
+        """The 2-norm of every gradient (unscaled first under a grad scaler), on the device."""
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
-        norm_t = self._grad_norm()
-        norm = float(norm_t)
+        grads = [p.grad for p in self.method.parameters() if p.grad is not None]
+        if not grads:
+            return torch.zeros((), device=self.device)
+        return torch.nn.utils.get_total_norm(grads, norm_type=2.0)
+
+    def _optimizer_step(self, terms: dict[str, float], norm: float, norm_t: torch.Tensor, epoch: int) -> bool:
+        """Check, clip, step (gradients already unscaled); returns whether the step was applied.
+        Raises or skips on non-finite loss terms or gradient norm (``train.on_nonfinite``)."""
+        t, s = self.cfg.train, self.state
         bad = [n for n, v in terms.items() if not math.isfinite(v)]
         if not bad and not math.isfinite(norm) and self.scaler is None:
             bad = ["grad_norm"]
@@ -506,7 +531,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             if self.scaler is not None:
                 self.scaler.update()  # unscale_ was called: close the scaler's iteration
-            return False, norm
+            return False
         if t.grad_clip:
             torch.nn.utils.clip_grads_with_norm_(self.method.parameters(), t.grad_clip, norm_t)
         if self.scaler is not None:
@@ -515,7 +540,7 @@ class Trainer:
         else:
             self.optimizer.step()
         s.consecutive_skips = 0
-        return True, norm
+        return True
 
     # ------------------------------------------------------------------ epoch
     def _train_epoch(self, epoch: int, stop: StopRequest, run_t0: float, run_steps0: int) -> tuple[bool, list[str]]:
@@ -532,7 +557,7 @@ class Trainer:
             disable=not (t.progress and ctx.is_main), leave=False, dynamic_ncols=True,
         )
         skipped: list[str] = []
-        sums: dict[str, float] = {}
+        sums: dict[str, torch.Tensor] = {}  # the step's loss-term sums, on the device
         micro = 0
         t_log, clips_log, t_step = time.perf_counter(), 0, time.perf_counter()
         total_steps = self.steps_per_epoch * t.epochs
@@ -551,17 +576,17 @@ class Trainer:
                 loss = losses["loss"] / self.accum
                 (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
             self._diagnose(extras, batch)
-            for name, value in losses.items():
-                sums[name] = sums.get(name, 0.0) + float(value.detach())
+            self._accumulate(sums, losses)
             micro += 1
             bar.update(clips_per_batch)
             if not last_micro:
                 continue
             # ---- end of an optimizer step
-            terms, stop_now = self._reduce(sums, stop.requested)
+            norm_t = self._grad_norm()
+            terms, grad_norm, stop_now = self._read_step(sums, norm_t, stop.requested)  # the one host sync
             chance = self.method.loss_chance(batch) if self.diag is not None else {}
             lr = self.optimizer.param_groups[0]["lr"]
-            applied, grad_norm = self._optimizer_step(terms, epoch)
+            applied = self._optimizer_step(terms, grad_norm, norm_t, epoch)
             with warnings.catch_warnings():  # a skipped first step is intended, not an ordering mistake
                 warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
                 self.scheduler.step()
@@ -697,7 +722,7 @@ class Trainer:
                 if s.batch_in_epoch >= self.steps_per_epoch * self.accum:
                     saved = self._end_epoch(epoch, epoch_t0, stopped, skipped)
                     if not stopped:  # a signal during the epoch-end work: agree, save, stop
-                        stopped = self._reduce({}, stop.requested)[1]
+                        stopped = self._read_step({}, None, stop.requested)[2]
                         if stopped and not saved:
                             self._save()
                 if stopped:
