@@ -50,9 +50,6 @@ from ..runtime.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from .config import PretrainConfig
-from .loss_module import LossModule
-from .diagnostics import EpochDiagnostics, chance_columns, chance_lines, split_outputs
 from ..runtime.distributed import (
     DistContext,
     DistributedBatchSampler,
@@ -69,8 +66,11 @@ from ..runtime.precision import (
     use_channels_last,
     to_channels_last_3d,
 )
-from .online_probe import OnlineProbe
 from ..runtime.rundir import prepare_run_dir
+from .config import PretrainConfig
+from .diagnostics import EpochDiagnostics, chance_columns, chance_lines, split_outputs
+from .loss_module import LossModule
+from .online_probe import OnlineProbe
 from .runlog import CSVLog, TensorBoardLog, check_tensorboard, open_tensorboard
 from .schedule import build_optimizer, build_scheduler
 from .signals import StopRequest
