@@ -11,7 +11,12 @@ from typing import Annotated, Literal
 
 from ..config import Interval, Range
 
-__all__ = ["DataConfig"]
+__all__ = ["SAMPLE_RATE", "FPS", "DataConfig"]
+
+#: the default audio sample rate (Hz) and video frame rate (frames/s): the data config's defaults,
+#: and what a reader or sampler uses when it is not given one
+SAMPLE_RATE = 16000
+FPS = 25.0
 
 
 @dataclass
@@ -25,10 +30,10 @@ class DataConfig:
     deny_list: str | None = None  # file written by `glocal scan DATA --out FILE`; its files are left out
     split: str | None = "train"  # manifest split used for pretraining (None: every row)
     clip_frames: Annotated[int, Range(1, 4096)] = 32
-    fps: Annotated[float, Range(0.1, 1000)] = 25.0
+    fps: Annotated[float, Range(0.1, 1000)] = FPS
     crop_size: Annotated[int, Range(8, 4096)] = 112
     decode_size: int | None = None  # decode frames at this square size (None: native size)
-    sample_rate: Annotated[int, Range(4000, 192000)] = 16000
+    sample_rate: Annotated[int, Range(4000, 192000)] = SAMPLE_RATE
     #: how a view's audio speed change is played (AVTS): sinc | linear resampling (tempo and pitch
     #: together) | stretch (tempo only, pitch kept: phase vocoder)
     audio_speed_mode: Literal["sinc", "linear", "stretch"] = "sinc"

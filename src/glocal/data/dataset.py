@@ -57,6 +57,7 @@ from torch.utils.data import Dataset
 
 from ..errors import DataError
 from .audio_transforms import change_speed
+from .config import FPS, SAMPLE_RATE
 from .io import DecoderThreads, MediaReader, SizeSpec, usable_cores
 from .manifest import Manifest
 from .transforms import CropParams, compose_crop
@@ -174,7 +175,7 @@ class MultiViewDataset(Dataset):
         av_transforms: dict[str, AVTransform] | None = None,
         timeline: Literal["video", "audio"] = "video",
         size: SizeSpec = None,
-        sample_rate: int = 16000,
+        sample_rate: int = SAMPLE_RATE,
         seed: int = 0,
         on_error: Literal["raise", "skip"] = "raise",
         missing_audio: Literal["error", "skip", "silence"] = "error",
@@ -254,7 +255,7 @@ class MultiViewDataset(Dataset):
             end = min(end, float(self._seg_end[vid]))
         if end <= origin:
             raise DataError(f"{reader.path}: the usable segment [{origin:.3f}, {end:.3f}] s is empty")
-        return origin, end - origin, info.fps if info.fps > 0 else 25.0
+        return origin, end - origin, info.fps if info.fps > 0 else FPS
 
     def _thread_share(self) -> int | None:
         """Cores one decoder of this process may use under the ``"auto"`` policy: inside a

@@ -47,6 +47,7 @@ import numpy as np
 from glocal.errors import DataError
 
 from .av_compat import SWS_ONE_THREAD, channel_layout, open_input
+from .config import SAMPLE_RATE
 
 __all__ = [
     "MediaInfo",
@@ -1048,7 +1049,7 @@ class MediaReader:
         read_video: bool = True,
         audio: tuple[float, float] | None = None,
         read_audio: bool = True,
-        sample_rate: int = 16000,
+        sample_rate: int = SAMPLE_RATE,
         mono: bool = True,
     ) -> DecodedWindow:
         """See :func:`read_window`."""
@@ -1090,7 +1091,7 @@ def read_window(
     t1: float,
     *,
     size: SizeSpec = None,
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
     read_audio: bool = True,
     audio: tuple[float, float] | None = None,
     keep: np.ndarray | None = None,
@@ -1140,7 +1141,7 @@ def read_clip(
     *,
     size: SizeSpec = None,
     audio_duration: float | None = None,
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
     mono: bool = True,
     read_video: bool = True,
     read_audio: bool = True,
@@ -1198,7 +1199,7 @@ def read_audio(
     start: float = 0.0,
     duration: float | None = None,
     *,
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
     mono: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read audio of ``[start, start + duration)`` (default: to the end of the audio stream).

@@ -35,6 +35,7 @@ from typing import Literal
 
 import numpy as np
 
+from .config import FPS
 from .controllable import place_at_iou
 from .views import SamplePlan, ViewRequest
 
@@ -438,7 +439,7 @@ class SpeedDirectionSampler:
     """
 
     num_frames: int = 16
-    fps: float = 25.0
+    fps: float = FPS
     n_speeds: int = 4
     reverse_p: float = 0.5
     with_audio: bool = True

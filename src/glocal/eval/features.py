@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ..data.config import SAMPLE_RATE
 from ..data.dataset import AVTransform, AudioTransform, MultiViewDataset, collate_samples
 from ..data.io import SizeSpec
 from ..data.manifest import Manifest
@@ -37,7 +38,7 @@ class EvalData:
     clip_frames: int
     fps: float
     crop_size: int
-    sample_rate: int = 16000
+    sample_rate: int = SAMPLE_RATE
     decode_size: int | None = None
     clips_per_video: int = 1
     batch_size: int = 32
