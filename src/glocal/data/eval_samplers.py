@@ -31,7 +31,7 @@ import torch
 
 from .io import probe
 from .manifest import Manifest
-from .samplers import _clip_view
+from .samplers import clip_view
 from .views import SamplePlan, ViewRequest
 
 __all__ = ["video_durations", "frame_counts", "WindowSampler", "CentreClipSampler", "AudioTrackSampler",
@@ -81,7 +81,7 @@ class WindowSampler:
 
     def plan_part(self, video: int, part: int, origin: float, duration: float, fps: float) -> SamplePlan:
         start = part * self.num_frames / self.fps
-        view = _clip_view("clip", start, self.num_frames, self.fps, self.with_audio, None, "clip")
+        view = clip_view("clip", start, self.num_frames, self.fps, self.with_audio, None, "clip")
         return SamplePlan([view], {"window": part})
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "GlobalLocalSampler",
     "SpeedDirectionSampler",
     "clip_start",
+    "clip_view",
 ]
 
 
@@ -73,7 +74,7 @@ def clip_start(
     raise ValueError(f"temporal must be 'random' or 'center', got {temporal!r}")
 
 
-def _clip_view(
+def clip_view(
     name: str,
     start: float,
     num_frames: int,
@@ -119,7 +120,7 @@ class ContiguousClipSampler:
 
     def plan(self, rng: np.random.Generator, origin: float, duration: float, fps: float) -> SamplePlan:
         start = clip_start(rng, origin, duration, self.num_frames / self.fps, self.temporal)
-        view = _clip_view(
+        view = clip_view(
             self.name, start, self.num_frames, self.fps, self.with_audio, self.audio_duration, self.transform
         )
         return SamplePlan([view], {})
@@ -142,7 +143,7 @@ class PairSampler:
     def plan(self, rng: np.random.Generator, origin: float, duration: float, fps: float) -> SamplePlan:
         span = self.num_frames / self.fps
         views = [
-            _clip_view(n, clip_start(rng, origin, duration, span), self.num_frames, self.fps,
+            clip_view(n, clip_start(rng, origin, duration, span), self.num_frames, self.fps,
                        self.with_audio, self.audio_duration, self.transform)
             for n in self.names
         ]
@@ -183,7 +184,7 @@ class MultiClipSampler:
         if not 0 <= part < self.n_clips:
             raise ValueError(f"part must be in [0, {self.n_clips}), got {part}")
         start = self.start(part, origin, duration)
-        view = _clip_view(self.name, start, self.num_frames, self.fps, self.with_audio, self.audio_duration,
+        view = clip_view(self.name, start, self.num_frames, self.fps, self.with_audio, self.audio_duration,
                           self.transform)
         return SamplePlan([view], {})
 
