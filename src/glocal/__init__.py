@@ -12,3 +12,12 @@ __version__ = "0.1.0"
 # torch (the CLI does); a user's own THP_MEM_ALLOC_ENABLE wins. See docs/data_formats.md.
 if "torch" not in _sys.modules:
     _os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+
+
+def load(checkpoint, device="auto", **kwargs):
+    """Load a ``glocal pretrain`` checkpoint's encoders: see :func:`glocal.api.load` and docs/api.md.
+
+    torch is imported here, on first use, not by ``import glocal``."""
+    from .api import load as _load
+
+    return _load(checkpoint, device, **kwargs)

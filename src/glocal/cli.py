@@ -1,4 +1,4 @@
-"""The ``glocal`` command line: synth, pretrain, eval, scan, demo.
+"""The ``glocal`` command line: synth, pretrain, eval, embed, scan, demo.
 
 User-input problems (:class:`~glocal.errors.GlocalError`) are printed as one line
 ``glocal: error: ...`` with exit status 2; anything else keeps its traceback.
@@ -58,6 +58,20 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from .eval.cli import run
 
     return run(args)
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    from .api.embed import EmbedOptions, embed_dataset
+    from .config import apply_overrides, build
+
+    opts = build(EmbedOptions, apply_overrides({}, args.overrides or []))
+    report = embed_dataset(args.data, args.checkpoint, args.out, opts, progress=not args.quiet,
+                           overwrite=args.overwrite)
+    dims = ", ".join(f"{k} {report['embedded']}x{d}" for k, d in report["dims"].items())
+    print(f"glocal embed: {report['embedded']} of {report['files']} files embedded ({dims}), "
+          f"{report['skipped']} skipped, {report['resumed_chunks']} of {report['chunks']} chunks resumed "
+          f"-> {args.out} (report.json, index.csv)")
+    return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -142,6 +156,24 @@ def build_parser() -> argparse.ArgumentParser:
                                    "writes a JSON report and prints a one-line summary. See docs/evaluation.md.")
     add_eval_arguments(p)
     p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("embed", help="embeddings of every file of a folder / manifest (.npy + index CSV), resumable",
+                       description="Embed every video (or sound) of DATA with a checkpoint's encoders: OUT/video.npy "
+                                   "and/or OUT/audio.npy (float32, N x D), OUT/index.csv (row,path,label,label_index,"
+                                   "split; index.parquet too with pyarrow) and OUT/report.json (skipped files with "
+                                   "reasons). Rerunning resumes from the finished chunks. Options as key=value: "
+                                   "modality=video|audio|both clips_per_video=4 pool=mean|max chunk_size=256 "
+                                   "batch_size=16 num_workers=0 format=auto split=NAME device=auto|cpu|cuda. "
+                                   "See docs/api.md.")
+    p.add_argument("data", metavar="DATA", help="dataset folder (any documented layout; a plain folder of videos "
+                                                "is read as 'unlabeled') or manifest CSV")
+    p.add_argument("--checkpoint", required=True, help="checkpoint written by `glocal pretrain`")
+    p.add_argument("--out", required=True, help="output folder (created; checked writable before any work)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="OUT holds embeddings made with other settings: drop them and start again")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="embed options (see above)")
+    p.set_defaults(func=_cmd_embed)
 
     p = sub.add_parser("scan", help="check every video of a dataset (decodable, audio, duration), write a deny list",
                        description="Validate a dataset up front, in parallel: decodable video, audio present and not "
