@@ -253,3 +253,56 @@ def _load_cpu(ckpt, **kw):
     from glocal.api import load
 
     return load(ckpt, "cpu", **kw)
+
+
+def _write_wav(path: Path, freq: float, seconds: float = 1.5, rate: int = 8000) -> Path:
+    import wave
+
+    t = np.arange(int(seconds * rate)) / rate
+    pcm = (0.3 * np.sin(2 * np.pi * freq * t) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+def test_plain_audio_files(model, glcm_ckpt, tmp_path, capsys):
+    """embed_audio and `glocal embed modality=audio` read sound files too (the audio timeline)."""
+    sounds = tmp_path / "sounds"
+    sounds.mkdir()
+    files = [_write_wav(sounds / f"tone{k}.wav", 220.0 * (k + 1)) for k in range(3)]
+    emb = model.embed_audio(files, clips_per_video=2)
+    assert emb.shape[0] == 3 and not torch.allclose(emb[0], emb[1])
+    with pytest.raises(GlocalError, match="no video stream"):
+        model.embed_video(files[0])
+    out = tmp_path / "emb"
+    assert _embed(sounds, glcm_ckpt, out, "modality=audio", "clips_per_video=2") == 0
+    np.testing.assert_allclose(np.load(out / "audio.npy"), emb.numpy(), atol=1e-5)
+    assert not (out / "video.npy").exists()
+
+
+def test_damage_past_the_probe_is_skipped_file_by_file(glcm_ckpt, api_world, tmp_path, monkeypatch, capsys):
+    """A file that passes the probe but fails while decoding (damage further in) costs only itself:
+    its chunk is redone file by file, the file is skipped and reported."""
+    import glocal.api.embed as embed
+    from glocal.errors import DataError
+
+    real = embed._embed_rows
+    victim = _videos(api_world, 3)[1]
+
+    def failing(enc, m, modality, opts):
+        if victim in m.paths.tolist():
+            raise DataError(f"{victim}: cannot decode video at 1.0 s (damaged)")
+        return real(enc, m, modality, opts)
+
+    monkeypatch.setattr(embed, "_embed_rows", failing)
+    out = tmp_path / "emb"
+    assert _embed(api_world, glcm_ckpt, out, "clips_per_video=1", "chunk_size=3") == 0
+    report = json.loads((out / "report.json").read_text())
+    assert (report["embedded"], report["skipped"]) == (5, 1)
+    assert "damaged" in report["skipped_files"]["videos/000001.mp4"]
+    assert "skipped videos/000001.mp4" in capsys.readouterr().err
+    with open(out / "index.csv") as fh:
+        assert "videos/000001.mp4" not in [r["path"] for r in csv.DictReader(fh)]
