@@ -100,7 +100,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
         data_cfg = load_pretrain_config(args.config, []).data
     raw = apply_overrides({}, args.overrides)
     allowed = {"short_side": int, "max_fps": float, "keyframe_s": float, "sample_rate": int, "crf": int,
-               "preset": str}
+               "preset": str, "tune": str}
     unknown = sorted(set(raw) - set(allowed))
     if unknown:
         raise ConfigError(f"unknown prepare option(s) {unknown}; allowed: {sorted(allowed)}")
@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "max_fps (default: the config's data.fps, else 30), a keyframe every keyframe_s "
                                    "(0.5) s, yuv420p H.264, mono AAC at sample_rate (the config's data.sample_rate, "
                                    "else 16000). Resumable; broken files are reported and left out. Options: "
-                                   "short_side= max_fps= keyframe_s= sample_rate= crf= preset=.")
+                                   "short_side= max_fps= keyframe_s= sample_rate= crf= preset= tune=.")
     p.add_argument("data", metavar="DATA", help="dataset folder (any layout) or its manifest file")
     p.add_argument("--out", required=True, help="output folder (created; a second run resumes)")
     p.add_argument("--config", help="pretraining config whose data section sets the defaults")

@@ -4,6 +4,7 @@ the config-asks-for-more message, the CLI."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import av
@@ -217,3 +218,29 @@ def test_cli(csv_src, tmp_path, capsys):
     assert "2 videos encoded" in out.out and "1 broken" in out.out and "broken: v/bad.mp4" in out.out
     assert main(["prepare", str(csv_src), "--out", str(dst), "--quiet", "short_sid=24"]) == 2
     assert "unknown prepare option" in capsys.readouterr().err
+
+
+def test_generated_world(tmp_path):
+    """The world: manifest, fake manifest and annotations read from DST as from the source; the frame on
+    screen at each sampled time (the times its boxes are indexed by) is the source's."""
+    from glocal.data.synth import WorldConfig, generate_world
+
+    src, dst = tmp_path / "world", tmp_path / "prep"
+    generate_world(WorldConfig(num_videos=6, duration=2.0, fps=20, seed=1), src, workers=1, progress=False)
+    report = prepare_dataset(src, dst, params_for(short_side=32, max_fps=10), workers=0, progress=False)
+    assert not report.broken and report.encoded == len(list(src.rglob("*.mp4")))
+    for manifest in ("manifest.csv", "fake/manifest.csv"):
+        a, b = load_manifest(src / manifest), load_manifest(dst / manifest)
+        assert [os.path.relpath(p, src) for p in a.paths] == [os.path.relpath(p, dst) for p in b.paths]
+        assert a.labels.tolist() == b.labels.tolist() and all(os.path.isfile(p) for p in b.paths)
+    assert (dst / "annotations.json").read_bytes() == (src / "annotations.json").read_bytes()
+    rel = load_manifest(src).relative_paths()[0]
+    a = read_clip(src / rel, 0.0, 36, 20.0, size=32, audio_duration=1.8)  # every source frame
+    b = read_clip(dst / rel, 0.0, 18, 10.0, size=32, audio_duration=1.8)  # the prepared 10 fps grid
+    np.testing.assert_allclose(b.frame_times, np.arange(18) / 10.0)
+    dist = np.abs(b.frames[:, None].astype(float) - a.frames[None].astype(float)).mean(axis=(2, 3, 4))
+    best = dist.argmin(axis=1)  # the source frame each prepared frame looks most like
+    own = dist[np.arange(18), np.arange(0, 36, 2)]  # ... and its distance to the source frame at its time
+    assert (best == np.arange(0, 36, 2)).mean() >= 0.8, best  # (near-still moments may tie with a neighbour)
+    assert np.all(own <= dist[np.arange(18), best] + 1.0), (own, best)
+    assert np.corrcoef(a.audio[0], b.audio[0])[0, 1] > 0.9

@@ -158,8 +158,9 @@ def _tmp_name(dst: Path) -> Path:
     return dst.with_name(f".{dst.stem}.preparing{dst.suffix}")
 
 
-def prepare_file(src: str, dst: str, params: EncodeParams) -> str | None:
-    """Re-encode ``src`` to ``dst`` through a temporary name; returns None, or the reason it failed."""
+def prepare_file(src: str, dst: str, params: EncodeParams, threads: int = 0) -> str | None:
+    """Re-encode ``src`` to ``dst`` through a temporary name; returns None, or the reason it failed.
+    ``threads``: FFmpeg threads per file (0: automatic, in-process runs; 1 in parallel workers)."""
     from .reencode import reencode  # PyAV in the worker only
 
     d = Path(dst)
@@ -168,7 +169,7 @@ def prepare_file(src: str, dst: str, params: EncodeParams) -> str | None:
         if os.path.getsize(src) == 0:
             return "empty file (0 bytes)"
         d.parent.mkdir(parents=True, exist_ok=True)
-        reencode(src, tmp, params)
+        reencode(src, tmp, params, threads=threads)
         os.replace(tmp, d)
         return None
     except Exception as e:  # noqa: BLE001 - any decode/encode failure is this file's, reported and left out
@@ -191,7 +192,7 @@ def _reason(e: BaseException, path: str) -> str:
 def _walk(src: Path, dst: Path) -> Iterator[Path]:
     """Every file under ``src`` (relative), hidden files and ``dst`` (if inside) excluded, sorted."""
     dst_r = dst.resolve()
-    for dirpath, dirnames, filenames in os.walk(src):
+    for dirpath, dirnames, filenames in os.walk(src, followlinks=True):
         d = Path(dirpath)
         dirnames[:] = sorted(n for n in dirnames if not n.startswith(".") and (d / n).resolve() != dst_r)
         for name in sorted(filenames):
@@ -249,7 +250,7 @@ def _run_pool(jobs: list[tuple[str, str, str]], params: EncodeParams, workers: i
         while pending or running:
             while pending and len(running) < 2 * workers:
                 job = pending.pop()
-                running[pool.submit(prepare_file, job[1], job[2], params)] = job
+                running[pool.submit(prepare_file, job[1], job[2], params, 1)] = job
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in finished:
                 job = running.pop(fut)
@@ -264,7 +265,7 @@ def _run_pool(jobs: list[tuple[str, str, str]], params: EncodeParams, workers: i
                 for job in suspects:  # one at a time, alone in a fresh process
                     solo = _pool(1)
                     try:
-                        done(job[0], solo.submit(prepare_file, job[1], job[2], params).result())
+                        done(job[0], solo.submit(prepare_file, job[1], job[2], params, 1).result())
                     except BrokenProcessPool:
                         _tmp_name(Path(job[2])).unlink(missing_ok=True)
                         done(job[0], "the decoder killed its process")
