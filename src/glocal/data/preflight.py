@@ -55,7 +55,7 @@ def preflight_notes(manifest: Manifest, data_cfg: DataConfig, *, probes: int = 4
                      "crops are upscaled; lower data.crop_size or raise data.decode_size")
     elif with_video and not decode:
         small = [i for i in infos if i.has_video and min(i.width, i.height) < crop]
-        if small:
+        if small and not any("data.crop_size" in n for n in notes):  # (said already for a prepared folder)
             i = small[0]
             notes.append(f"warning: data.crop_size={crop} is larger than the frames of {len(small)} of {len(infos)} "
                          f"probed videos (e.g. {i.path}: {i.width}x{i.height}): crops are upscaled; lower "

@@ -43,8 +43,8 @@ class EncodeParams:
     sample_rate: int = 16000
     crf: int = 20
     preset: str = "veryfast"
-    #: x264 tune: fastdecode (no CABAC, no deblocking) cut the decode of a GLCM window from 12.1 to
-    #: 7.6 CPU ms for 7 % more bytes (320x240 -> 171x128 sources of benchmarks/decode.py); "" for none
+    #: x264 tune: fastdecode (no CABAC, no deblocking): a GLCM sample from the prepared copy cost
+    #: 20.3 instead of 28.6 CPU ms in ``benchmarks/decode.py --prepared`` (docs/data_formats.md); "" for none
     tune: str = "fastdecode"
     audio_bitrate: int = 64_000
 
