@@ -244,3 +244,21 @@ def test_generated_world(tmp_path):
     assert (best == np.arange(0, 36, 2)).mean() >= 0.8, best  # (near-still moments may tie with a neighbour)
     assert np.all(own <= dist[np.arange(18), best] + 1.0), (own, best)
     assert np.corrcoef(a.audio[0], b.audio[0])[0, 1] > 0.9
+
+
+def test_ucf101_split_files(tmp_path):
+    """Official split files are copied; the ucf101 reader finds the same rows, classes and splits in DST."""
+    src = tmp_path / "ucf"
+    lists = src / "ucfTrainTestlist"
+    lists.mkdir(parents=True)
+    (lists / "classInd.txt").write_text("1 Archery\n2 Bowling\n")
+    (lists / "trainlist01.txt").write_text("Archery/v_Archery_g01_c01.avi 1\nBowling/v_Bowling_g01_c01.avi 2\n")
+    (lists / "testlist01.txt").write_text("Bowling/v_Bowling_g02_c01.avi\n")
+    for rel in ("Archery/v_Archery_g01_c01.avi", "Bowling/v_Bowling_g01_c01.avi", "Bowling/v_Bowling_g02_c01.avi"):
+        write_mp4(src / "UCF-101" / rel, _source(6), FPS)
+    report = prepare_dataset(src, tmp_path / "p", params_for(short_side=24), workers=0, progress=False)
+    assert report.encoded == 3 and report.copied == 3
+    for split in ("train", "test"):
+        a, b = load_manifest(src, "ucf101", split=split), load_manifest(tmp_path / "p", "ucf101", split=split)
+        assert a.relative_paths().tolist() == b.relative_paths().tolist() and len(b) == (2 if split == "train" else 1)
+        assert a.labels.tolist() == b.labels.tolist() and a.class_names == b.class_names
