@@ -1,4 +1,4 @@
-"""The ``glocal`` command line: synth, pretrain, eval, embed, scan, demo.
+"""The ``glocal`` command line: synth, pretrain, eval, embed, scan, prepare, demo.
 
 User-input problems (:class:`~glocal.errors.GlocalError`) are printed as one line
 ``glocal: error: ...`` with exit status 2; anything else keeps its traceback.
@@ -102,6 +102,21 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from .config import apply_overrides
+    from .data.prepare import params_for, prepare_dataset
+
+    data_cfg = None
+    if args.config:
+        from .train.config import load_pretrain_config
+
+        data_cfg = load_pretrain_config(args.config, []).data
+    params = params_for(data_cfg, apply_overrides({}, args.overrides))
+    report = prepare_dataset(args.data, args.out, params, workers=args.workers, progress=not args.quiet)
+    print(report.summary())
+    return 0
+
+
 #: kept in sync with :data:`glocal.demo.DEMO_TASKS` (checked by the tests; the parser imports no torch)
 DEMO_TASK_NAMES = ("linear", "retrieval", "localization", "sound")
 
@@ -194,6 +209,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split-file", help="UCF101/HMDB51 split-file folder when it is not inside DATA")
     p.add_argument("--fold", type=int, choices=[1, 2, 3], help="UCF101/HMDB51 official split (default: 1)")
     p.set_defaults(func=_cmd_scan)
+
+    p = sub.add_parser("prepare", help="re-encode a dataset once to its training geometry (small, short keyframe "
+                                       "interval, mono audio): same layout, much cheaper to decode",
+                       description="Re-encode every video of DATA into --out (same layout, manifests and annotations "
+                                   "copied): shorter side short_side (default: from --config, else 128), at most "
+                                   "max_fps (default: the config's data.fps, else 30), a keyframe every keyframe_s "
+                                   "(0.5) s, yuv420p H.264, mono AAC at sample_rate (the config's data.sample_rate, "
+                                   "else 16000). Resumable; broken files are reported and left out. Options: "
+                                   "short_side= max_fps= keyframe_s= sample_rate= crf= preset= tune=.")
+    p.add_argument("data", metavar="DATA", help="dataset folder (any layout) or its manifest file")
+    p.add_argument("--out", required=True, help="output folder (created; a second run resumes)")
+    p.add_argument("--config", help="pretraining config whose data section sets the defaults")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="parallel worker processes (default: the CPU count; 0 = in-process)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="preparation parameters, e.g. short_side=160")
+    p.set_defaults(func=_cmd_prepare)
 
     p = sub.add_parser("demo", help="generate the world, pretrain GLCM (or --config's method), evaluate vs random "
                                     "init, print the table",

@@ -2,7 +2,8 @@
 
 :func:`preflight_notes` returns warnings (one line each) for what would otherwise surface deep
 inside a run or not at all: listed files that are not on disk, a crop larger than the decoded
-frames, and a clip longer than the videos (read from a few evenly spaced files' metadata).
+frames, a clip longer than the videos (read from a few evenly spaced files' metadata), and a
+config that asks for more than a ``glocal prepare`` folder holds (its ``prepared.json``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ..errors import DataError
 from .config import DataConfig
 from .io import probe
 from .manifest import Manifest
+from .prepare import prepared_notes
 
 __all__ = ["missing_files", "preflight_notes"]
 
@@ -31,7 +33,7 @@ def preflight_notes(manifest: Manifest, data_cfg: DataConfig, *, probes: int = 4
         probes: how many evenly spaced existing files are probed for size and duration.
         with_video: whether frames are decoded (no crop check otherwise).
     """
-    notes = []
+    notes = prepared_notes(data_cfg.root, data_cfg, with_video=with_video)  # a `glocal prepare` folder
     gone = missing_files(manifest)
     if gone:
         notes.append(f"warning: {len(gone)} of {len(manifest)} listed files are not on disk (e.g. {gone[0]}); "
@@ -53,7 +55,7 @@ def preflight_notes(manifest: Manifest, data_cfg: DataConfig, *, probes: int = 4
                      "crops are upscaled; lower data.crop_size or raise data.decode_size")
     elif with_video and not decode:
         small = [i for i in infos if i.has_video and min(i.width, i.height) < crop]
-        if small:
+        if small and not any("data.crop_size" in n for n in notes):  # (said already for a prepared folder)
             i = small[0]
             notes.append(f"warning: data.crop_size={crop} is larger than the frames of {len(small)} of {len(infos)} "
                          f"probed videos (e.g. {i.path}: {i.width}x{i.height}): crops are upscaled; lower "

@@ -1,0 +1,250 @@
+"""Re-encode one media file to a training geometry (used by ``glocal prepare``, :mod:`glocal.data.prepare`).
+
+The timeline is kept: every output frame is shown at the same time (seconds) as the source frame
+that is on screen then, and the audio keeps its timestamps, so annotations in seconds and frame
+times stay valid. What changes:
+
+* video: the shorter side is scaled down to ``short_side`` (never up; aspect kept, even sizes),
+  upright (a rotation in the display matrix is applied to the pixels), H.264 ``yuv420p`` with a
+  keyframe every ``keyframe_s`` seconds (no scene-cut keyframes in between), x264 ``tune=fastdecode``;
+* frame rate: a source faster than ``max_fps`` is resampled onto the grid ``t0 + k / max_fps``
+  (each output frame is the source frame on screen at that time); slower or variable-rate
+  sources keep their own frame times;
+* audio: mono (the normalised downmix the readers use) at ``sample_rate``, AAC.
+
+The container follows the file name: ``.mp4/.m4v`` -> MP4, ``.mov`` -> MOV, anything else ->
+Matroska under the same name (FFmpeg reads a file by its content, not its extension), so every
+manifest and split file keeps pointing at the right file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated, Literal
+
+import av
+import numpy as np
+
+from ..config import Range
+from .config import SAMPLE_RATE
+
+__all__ = ["EncodeParams", "reencode", "output_size", "container_format"]
+
+#: output video time base: fine enough to keep any source frame time to 11 us
+_TIME_BASE = Fraction(1, 90000)
+_EPS = 1e-4  # seconds: a grid slot at (almost) a new frame's time shows the new frame
+
+
+@dataclass(frozen=True)
+class EncodeParams:
+    """What a prepared file looks like (recorded in ``prepared.json``); ``glocal prepare``'s
+    ``key=value`` options, each bound on its field (checked by :func:`glocal.config.build`)."""
+
+    short_side: Annotated[int, Range(8, 8192, multiple_of=2)] = 128  # shorter side (px), never upscaled
+    max_fps: Annotated[float, Range(0.0, 1000.0, lo_open=True)] = 30.0  # frame-rate cap
+    keyframe_s: Annotated[float, Range(0.0, 60.0, lo_open=True)] = 0.5  # seconds between keyframes
+    sample_rate: Annotated[int, Range(4000, 192000)] = SAMPLE_RATE  # mono audio at this rate (Hz)
+    crf: Annotated[int, Range(0, 51)] = 20  # x264 constant rate factor (lower: larger, closer to the source)
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+                    "veryslow"] = "veryfast"
+    #: x264 tune: fastdecode (no CABAC, no deblocking): a GLCM sample from the prepared copy cost
+    #: 20.3 instead of 28.6 CPU ms in ``benchmarks/decode.py --prepared`` (docs/data_formats.md); "" for none
+    tune: Literal["fastdecode", "film", "animation", "grain", "stillimage", ""] = "fastdecode"
+    audio_bitrate: Annotated[int, Range(8000, 512000)] = 64_000  # AAC bits/s
+
+
+def output_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """``(W, H)`` with the shorter side scaled down to ``short_side`` (never up), aspect kept, even."""
+    scale = min(1.0, short_side / max(1, min(width, height)))
+    even = lambda v: max(2, int(round(v * scale / 2.0)) * 2)  # noqa: E731
+    return even(width), even(height)
+
+
+def container_format(path: str | Path) -> str:
+    suffix = Path(path).suffix.lower()
+    return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov"}.get(suffix, "matroska")
+
+
+def _rotation(frame: av.VideoFrame) -> int:
+    try:
+        return int(round(float(frame.rotation) / 90.0)) % 4
+    except (AttributeError, TypeError, ValueError):
+        return 0
+
+
+class _VideoOut:
+    """Scales, rotates and encodes frames at given times (seconds) into one output stream."""
+
+    def __init__(self, container: av.container.OutputContainer, params: EncodeParams, rate: float,
+                 threads: int = 0) -> None:
+        self.container, self.params, self.rate, self.threads = container, params, rate, threads
+        self.stream: av.VideoStream | None = None
+        self.size: tuple[int, int] | None = None
+        self.count = 0
+
+    def _open(self, w: int, h: int) -> None:
+        p = self.params
+        self.size = output_size(w, h, p.short_side)
+        g = max(1, int(round(p.keyframe_s * self.rate)))
+        s = self.container.add_stream("libx264", rate=Fraction(self.rate).limit_denominator(1001))
+        s.width, s.height = self.size
+        s.pix_fmt = "yuv420p"
+        s.codec_context.thread_count = self.threads
+        s.time_base = _TIME_BASE
+        s.codec_context.time_base = _TIME_BASE
+        s.options = {"crf": str(p.crf), "preset": p.preset, **({"tune": p.tune} if p.tune else {}),
+                     "x264-params": f"keyint={g}:min-keyint={g}:scenecut=0"}
+        self.stream = s
+
+    def write(self, frame: av.VideoFrame, t: float) -> None:
+        k = _rotation(frame)
+        w, h = (frame.height, frame.width) if k % 2 else (frame.width, frame.height)
+        if self.stream is None:
+            self._open(w, h)
+        ow, oh = self.size
+        if k:
+            rgb = np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), k))
+            out = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(width=ow, height=oh, format="yuv420p")
+        else:
+            out = frame.reformat(width=ow, height=oh, format="yuv420p")
+        out.pts = int(round(t / _TIME_BASE))
+        out.time_base = _TIME_BASE
+        for packet in self.stream.encode(out):
+            self.container.mux(packet)
+        self.count += 1
+
+    def close(self) -> None:
+        if self.stream is not None:
+            for packet in self.stream.encode():
+                self.container.mux(packet)
+
+
+class _FrameRateCap:
+    """Feeds ``_VideoOut`` either every source frame at its own time, or (``cap``) the frame on
+    screen at each grid time ``t0 + k / cap``."""
+
+    def __init__(self, out: _VideoOut, cap: float | None) -> None:
+        self.out, self.cap = out, cap
+        self.prev: tuple[av.VideoFrame, float] | None = None
+        self.t0: float | None = None
+        self.k = 0
+
+    def push(self, frame: av.VideoFrame, t: float) -> None:
+        if self.cap is None:
+            self.out.write(frame, t)
+            return
+        if self.prev is None:
+            self.t0 = t
+        else:
+            self._emit_until(t)
+        self.prev = (frame, t)
+
+    def _emit_until(self, t_next: float) -> None:
+        frame, _ = self.prev
+        while True:
+            slot = self.t0 + self.k / self.cap
+            if slot >= t_next - _EPS:
+                return
+            self.out.write(frame, slot)
+            self.k += 1
+
+    def finish(self, frame_step: float) -> None:
+        if self.cap is not None and self.prev is not None:
+            self._emit_until(self.prev[1] + frame_step)
+            if self.k == 0:  # a single-frame file
+                self.out.write(self.prev[0], self.t0)
+
+
+def _seconds(frame: av.frame.Frame) -> float | None:
+    if frame.pts is None or frame.time_base is None or not frame.time_base:
+        return None
+    return float(frame.pts * frame.time_base)
+
+
+def _first_video_frame(src: str) -> tuple[int, int] | None:
+    """Display ``(width, height)`` of the first decodable video frame (None: no video stream)."""
+    with av.open(src) as inp:
+        if not inp.streams.video:
+            return None
+        for frame in inp.decode(video=0):
+            return (frame.height, frame.width) if _rotation(frame) % 2 else (frame.width, frame.height)
+    raise ValueError("no video frame decodes")
+
+
+def reencode(src: str | Path, dst: str | Path, params: EncodeParams, *, threads: int = 0) -> dict:
+    """Re-encode ``src`` into ``dst`` (written in place: the caller renames it); returns a summary.
+
+    ``threads``: decoder and encoder threads (0: FFmpeg's automatic choice; 1 in parallel workers).
+
+    Raises whatever PyAV raises on a broken file (the caller reports it and leaves the file out).
+    """
+    src, dst = str(src), str(dst)
+    first = _first_video_frame(src)
+    with av.open(src) as inp:
+        vin = inp.streams.video[0] if inp.streams.video else None
+        ain = inp.streams.audio[0] if inp.streams.audio else None
+        if vin is None and ain is None:
+            raise ValueError("no video or audio stream")
+        src_fps = float(vin.average_rate or vin.guessed_rate or 0) if vin is not None else 0.0
+        cap = params.max_fps if params.max_fps and src_fps > params.max_fps * 1.001 else None
+        out_rate = cap if cap else (src_fps if src_fps > 0 else params.max_fps or 25.0)
+        streams = [s for s in (vin, ain) if s is not None]
+        if vin is not None:
+            vin.thread_type = "AUTO"
+            vin.thread_count = threads
+        with av.open(dst, mode="w", format=container_format(dst)) as out:
+            video = _VideoOut(out, params, out_rate, threads) if vin is not None else None
+            feeder = _FrameRateCap(video, cap) if video is not None else None
+            astream = None
+            resampler = None
+            next_sample: int | None = None
+            if ain is not None:
+                astream = out.add_stream("aac", rate=params.sample_rate)
+                astream.layout = "mono"
+                astream.bit_rate = params.audio_bitrate
+                resampler = av.AudioResampler(format="fltp", layout="mono", rate=params.sample_rate,
+                                              options={"rematrix_maxval": "1.0"})
+            if video is not None:
+                # every stream must exist before the first packet is muxed (an audio packet may come first)
+                video._open(*first)
+            last_t, step = None, 1.0 / out_rate
+            for packet in inp.demux(*streams):
+                for frame in packet.decode():
+                    if isinstance(frame, av.VideoFrame):
+                        t = _seconds(frame)
+                        t = (last_t + step if last_t is not None else 0.0) if t is None else t
+                        if last_t is not None and t <= last_t + 1e-6:
+                            continue  # a repeated timestamp (or a seek's leftover): keep one frame per time
+                        feeder.push(frame, t)
+                        last_t = t
+                    else:
+                        t = _seconds(frame)
+                        for rf in resampler.resample(frame):
+                            if next_sample is None:
+                                next_sample = int(round((t or 0.0) * params.sample_rate))
+                            rf.pts = next_sample
+                            rf.time_base = Fraction(1, params.sample_rate)
+                            next_sample += rf.samples
+                            for p in astream.encode(rf):
+                                out.mux(p)
+            if feeder is not None:
+                feeder.finish(1.0 / src_fps if src_fps > 0 else step)
+                video.close()
+            if astream is not None:
+                for rf in resampler.resample(None):
+                    if next_sample is None:
+                        next_sample = 0
+                    rf.pts, rf.time_base = next_sample, Fraction(1, params.sample_rate)
+                    next_sample += rf.samples
+                    for p in astream.encode(rf):
+                        out.mux(p)
+                for p in astream.encode():
+                    out.mux(p)
+            frames = video.count if video is not None else 0
+            if vin is not None and frames == 0:
+                raise ValueError("no video frame decodes")
+    return {"frames": frames, "fps": out_rate if vin is not None else 0.0,
+            "size": list(video.size) if video is not None and video.size else None,
+            "audio": astream is not None}
