@@ -20,7 +20,7 @@ from glocal.cli import main
 from glocal.errors import GlocalError
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "api.md"
-DOC_CKPT, DOC_WORLD, DOC_OUT = "runs/demo/pretrain/ckpt_epoch0020.pt", "data/world", "runs/demo/embed"
+DOC_CKPT, DOC_WORLD, DOC_OUT = "runs/demo/pretrain/ckpt_epoch0012.pt", "data/world", "runs/demo/embed"
 
 
 @pytest.fixture(scope="module")
