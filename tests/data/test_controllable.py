@@ -112,9 +112,11 @@ def test_dataset_moves_the_sampler_along_the_curriculum(tmp_path) -> None:
     ds = MultiViewDataset(manifest, sampler, tfs, with_audio=False)
     first = ds[0]["target/ref_iou"]
     assert torch_all_between(first, 0.149, 0.251)
+    tagged = ds[(4, 0)]["target/ref_iou"]  # an (epoch, index) item is at its own epoch (persistent workers)
+    assert ds.epoch == 0 and torch_all_between(tagged, 0.0, 0.021)
     ds.set_epoch(4)
     assert ds._epoch_sampler.iou_range == pytest.approx((0.0, 0.02))
-    assert torch_all_between(ds[0]["target/ref_iou"], 0.0, 0.021)
+    assert torch.equal(ds[0]["target/ref_iou"], tagged)
 
 
 def torch_all_between(x, lo: float, hi: float) -> bool:

@@ -67,6 +67,49 @@ def test_broken_file_skip_is_counted(tmp_path, tiny_av_video):
     assert batch["clip/video"].shape[0] == 2 and len(batch["skipped"]) == len(sample["skipped"])
 
 
+def _loader_batches(ds, sampler, epoch, workers, persistent, loader=None):
+    """The batches of ``epoch``: the given (persistent) loader, or a fresh one after the main process's
+    ``set_epoch`` (the old way: the epoch reached the workers only because they restarted)."""
+    sampler.set_epoch(epoch)
+    if loader is None:
+        ds.set_epoch(epoch)
+        loader = torch.utils.data.DataLoader(ds, batch_sampler=sampler, num_workers=workers,
+                                             persistent_workers=persistent, collate_fn=collate_samples)
+    return list(loader)
+
+
+def test_persistent_workers_get_the_epoch_with_each_index(tmp_path, tiny_av_video):
+    """(epoch, index) items: 2 persistent workers (their dataset copy stays at epoch 0) draw each epoch's
+    samples, bit-identical to a fresh non-persistent loader over plain indices after set_epoch, replacements
+    of a broken file under on_error=skip included."""
+    from glocal.runtime.distributed import DistributedBatchSampler
+
+    (tmp_path / "broken.mp4").write_bytes(b"")
+    rows = [(tiny_av_video.name, str(i % 2)) for i in range(5)] + [("broken.mp4", "0")]
+    ds = _dataset(tmp_path, rows, on_error="skip")
+    tagged = DistributedBatchSampler(len(ds), 3, seed=4, with_epoch=True)
+    persistent = torch.utils.data.DataLoader(ds, batch_sampler=tagged, num_workers=2, persistent_workers=True,
+                                             collate_fn=collate_samples)
+    plain = DistributedBatchSampler(len(ds), 3, seed=4)
+    got = {e: _loader_batches(ds, tagged, e, 2, True, loader=persistent) for e in (0, 1)}
+    assert ds.epoch == 0  # nobody called set_epoch: the epoch came with the items
+    for epoch in (0, 1):
+        want = _loader_batches(ds, plain, epoch, 2, False)
+        assert len(got[epoch]) == len(want) == 2
+        for g, w in zip(got[epoch], want):
+            assert g.keys() == w.keys() and g["skipped"] == w["skipped"]
+            for key in w:
+                if isinstance(w[key], torch.Tensor):
+                    assert torch.equal(g[key], w[key]), (epoch, key)
+    assert any(b["skipped"] for e in (0, 1) for b in got[e])  # the broken file was drawn and replaced
+    starts = [[float(t) for t in b["clip/times"][:, 0]] for e in (0, 1) for b in got[e][:1]]
+    assert starts[0] != starts[1]  # epoch 1 is not a repeat of epoch 0
+    ds.set_epoch(1)
+    at_one = ds[2]
+    ds.set_epoch(5)
+    assert torch.equal(ds[(1, 2)]["clip/video"], at_one["clip/video"])  # the pair's epoch wins over set_epoch
+
+
 def test_all_broken_gives_up(tmp_path):
     (tmp_path / "a.mp4").write_bytes(b"")
     ds = _dataset(tmp_path, [("a.mp4", "x")], on_error="skip", max_retries=3)

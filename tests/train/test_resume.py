@@ -101,6 +101,14 @@ def test_sigterm_saves_exits_zero_and_resumes(tmp_path, tiny_raw, reference):
     assert _trajectory(tmp_path / "run") == reference
 
 
+def test_persistent_workers_give_the_trajectory_of_no_workers(tmp_path, tiny_raw, reference):
+    """2 persistent loader workers over both epochs: the epoch travels with the indices, so epoch 1 is
+    not a replay of epoch 0 and every logged number equals the in-process (num_workers=0) run's."""
+    raw = tiny_raw(tmp_path / "run", data={"num_workers": 2}, **RUN)
+    pretrain(config_from_dict(raw))
+    assert _trajectory(tmp_path / "run") == reference
+
+
 def test_kill_during_checkpoint_write_keeps_previous_loadable(tmp_path):
     script = textwrap.dedent(f"""
         import io, os, signal, torch

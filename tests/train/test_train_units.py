@@ -55,6 +55,9 @@ def test_sampler_resume_skips_done_batches():
     assert list(s) == full[2:] and len(s) == len(full) - 2
     with pytest.raises(GlocalError, match="fewer than one global batch"):
         DistributedBatchSampler(3, 2, seed=0, rank=0, world_size=2)
+    tagged = DistributedBatchSampler(20, 2, seed=1, rank=1, world_size=2, with_epoch=True)
+    tagged.set_epoch(3, start_batch=2)  # the epoch travels with every index (persistent loader workers)
+    assert list(tagged) == [[(3, i) for i in b] for b in full[2:]]
 
 
 def test_checkpoint_names_order_prune_and_partial_writes(tmp_path):

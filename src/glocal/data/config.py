@@ -45,6 +45,8 @@ class DataConfig:
                   Annotated[float, Range(0.0, 0.5)]] = (0.4, 0.4, 0.4, 0.1)
     jitter_p: Annotated[float, Range(0.0, 1.0)] = 0.8
     grayscale_p: Annotated[float, Range(0.0, 1.0)] = 0.2
+    #: DataLoader worker processes (0: load in the training process). Pretraining keeps them
+    #: alive across epochs (persistent workers; the epoch travels with each sample's index)
     num_workers: Annotated[int, Range(0, 256)] = 2
     #: video decoder threads per file: auto (one for frames up to 640x480, else the loader
     #: process's share of the cores) | an int | ffmpeg (FFmpeg's own automatic threading)

@@ -33,7 +33,10 @@ transform ``default_rng([seed, epoch, index, 1, k])`` and its audio transform
 ``default_rng([seed, epoch, index, 2, k])`` (``k`` = position in the plan), so one view's draws
 never shift another's; a view's audio-visual edit (``av_transforms``) draws from
 ``default_rng(view.seed)`` when the plan fixes one, else ``default_rng([seed, epoch, index, 3, k])``.
-Call :meth:`MultiViewDataset.set_epoch` before each epoch.
+The epoch is the item's when the item is an ``(epoch, index)`` pair (what the pretraining batch
+sampler yields, so persistent DataLoader workers, which keep their own copy of the dataset, draw
+each epoch's samples without being told), else the one of :meth:`MultiViewDataset.set_epoch`
+(call it before each epoch). ``ds[(e, i)]`` equals ``ds[i]`` after ``ds.set_epoch(e)``.
 
 Timeline (``timeline="video"``): the video stream's first frame time and duration from the file
 (audio-only files: the audio stream); ``timeline="audio"`` (audio-only protocols, audio files):
@@ -219,22 +222,42 @@ class MultiViewDataset(Dataset):
         return len(self.manifest) if self._items is None else len(self._items)
 
     def set_epoch(self, epoch: int) -> None:
-        """Make random draws depend on the epoch (call before each epoch, as with DistributedSampler);
-        a sampler with an ``at_epoch`` method (a curriculum) is moved to that epoch."""
+        """Make random draws of plain ``int`` items depend on the epoch (call before each epoch, as
+        with DistributedSampler); a sampler with an ``at_epoch`` method (a curriculum) is moved to
+        that epoch. ``(epoch, index)`` items carry their own epoch and ignore this."""
         self.epoch = int(epoch)
         at_epoch = getattr(self.sampler, "at_epoch", None)
         self._epoch_sampler = at_epoch(self.epoch) if at_epoch is not None else self.sampler
+
+    def _sampler_at(self, epoch: int) -> ViewSampler | PartSampler:
+        """The sampler as of ``epoch`` (a curriculum's ``at_epoch``; the sampler itself otherwise)."""
+        if epoch == self.epoch:
+            return self._epoch_sampler
+        at_epoch = getattr(self.sampler, "at_epoch", None)
+        return at_epoch(epoch) if at_epoch is not None else self.sampler
+
+    def _item_epoch(self, item: int | tuple[int, int]) -> tuple[int, int]:
+        """``(epoch, index)`` of an item: an ``(epoch, index)`` pair, or an index at :attr:`epoch`."""
+        if isinstance(item, (tuple, list)):
+            epoch, index = item
+            return int(epoch), int(index)
+        return self.epoch, int(item)
 
     def video_index(self, item: int) -> int:
         """Manifest row of dataset item ``item``."""
         return int(item) if self._items is None else int(self._items[item, 0])
 
-    def plan(self, item: int, rng: np.random.Generator, origin: float, duration: float, fps: float) -> SamplePlan:
-        """The views of item ``item``: the sampler's (as of the current epoch) or its part's plan."""
+    def plan(
+        self, item: int, rng: np.random.Generator, origin: float, duration: float, fps: float,
+        epoch: int | None = None,
+    ) -> SamplePlan:
+        """The views of item ``item``: the sampler's (as of ``epoch``, default the current one) or
+        its part's plan."""
+        sampler: Any = self._epoch_sampler if epoch is None else self._sampler_at(int(epoch))
         if self._items is None:
-            return self._epoch_sampler.plan(rng, origin, duration, fps)
+            return sampler.plan(rng, origin, duration, fps)
         video, part = self._items[item].tolist()
-        return self._epoch_sampler.plan_part(video, part, origin, duration, fps)
+        return sampler.plan_part(video, part, origin, duration, fps)
 
     # ------------------------------------------------------------------ loading
     def _timeline(self, vid: int, reader: MediaReader) -> tuple[float, float, float]:
@@ -268,14 +291,16 @@ class MultiViewDataset(Dataset):
         """``t`` on the audio sample grid (so cutting views from one window is exact)."""
         return round(t * self.sample_rate) / self.sample_rate
 
-    def load(self, item: int) -> dict[str, Any]:
-        """Load one item without the error policy (raises DataError on bad input)."""
+    def load(self, item: int | tuple[int, int]) -> dict[str, Any]:
+        """Load one item (an index or an ``(epoch, index)`` pair) without the error policy (raises
+        DataError on bad input)."""
+        epoch, item = self._item_epoch(item)
         vid = self.video_index(item)
         path = str(self.manifest.paths[vid])
-        key = [self.seed, self.epoch, int(item)]
+        key = [self.seed, epoch, item]
         with MediaReader(path, threads=self.decoder_threads, max_threads=self._thread_share()) as reader:
             origin, duration, fps = self._timeline(vid, reader)
-            plan = self.plan(item, np.random.default_rng([*key, 0]), origin, duration, fps)
+            plan = self.plan(item, np.random.default_rng([*key, 0]), origin, duration, fps, epoch=epoch)
             views = validate_plan(plan)
             position = {v.name: k for k, v in enumerate(plan.views)}
             video_views = [v for v in views if len(v.times)]
@@ -384,12 +409,15 @@ class MultiViewDataset(Dataset):
         sample[f"{v.name}/audio"] = wave.contiguous()
         sample[f"{v.name}/audio_mask"] = torch.tensor(real)
 
-    def __getitem__(self, item: int) -> dict[str, Any]:
+    def __getitem__(self, item: int | tuple[int, int]) -> dict[str, Any]:
+        """Item ``item`` (an index, at :attr:`epoch`; or an ``(epoch, index)`` pair) under the
+        bad-input policy."""
         skipped: list[str] = []
+        epoch, item = self._item_epoch(item)
         candidate = item
         for attempt in range(self.max_retries + 1):
             try:
-                sample = self.load(candidate)
+                sample = self.load((epoch, candidate))
             except DataError as exc:
                 skip_it = self.on_error == "skip" or (
                     isinstance(exc, MissingAudioError) and self.missing_audio == "skip"
@@ -398,7 +426,7 @@ class MultiViewDataset(Dataset):
                     raise
                 skipped.append(str(exc))
                 # Deterministic replacement: another item drawn from (seed, epoch, item, attempt).
-                rng = np.random.default_rng([self.seed, self.epoch, item, attempt, 7919])
+                rng = np.random.default_rng([self.seed, epoch, item, attempt, 7919])
                 candidate = int(rng.integers(0, len(self)))
                 continue
             sample["skipped"] = skipped

@@ -151,7 +151,7 @@ def shutdown_distributed(ctx: DistContext) -> None:
         dist.destroy_process_group()
 
 
-class DistributedBatchSampler(Sampler[list[int]]):
+class DistributedBatchSampler(Sampler[list[Any]]):
     """Per-rank batches of a seeded per-epoch permutation (exact epochs, ``drop_last``).
 
     Args:
@@ -159,6 +159,9 @@ class DistributedBatchSampler(Sampler[list[int]]):
         batch_size: per-rank batch ``B`` (``train.batch_size``).
         seed: permutation seed (same on every rank).
         rank, world_size: this rank and ``W``.
+        with_epoch: yield ``(epoch, index)`` pairs instead of indices, so the epoch travels with
+            each index to the dataset (persistent DataLoader workers hold their own copy of the
+            dataset and never see a ``set_epoch`` made in the main process).
 
     Epoch ``e`` uses ``perm = randperm(N, seed·100003 + e)``; batch ``s`` of rank ``r`` is
     ``perm[s·W·B + r·B : s·W·B + (r+1)·B]`` for ``s < N // (W·B)`` (:attr:`batches_per_epoch`).
@@ -166,7 +169,9 @@ class DistributedBatchSampler(Sampler[list[int]]):
     permutation.
     """
 
-    def __init__(self, size: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(
+        self, size: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1, with_epoch: bool = False
+    ) -> None:
         if batch_size < 1 or world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"bad sampler arguments: batch_size={batch_size}, rank={rank}, world_size={world_size}")
         if size < batch_size * world_size:
@@ -176,6 +181,7 @@ class DistributedBatchSampler(Sampler[list[int]]):
             )
         self.size, self.batch_size, self.seed = size, batch_size, seed
         self.rank, self.world_size = rank, world_size
+        self.with_epoch = bool(with_epoch)
         self.epoch, self.start_batch = 0, 0
 
     @property
@@ -199,12 +205,14 @@ class DistributedBatchSampler(Sampler[list[int]]):
         g = torch.Generator().manual_seed(self.seed * 100003 + epoch)
         return torch.randperm(self.size, generator=g).tolist()
 
-    def __iter__(self) -> Iterator[list[int]]:
-        perm = self.permutation(self.epoch)
+    def __iter__(self) -> Iterator[list[Any]]:
+        epoch = self.epoch
+        perm = self.permutation(epoch)
         gb, b = self.global_batch, self.batch_size
         for s in range(self.start_batch, self.batches_per_epoch):
             base = s * gb + self.rank * b
-            yield perm[base : base + b]
+            batch = perm[base : base + b]
+            yield [(epoch, i) for i in batch] if self.with_epoch else batch
 
     def __len__(self) -> int:
         return self.batches_per_epoch - self.start_batch

@@ -12,6 +12,10 @@ Fault tolerance: checkpoints are atomic and carry the sampler position (complete
 batches of the current one) and every RNG state, so a run killed at any point and restarted with
 ``--resume auto`` reproduces the uninterrupted loss trajectory (``train.deterministic=true``,
 fp32, one thread per process for bit-exactness). See ``docs/distributed.md``.
+
+Loader: persistent workers when ``data.num_workers > 0`` (no restart per epoch); the batch
+sampler yields ``(epoch, index)`` items, so the workers' copies of the dataset need no
+``set_epoch`` and every epoch's samples equal those of a fresh loader (or of no workers).
 """
 
 from __future__ import annotations
@@ -202,6 +206,7 @@ class Trainer:
             # group: a gloo group torn down under a live Reducer can hang in its destructor
             for name in ("forward", "module"):
                 self.__dict__.pop(name, None)
+            self.__dict__.pop("loader", None)  # its persistent workers end with it
             gc.collect()
             shutdown_distributed(ctx)
 
@@ -246,7 +251,10 @@ class Trainer:
         if ctx.is_main and isinstance(manifest, Manifest):  # once, before the first step
             for note in preflight_notes(manifest, cfg.data, with_video="video" in method.modalities):
                 self._say(note)
-        self.sampler = DistributedBatchSampler(len(self.dataset), t.batch_size, t.seed, ctx.rank, ctx.world_size)
+        # (epoch, index) items: the epoch reaches the persistent workers with every index
+        self.sampler = DistributedBatchSampler(
+            len(self.dataset), t.batch_size, t.seed, ctx.rank, ctx.world_size, with_epoch=True
+        )
         self.accum = t.grad_accum
         self.steps_per_epoch = self.sampler.batches_per_epoch // self.accum
         if self.steps_per_epoch == 0:
@@ -254,14 +262,18 @@ class Trainer:
                 f"one epoch has {self.sampler.batches_per_epoch} batches, fewer than train.grad_accum={self.accum}"
             )
         workers = cfg.data.num_workers
+        # Persistent workers: no restart (and dataset copy) at every epoch. The loader's own
+        # generator seeds the workers' global RNGs (which no sample draws from) and leaves the
+        # global torch stream to _train_epoch's one draw per epoch.
         self.loader = DataLoader(
             self.dataset,
             batch_sampler=self.sampler,
             num_workers=workers,
             collate_fn=collate_samples,
             pin_memory=self.device.type == "cuda",
-            persistent_workers=False,
+            persistent_workers=workers > 0,
             prefetch_factor=4 if workers > 0 else None,
+            generator=torch.Generator().manual_seed(t.seed + ctx.rank),
         )
         self.global_batch = t.batch_size * ctx.world_size * self.accum
         self.optimizer = build_optimizer(method.parameters(), cfg.optim, self.global_batch)
@@ -563,6 +575,10 @@ class Trainer:
         total_steps = self.steps_per_epoch * t.epochs
         stopped = False
         self.optimizer.zero_grad(set_to_none=True)
+        # The one int64 a non-persistent DataLoader drew from the global generator at every epoch's
+        # iterator (its worker seed): drawn here on every epoch, persistent workers or not, so the
+        # global random stream, hence every number of a run and of its resume, is what it was.
+        torch.empty((), dtype=torch.int64).random_()
         for i, batch in enumerate(self.loader):
             if i >= usable:
                 break
