@@ -1,4 +1,4 @@
-"""The ``glocal`` command line: synth, pretrain, eval, embed, scan, prepare, demo.
+"""The ``glocal`` command line: synth, pretrain, eval, embed, localize, scan, prepare, demo.
 
 User-input problems (:class:`~glocal.errors.GlocalError`) are printed as one line
 ``glocal: error: ...`` with exit status 2; anything else keeps its traceback.
@@ -71,6 +71,19 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     print(f"glocal embed: {report['embedded']} of {report['files']} files embedded ({dims}), "
           f"{report['skipped']} skipped, {report['resumed_chunks']} of {report['chunks']} chunks resumed "
           f"-> {args.out} (report.json, index.csv)")
+    return 0
+
+
+def _cmd_localize(args: argparse.Namespace) -> int:
+    from .api.localize import LocalizeOptions, localize_files
+    from .config import apply_overrides, build
+
+    opts = build(LocalizeOptions, apply_overrides({}, args.overrides or []))
+    report = localize_files(args.video, args.checkpoint, args.out, opts)
+    hits = [t.get("peak_in_box") for v in report["videos"] for t in v["tiles"] if "peak_in_box" in t]
+    gt = f", map peak in the ground-truth box on {sum(hits)} of {len(hits)} sheet frames" if hits else ""
+    print(f"glocal localize: {len(report['videos'])} videos drawn, {len(report['skipped'])} skipped{gt} "
+          f"-> {args.out} (.mp4 + .png per video, report.json)")
     return 0
 
 
@@ -189,6 +202,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="embed options (see above)")
     p.set_defaults(func=_cmd_embed)
+
+    p = sub.add_parser("localize", help="draw the audio-visual heat map over videos: overlay .mp4 (with the audio) "
+                                        "+ PNG contact sheet (with the ground truth when annotated)",
+                       description="For VIDEO (or every video under DIR) write OUT/<name>.mp4 (the heat map over every "
+                                   "frame, original audio as AAC), OUT/<name>.png (a contact sheet of `frames` frames "
+                                   "with the map, its peak and, where annotations.json has them, the source box / mask "
+                                   "contour) and OUT/report.json. Needs a method with audio. Options as key=value: "
+                                   "frames=6 alpha=0.5 colormap=jet clips_per_video=N tile=192 gt=true video=true "
+                                   "device=auto|cpu|cuda. See docs/api.md.")
+    p.add_argument("video", metavar="VIDEO|DIR", help="a video file or a folder of videos")
+    p.add_argument("--checkpoint", required=True, help="checkpoint written by `glocal pretrain`")
+    p.add_argument("--out", required=True, help="output folder (created; checked writable before any work)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="localize options (see above)")
+    p.set_defaults(func=_cmd_localize)
 
     p = sub.add_parser("scan", help="check every video of a dataset (decodable, audio, duration), write a deny list",
                        description="Validate a dataset up front, in parallel: decodable video, audio present and not "

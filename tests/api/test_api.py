@@ -229,7 +229,8 @@ def test_the_docs_examples_run(glcm_ckpt, api_world, tmp_path, monkeypatch):
     out = tmp_path / "embed"
 
     def sub(s: str) -> str:
-        return s.replace(DOC_CKPT, str(glcm_ckpt)).replace(DOC_OUT, str(out)).replace(DOC_WORLD, str(api_world))
+        return (s.replace(DOC_CKPT, str(glcm_ckpt)).replace(DOC_OUT, str(out)).replace(DOC_WORLD, str(api_world))
+                .replace("runs/demo/localize", str(tmp_path / "localize")))
 
     blocks = re.findall(r"```(python|bash)\n(.*?)```", text, flags=re.S)
     assert sum(kind == "python" for kind, _ in blocks) >= 4

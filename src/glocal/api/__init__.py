@@ -30,7 +30,7 @@ from ..eval.usable import file_state, unusable_reason
 from ..methods import Method, MethodSpec
 from ..runtime.precision import resolve_device
 
-__all__ = ["load", "Encoder", "ModelInfo", "DEFAULT_CLIPS_PER_VIDEO", "manifest_of_files"]
+__all__ = ["load", "Encoder", "ModelInfo", "Localization", "DEFAULT_CLIPS_PER_VIDEO", "manifest_of_files"]
 
 #: uniformly spaced clips (video) / crops (audio) averaged per file, as in ``glocal eval``
 DEFAULT_CLIPS_PER_VIDEO = 4
@@ -59,6 +59,22 @@ class ModelInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "modalities": list(self.modalities), "video_shape": list(self.video_shape)}
+
+
+@dataclass
+class Localization:
+    """The audio-visual heat maps of one file (:meth:`Encoder.localize`).
+
+    ``maps`` float32 ``(M, h, w)`` in ``[0, 1]`` (each a softmax over positions, so it sums to 1),
+    in the coordinates of the clip's centre crop; ``times`` ``(M,)`` the second of the video each
+    map belongs to (sorted); ``crop`` ``(M, 4)`` the crop ``[x0, y0, x1, y1]`` (fractions of the
+    frame) the map covers; ``path`` the file.
+    """
+
+    path: str
+    maps: np.ndarray
+    times: np.ndarray
+    crop: np.ndarray
 
 
 def manifest_of_files(paths: Sequence[str | os.PathLike]) -> Manifest:
@@ -128,6 +144,14 @@ class Encoder:
             raise GlocalError(f"method '{self.info.method}' has no {modality} encoder (its modalities: "
                               f"{', '.join(self.info.modalities)}); use embed_{self.info.modalities[0]} / "
                               f"modality={self.info.modalities[0]}")
+
+    def require_av(self) -> None:
+        """A one-line :class:`GlocalError` unless the method has both a video and an audio encoder."""
+        missing = [m for m in ("video", "audio") if m not in self.info.modalities]
+        if missing:
+            raise GlocalError(f"method '{self.info.method}' has no {' or '.join(missing)} encoder (its modalities: "
+                              f"{', '.join(self.info.modalities)}), so it makes no audio-visual heat map; localize "
+                              "needs an audio-visual checkpoint (e.g. glcm, avid, avts)")
 
     def video_loader(self, m: Manifest, clips_per_video: int = DEFAULT_CLIPS_PER_VIDEO,
                      batch_size: int | None = None) -> torch.utils.data.DataLoader:
@@ -251,6 +275,68 @@ class Encoder:
         feats, _ = extract_features(self.method, loader, self.audio_fn, device=self.device,
                                     desc="audio embeddings", progress=progress)
         return torch.from_numpy(feats)
+
+
+    # ------------------------------------------------------------------ localisation
+    @torch.no_grad()
+    def localize(self, x: Inputs, audio: torch.Tensor | np.ndarray | None = None, *,
+                 clips_per_video: int | None = None, batch_size: int | None = None) -> Any:
+        """Audio-visual heat maps (:meth:`Method.localization_maps`).
+
+        ``x`` a video file (with an audio track): a :class:`Localization` over the whole video
+        (``clips_per_video`` clips, by default enough back-to-back clips to cover it); a list of
+        files: a list of them. ``x`` a normalised clip batch ``(B, 3, T, S, S)`` with ``audio``
+        ``(B, N)`` waveforms: ``(maps (B, T', h, w), frames (T',))`` -- the clip frame of each map.
+        A method without audio is a one-line :class:`GlocalError`.
+        """
+        self.require_av()
+        if isinstance(x, (torch.Tensor, np.ndarray)):
+            if audio is None or x.ndim != 5 or x.shape[1] != 3 or torch.as_tensor(audio).ndim != 2:
+                raise GlocalError("localize(tensor) needs a video batch (B, 3, T, H, W) and audio=(B, N) waveforms; "
+                                  f"got {tuple(x.shape)} and {None if audio is None else tuple(audio.shape)}")
+            a = torch.as_tensor(audio)
+            step = int(batch_size or self.batch_size)
+            maps, frames = [], None
+            for i in range(0, x.shape[0], step):
+                m, frames = self._maps_of(torch.as_tensor(x[i:i + step]), a[i:i + step])
+                maps.append(m)
+            return torch.cat(maps), frames
+        single = isinstance(x, (str, os.PathLike))
+        m = self._checked(x, "video")
+        self._checked(list(m.paths.tolist()), "audio")
+        out = [self._localize_file(p, clips_per_video, batch_size) for p in m.paths.tolist()]
+        return out[0] if single and len(out) == 1 else out
+
+    def _maps_of(self, video: torch.Tensor, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        try:
+            maps, frames = self.method.localization_maps(video.to(self.device, torch.float32),
+                                                         audio.to(self.device, torch.float32))
+        except NotImplementedError as exc:
+            raise GlocalError(str(exc)) from None
+        return maps.float().cpu(), torch.as_tensor(frames).cpu()
+
+    def _localize_file(self, path: str, clips_per_video: int | None, batch_size: int | None) -> Localization:
+        from ..data.io import probe
+
+        d = self.spec.data
+        clip_s = d.clip_frames / d.fps
+        n = clips_per_video or max(1, int(np.ceil(probe(path).duration / clip_s - 1e-6)))
+        data = self.eval_data(n, batch_size)
+        sampler = MultiClipSampler(n, data.clip_frames, data.fps, with_audio=True)
+        loader = eval_loader(eval_dataset(manifest_of_files([path]), data, sampler, with_audio=True), data)
+        maps, times, crops = [], [], []
+        for b in loader:
+            hm, frames = self._maps_of(b["clip/video"], b["clip/audio"])
+            starts = b["clip/times"][:, 0].double()
+            for row in range(hm.shape[0]):
+                crop = [float(v) for v in b["clip/crop"][row].tolist()[:4]]
+                for k, f in enumerate(frames.tolist()):
+                    maps.append(hm[row, k].numpy())
+                    times.append(float(starts[row]) + f / d.fps)
+                    crops.append(crop)
+        order = np.argsort(np.array(times), kind="stable")
+        return Localization(path=str(path), maps=np.stack(maps).astype(np.float32)[order],
+                            times=np.array(times)[order], crop=np.array(crops, dtype=np.float64)[order])
 
 
 def load(checkpoint: str | os.PathLike, device: str | torch.device = "auto", *, batch_size: int = 16,
