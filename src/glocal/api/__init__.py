@@ -284,7 +284,7 @@ class Encoder:
         """Audio-visual heat maps (:meth:`Method.localization_maps`).
 
         ``x`` a video file (with an audio track): a :class:`Localization` over the whole video
-        (``clips_per_video`` clips, by default enough back-to-back clips to cover it); a list of
+        (``clips_per_video`` uniformly spaced clips, by default ``ceil(duration / clip length)``); a list of
         files: a list of them. ``x`` a normalised clip batch ``(B, 3, T, S, S)`` with ``audio``
         ``(B, N)`` waveforms: ``(maps (B, T', h, w), frames (T',))`` -- the clip frame of each map.
         A method without audio is a one-line :class:`GlocalError`.

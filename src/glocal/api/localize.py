@@ -47,7 +47,7 @@ class LocalizeOptions:
     alpha: Annotated[float, Range(0.0, 1.0)] = 0.5
     #: matplotlib colormap name
     colormap: str = "jet"
-    #: clips per video (default: back-to-back clips covering the video)
+    #: uniformly spaced clips per video (default: ceil(duration / clip length))
     clips_per_video: Annotated[Optional[int], Range(1)] = None
     #: contact-sheet tile side in pixels (frames are scaled up to it)
     tile: Annotated[int, Range(16)] = 192
