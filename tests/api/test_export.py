@@ -136,3 +136,13 @@ def test_onnx_checked_with_onnxruntime(simclr_ckpt, tmp_path, capsys):
     sess = ort.InferenceSession(str(tmp_path / "e.video.onnx"), providers=["CPUExecutionProvider"])
     torch.testing.assert_close(torch.from_numpy(sess.run(None, {"clips": x.numpy()})[0]), model.embed_video(x),
                                atol=1e-4, rtol=1e-4)
+
+
+def test_a_failed_check_is_one_line_and_keeps_nothing(simclr_ckpt, tmp_path, monkeypatch):
+    import glocal.api.export as ex
+
+    monkeypatch.setattr(ex, "ATOL", -1.0)  # no difference can pass
+    with pytest.raises(GlocalError, match="differs from eager") as exc:
+        export_encoders(simclr_ckpt, "torchscript", tmp_path / "enc", log=lambda s: None)
+    _one_line(exc)
+    assert list(tmp_path.iterdir()) == []
