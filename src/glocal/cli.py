@@ -87,6 +87,17 @@ def _cmd_localize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .api.export import export_encoders
+
+    info = export_encoders(args.checkpoint, args.format, args.out)
+    folder = Path(info["out"]).parent
+    done = [m for m in info["modalities"] if m in info["files"] or "weights" in info["files"]]
+    print(f"glocal export: {info['method']} encoders ({', '.join(done)}) as {args.format} -> "
+          f"{', '.join(info['files'].values())} in {folder}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -216,6 +227,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (created; checked writable before any work)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="localize options (see above)")
     p.set_defaults(func=_cmd_localize)
+
+    p = sub.add_parser("export", help="the encoders alone as torchscript, safetensors or onnx (+ a JSON of their "
+                                      "preprocessing), checked against eager",
+                       description="Export a checkpoint's encoders (video; audio where the method has one), each "
+                                   "mapping the preprocessed input to the global embedding as glocal.load(CKPT)."
+                                   "embed_video / embed_audio do for tensors. Writes OUT.video.pt / OUT.audio.pt "
+                                   "(torchscript), OUT.safetensors or OUT.video.onnx / OUT.audio.onnx, and OUT.json "
+                                   "(config, preprocessing, embedding sizes). TorchScript and ONNX (with "
+                                   "onnxruntime) are compared with eager on a sample first; the difference and "
+                                   "tolerance are printed. safetensors / onnx need pip install 'glocal[export]'. "
+                                   "See docs/api.md.")
+    p.add_argument("--checkpoint", required=True, help="checkpoint written by `glocal pretrain`")
+    p.add_argument("--format", required=True, choices=["torchscript", "safetensors", "onnx"])
+    p.add_argument("--out", required=True, help="output path stem (its folder is created and checked writable first)")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("scan", help="check every video of a dataset (decodable, audio, duration), write a deny list",
                        description="Validate a dataset up front, in parallel: decodable video, audio present and not "

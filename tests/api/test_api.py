@@ -21,6 +21,7 @@ from glocal.errors import GlocalError
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 DOC_CKPT, DOC_WORLD, DOC_OUT = "runs/demo/pretrain/ckpt_epoch0012.pt", "data/world", "runs/demo/embed"
+DOC_EXPORT = "runs/demo/export"
 
 
 @pytest.fixture(scope="module")
@@ -224,13 +225,13 @@ def test_embed_rejects_bad_options(tmp_path, capsys):
 
 
 def test_the_docs_examples_run(glcm_ckpt, api_world, tmp_path, monkeypatch):
-    """Every ```python and `glocal embed` example of docs/api.md, in order, with the paths replaced."""
+    """Every ```python and `glocal embed` / `glocal export` example of docs/api.md, in order, with the paths replaced."""
     text = DOCS.read_text()
     out = tmp_path / "embed"
 
     def sub(s: str) -> str:
-        return (s.replace(DOC_CKPT, str(glcm_ckpt)).replace(DOC_OUT, str(out)).replace(DOC_WORLD, str(api_world))
-                .replace("runs/demo/localize", str(tmp_path / "localize")))
+        s = s.replace(DOC_CKPT, str(glcm_ckpt)).replace(DOC_OUT, str(out)).replace(DOC_WORLD, str(api_world))
+        return s.replace(DOC_EXPORT, str(tmp_path / "export")).replace("runs/demo/localize", str(tmp_path / "localize"))
 
     blocks = re.findall(r"```(python|bash)\n(.*?)```", text, flags=re.S)
     assert sum(kind == "python" for kind, _ in blocks) >= 4

@@ -213,7 +213,7 @@ class GLCM(Method):
 
     def audio_features(self, audio: torch.Tensor) -> torch.Tensor:
         """Time-pooled audio trunk features ``(B, C_audio)`` at the training step density."""
-        frames = audio.shape[-1] / self.data.sample_rate * self.data.fps
+        frames = int(audio.shape[-1]) / self.data.sample_rate * self.data.fps
         steps = max(1, int(round(frames * self.cfg.audio_steps_per_frame)))
         return self._audio_trunk(audio, steps).float().mean(dim=2)
 
