@@ -8,14 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from fixtures.tiny_models import TINY_GLCM, TINY_SIMCLR, save_tiny_checkpoint, tiny_config, tiny_method
 from glocal.data.synth import WorldConfig, generate_world
-from glocal.methods import build_method
-from glocal.runtime.checkpoint import save_checkpoint
-from glocal.train.config import config_from_dict
-
-TINY_GLCM = dict(name="glcm", width_mult=0.125, fast_width_mult=0.25, audio_width_mult=0.125, stem_pool=True,
-                 slow_stride=4, proj_dim_global=16, proj_dim_local=8, n_mels=32)
-TINY_SIMCLR = dict(name="simclr", depth=10, width_mult=0.125, proj_hidden=32, proj_dim=16)
 
 
 @pytest.fixture(autouse=True)
@@ -35,18 +29,8 @@ def api_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _checkpoint(tmp_path_factory, world: Path, method: dict, name: str) -> Path:
-    cfg = config_from_dict({
-        "method": dict(method),
-        "data": {"root": str(world), "clip_frames": 8, "fps": 8.0, "crop_size": 32, "sample_rate": 8000,
-                 "num_workers": 0},
-        "train": {"seed": 0, "device": "cpu", "batch_size": 4},
-    })
-    torch.manual_seed(1)
-    m = build_method(cfg.method, cfg.data).eval()
-    path = tmp_path_factory.mktemp(name) / "ckpt_epoch0001.pt"
-    save_checkpoint({"method": method["name"], "config": cfg.to_dict(), "model": m.state_dict(), "epoch": 1,
-                     "step": 1}, path)
-    return path
+    cfg = tiny_config(world, method, batch_size=4)
+    return save_tiny_checkpoint(tmp_path_factory.mktemp(name) / "ckpt_epoch0001.pt", cfg, tiny_method(cfg))
 
 
 @pytest.fixture(scope="session")

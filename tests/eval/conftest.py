@@ -11,18 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 from threadpoolctl import threadpool_limits
 
 from glocal.data.synth import WorldConfig, generate_world
 from glocal.eval.context import EvalContext, EvalOptions
 from glocal.eval.features import EvalData
-from glocal.methods import Method, build_method
-from glocal.runtime.checkpoint import save_checkpoint
-from glocal.train.config import PretrainConfig, config_from_dict
+from fixtures.tiny_models import TINY_GLCM, save_tiny_checkpoint, tiny_config
+from fixtures.tiny_models import tiny_method as build_tiny_method
+from glocal.methods import Method
+from glocal.train.config import PretrainConfig
 
-TINY_METHOD = dict(name="glcm", width_mult=0.125, fast_width_mult=0.25, audio_width_mult=0.125, stem_pool=True,
-                   slow_stride=4, proj_dim_global=16, proj_dim_local=8, n_mels=32)
 
 
 @pytest.fixture(autouse=True)
@@ -42,26 +40,17 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_cfg(tiny_world: Path) -> PretrainConfig:
-    return config_from_dict({
-        "method": dict(TINY_METHOD),
-        "data": {"root": str(tiny_world), "clip_frames": 8, "fps": 8.0, "crop_size": 32, "sample_rate": 8000,
-                 "num_workers": 0},
-        "train": {"seed": 0, "device": "cpu", "batch_size": 8},
-    })
+    return tiny_config(tiny_world, TINY_GLCM)
 
 
 @pytest.fixture(scope="session")
 def tiny_method(tiny_cfg: PretrainConfig) -> Method:
-    torch.manual_seed(1)
-    return build_method(tiny_cfg.method, tiny_cfg.data).eval()
+    return build_tiny_method(tiny_cfg)
 
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, tiny_cfg: PretrainConfig, tiny_method: Method) -> Path:
-    path = tmp_path_factory.mktemp("eval_ckpt") / "ckpt_epoch0001.pt"
-    save_checkpoint({"method": "glcm", "config": tiny_cfg.to_dict(), "model": tiny_method.state_dict(),
-                     "epoch": 1, "step": 1}, path)
-    return path
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("eval_ckpt") / "ckpt_epoch0001.pt", tiny_cfg, tiny_method)
 
 
 @pytest.fixture(scope="session")
