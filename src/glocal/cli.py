@@ -200,10 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Embed every video (or sound) of DATA with a checkpoint's encoders: OUT/video.npy "
                                    "and/or OUT/audio.npy (float32, N x D), OUT/index.csv (row,path,label,label_index,"
                                    "split; index.parquet too with pyarrow) and OUT/report.json (skipped files with "
-                                   "reasons). Rerunning resumes from the finished chunks. Options as key=value: "
-                                   "modality=video|audio|both clips_per_video=4 pool=mean|max chunk_size=256 "
-                                   "batch_size=16 num_workers=0 format=auto split=NAME device=auto|cpu|cuda. "
-                                   "See docs/api.md.")
+                                   "reasons). Rerunning resumes from the finished chunks. Options as key=value "
+                                   "(glocal.api.embed.EmbedOptions; defaults and bounds in docs/api.md): modality, "
+                                   "clips_per_video, pool, chunk_size, batch_size, num_workers, format, split, device.")
     p.add_argument("data", metavar="DATA", help="dataset folder (any documented layout; a plain folder of videos "
                                                 "is read as 'unlabeled') or manifest CSV")
     p.add_argument("--checkpoint", required=True, help="checkpoint written by `glocal pretrain`")
@@ -219,9 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="For VIDEO (or every video under DIR) write OUT/<name>.mp4 (the heat map over every "
                                    "frame, original audio as AAC), OUT/<name>.png (a contact sheet of `frames` frames "
                                    "with the map, its peak and, where annotations.json has them, the source box / mask "
-                                   "contour) and OUT/report.json. Needs a method with audio. Options as key=value: "
-                                   "frames=6 alpha=0.5 colormap=jet clips_per_video=N tile=192 gt=true video=true "
-                                   "device=auto|cpu|cuda. See docs/api.md.")
+                                   "contour) and OUT/report.json. Needs a method with audio. Options as key=value "
+                                   "(glocal.api.localize.LocalizeOptions; defaults and bounds in docs/api.md): frames, "
+                                   "alpha, colormap, clips_per_video, tile, gt, video, device.")
     p.add_argument("video", metavar="VIDEO|DIR", help="a video file or a folder of videos")
     p.add_argument("--checkpoint", required=True, help="checkpoint written by `glocal pretrain`")
     p.add_argument("--out", required=True, help="output folder (created; checked writable before any work)")
@@ -266,11 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prepare", help="re-encode a dataset once to its training geometry (small, short keyframe "
                                        "interval, mono audio): same layout, much cheaper to decode",
                        description="Re-encode every video of DATA into --out (same layout, manifests and annotations "
-                                   "copied): shorter side short_side (default: from --config, else 128), at most "
-                                   "max_fps (default: the config's data.fps, else 30), a keyframe every keyframe_s "
-                                   "(0.5) s, yuv420p H.264, mono AAC at sample_rate (the config's data.sample_rate, "
-                                   "else 16000). Resumable; broken files are reported and left out. Options: "
-                                   "short_side= max_fps= keyframe_s= sample_rate= crf= preset= tune=.")
+                                   "copied) at the training geometry: shorter side, frame-rate cap, keyframe "
+                                   "interval, yuv420p H.264, mono AAC. Defaults come from --config's data section "
+                                   "(else those of glocal.data.reencode.EncodeParams; docs/data_formats.md). Resumable; broken "
+                                   "files are reported and left out. Options as key=value: short_side, max_fps, "
+                                   "keyframe_s, sample_rate, crf, preset, tune, audio_bitrate.")
     p.add_argument("data", metavar="DATA", help="dataset folder (any layout) or its manifest file")
     p.add_argument("--out", required=True, help="output folder (created; a second run resumes)")
     p.add_argument("--config", help="pretraining config whose data section sets the defaults")
