@@ -19,21 +19,20 @@ from typing import Any, Callable, Sequence, Union
 import numpy as np
 import torch
 
-from ..data.eval_samplers import AudioTrackSampler, UniformCrops
 from ..data.formats import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, load_manifest
 from ..data.manifest import Manifest
 from ..data.samplers import MultiClipSampler
 from ..errors import DataError, GlocalError
 from ..eval.checkpoint import load_method
 from ..eval.features import EvalData, eval_dataset, eval_loader, extract_features, to_device
+from ..eval.sound_classification import audio_crop_loader
+from ..eval.suite import DEFAULT_CLIPS_PER_VIDEO, eval_data_from_config
 from ..eval.usable import file_state, unusable_reason
 from ..methods import Method, MethodSpec
 from ..runtime.precision import resolve_device
 
 __all__ = ["load", "Encoder", "ModelInfo", "Localization", "DEFAULT_CLIPS_PER_VIDEO", "manifest_of_files"]
 
-#: uniformly spaced clips (video) / crops (audio) averaged per file, as in ``glocal eval``
-DEFAULT_CLIPS_PER_VIDEO = 4
 
 Inputs = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]], torch.Tensor, np.ndarray]
 
@@ -133,10 +132,8 @@ class Encoder:
     # ------------------------------------------------------------------ preprocessing
     def eval_data(self, clips_per_video: int = DEFAULT_CLIPS_PER_VIDEO, batch_size: int | None = None) -> EvalData:
         """The evaluation clip geometry of the checkpoint (``glocal eval``'s)."""
-        d = self.spec.data
-        return EvalData(clip_frames=d.clip_frames, fps=d.fps, crop_size=d.crop_size, sample_rate=d.sample_rate,
-                        decode_size=d.decode_size, clips_per_video=int(clips_per_video),
-                        batch_size=int(batch_size or self.batch_size), num_workers=self.num_workers)
+        return eval_data_from_config(self.spec, clips_per_video=int(clips_per_video),
+                                     batch_size=int(batch_size or self.batch_size), num_workers=self.num_workers)
 
     def require(self, modality: str) -> None:
         """A one-line :class:`GlocalError` when the method has no encoder for ``modality``."""
@@ -165,10 +162,7 @@ class Encoder:
         """The whole audio track of each file cut into ``clips_per_video`` uniformly spaced crops of one
         clip's length (``"clip/audio"`` ``(B, crops, N)``; plain audio files too), as ``glocal eval sound``."""
         data = self.eval_data(clips_per_video, batch_size)
-        crops = UniformCrops(self.info.audio_samples, data.clips_per_video)
-        ds = eval_dataset(m, data, AudioTrackSampler(), with_audio=True, timeline="audio",
-                          audio_transforms={"clip": crops})
-        return eval_loader(ds, data)
+        return audio_crop_loader(m, data, data.clips_per_video)
 
     def preprocess_video(self, x: str | os.PathLike | Sequence, clips_per_video: int = 1) -> torch.Tensor:
         """The normalised clips ``(N * clips, 3, T, S, S)`` the video encoder sees for files ``x``."""
