@@ -33,7 +33,6 @@ from ..runtime.precision import resolve_device
 
 __all__ = ["load", "Encoder", "ModelInfo", "Localization", "DEFAULT_CLIPS_PER_VIDEO", "manifest_of_files"]
 
-
 Inputs = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]], torch.Tensor, np.ndarray]
 
 
