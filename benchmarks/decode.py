@@ -52,7 +52,6 @@ from torch.utils.data import DataLoader, Dataset
 
 from glocal.data.audio_frontend import build_logmel
 from glocal.data.audio_transforms import LogMelAugment
-from glocal.data.av_writer import write_mp4
 from glocal.data.dataset import MultiViewDataset, collate_samples
 from glocal.data.io import MediaReader, read_audio, read_clip, select_frames
 from glocal.data.manifest import Manifest
@@ -61,9 +60,12 @@ from glocal.data.samplers import ContiguousClipSampler
 from glocal.data.transforms import ClipTransform
 from glocal.data.views import SamplePlan, ViewRequest
 
+import media
+from media import AUDIO_SR_IN
+
 SECONDS, WIDTH, HEIGHT, VIDEO_FPS = 10.0, 320, 240, 25
 CLIP_FRAMES, CLIP_FPS, SLOW_STRIDE = 32, 16.0, 8
-CROP, DECODE_SHORT_SIDE, SR, AUDIO_SR_IN = 112, 128, 16000, 44100
+CROP, DECODE_SHORT_SIDE, SR = 112, 128, 16000
 LABEL = 36  # width of the row labels in the printed tables
 
 
@@ -73,29 +75,8 @@ LABEL = 36  # width of the row labels in the printed tables
 
 
 def make_video(path: Path, seed: int) -> Path:
-    """10 s of moving gradients, drifting texture and bouncing discs, with a chord + noise."""
-    rng = np.random.default_rng(seed)
-    n = int(SECONDS * VIDEO_FPS)
-    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
-    texture = rng.random((HEIGHT // 8 + 2, WIDTH // 8 + 2, 3)).astype(np.float32)
-    tex = np.repeat(np.repeat(texture, 8, 0), 8, 1)
-    frames = np.empty((n, HEIGHT, WIDTH, 3), np.uint8)
-    centres = rng.uniform([0, 0], [WIDTH, HEIGHT], size=(4, 2))
-    vel = rng.uniform(-6, 6, size=(4, 2))
-    colours = rng.uniform(0, 255, size=(4, 3))
-    for t in range(n):
-        shift = t * 0.7
-        ox = int(shift) % 8
-        img = 60 * tex[:HEIGHT, ox : ox + WIDTH] + (0.4 * ((xx + 3 * t) % 255))[..., None] * np.array([1.0, 0.5, 0.2])
-        for c, v, col in zip(centres, vel, colours):
-            p = (c + v * t) % [WIDTH, HEIGHT]
-            mask = (xx - p[0]) ** 2 + (yy - p[1]) ** 2 < 30**2
-            img[mask] = col
-        frames[t] = np.clip(img, 0, 255).astype(np.uint8)
-    k = np.arange(int(SECONDS * AUDIO_SR_IN)) / AUDIO_SR_IN
-    chord = sum(np.sin(2 * np.pi * f * k) for f in rng.uniform(200, 2000, 3)) / 6
-    audio = np.stack([chord, chord]) + 0.02 * rng.standard_normal((2, k.size))
-    return write_mp4(path, frames, VIDEO_FPS, audio.astype(np.float32), AUDIO_SR_IN)
+    """One benchmark video (:func:`media.make_video` at this run's size)."""
+    return media.make_video(path, seed, width=WIDTH, height=HEIGHT, fps=VIDEO_FPS, seconds=SECONDS)
 
 
 def clip_start(index: int, seed: int = 0) -> float:
@@ -139,7 +120,8 @@ class GlocalPipeline(MultiViewDataset):
     def video_index(self, item: int) -> int:
         return item % len(self.manifest)
 
-    def plan(self, item: int, rng: np.random.Generator, origin: float, duration: float, fps: float) -> SamplePlan:
+    def plan(self, item: int, rng: np.random.Generator, origin: float, duration: float, fps: float,
+             epoch: int | None = None) -> SamplePlan:
         """What ``ContiguousClipSampler`` plans, with the benchmark's start for ``item``."""
         start = clip_start(item)
         times = start + np.arange(CLIP_FRAMES) / CLIP_FPS

@@ -164,3 +164,18 @@ def test_fused_colour_jitter_matches_sequential_ops_in_range():
     photo = {"grayscale": True}
     out = tf.apply(clip, crop, photo) * torch.tensor(IMAGENET_STD).view(3, 1, 1, 1) + torch.tensor(IMAGENET_MEAN).view(3, 1, 1, 1)
     assert torch.allclose(out[0], out[1], atol=1e-5) and torch.allclose(out[1], out[2], atol=1e-5)
+
+
+def test_channel_sums_equal_a_float64_sum() -> None:
+    """The contrast jitter's channel means: exact integer sums of uint8 (int32 while 255·N fits,
+    int64 beyond) equal the float64 sum they replaced; floats are summed in float64."""
+    from glocal.data.transforms import channel_sums
+
+    g = torch.Generator().manual_seed(0)
+    small = torch.randint(0, 256, (3, 32 * 112 * 112), dtype=torch.uint8, generator=g)
+    reference = small.double().sum(dim=1)
+    assert torch.equal(channel_sums(small), reference) and channel_sums(small).dtype == torch.float64
+    big = torch.full((1, 2**31 // 255 + 1), 255, dtype=torch.uint8)  # 255·N overflows int32
+    assert channel_sums(big).item() == 255.0 * big.shape[1]
+    floats = torch.rand(3, 1000, generator=g)
+    assert torch.equal(channel_sums(floats), floats.sum(dim=1, dtype=torch.float64))

@@ -161,6 +161,16 @@ def _resample_box(x: torch.Tensor, crop: CropParams, size: int) -> torch.Tensor:
     return F.grid_sample(x.contiguous(), grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+def channel_sums(flat: torch.Tensor) -> torch.Tensor:
+    """float64 ``(C,)`` sums of ``(C, N)`` values. uint8 values are summed exactly in int32 when
+    ``255 N`` fits (a 32 x 112² clip: 4x less CPU than a float64 sum, the same numbers), else in
+    int64; other dtypes in float64."""
+    if flat.dtype == torch.uint8:
+        acc = torch.int32 if 255 * flat.shape[1] < 2**31 else torch.int64
+        return flat.sum(dim=1, dtype=acc).to(torch.float64)
+    return flat.sum(dim=1, dtype=torch.float64)
+
+
 def gray_matrix(dtype: torch.dtype) -> torch.Tensor:
     """``(3, 3)`` matrix mapping RGB to the luma replicated on the three channels."""
     return torch.tensor(_GRAY, dtype=dtype).view(1, 3).expand(3, 3).contiguous()
@@ -328,7 +338,7 @@ class ClipTransform:
             if op == 0:
                 step, shift = photo["brightness"] * eye, zero
             elif op == 1:
-                mean_rgb = flat.sum(dim=1, dtype=torch.float64) * scale / flat.shape[1]
+                mean_rgb = channel_sums(flat) * scale / flat.shape[1]
                 luma = float(gray @ (mat @ mean_rgb + bias))
                 c = photo["contrast"]
                 step, shift = c * eye, torch.full((3,), (1 - c) * luma, dtype=torch.float64)

@@ -34,10 +34,9 @@ import numpy as np
 import torch
 import yaml
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..data.dataset import collate_samples
+from ..data.loader import pretrain_loader
 from ..data.manifest import Manifest
 from ..data.photometric import finish_batch
 from ..data.preflight import preflight_notes
@@ -261,20 +260,8 @@ class Trainer:
             raise GlocalError(
                 f"one epoch has {self.sampler.batches_per_epoch} batches, fewer than train.grad_accum={self.accum}"
             )
-        workers = cfg.data.num_workers
-        # Persistent workers: no restart (and dataset copy) at every epoch. The loader's own
-        # generator seeds the workers' global RNGs (which no sample draws from) and leaves the
-        # global torch stream to _train_epoch's one draw per epoch.
-        self.loader = DataLoader(
-            self.dataset,
-            batch_sampler=self.sampler,
-            num_workers=workers,
-            collate_fn=collate_samples,
-            pin_memory=self.device.type == "cuda",
-            persistent_workers=workers > 0,
-            prefetch_factor=4 if workers > 0 else None,
-            generator=torch.Generator().manual_seed(t.seed + ctx.rank),
-        )
+        self.loader = pretrain_loader(self.dataset, self.sampler, num_workers=cfg.data.num_workers,
+                                      pin_memory=self.device.type == "cuda", seed=t.seed + ctx.rank)
         self.global_batch = t.batch_size * ctx.world_size * self.accum
         self.optimizer = build_optimizer(method.parameters(), cfg.optim, self.global_batch)
         self.scheduler = build_scheduler(self.optimizer, cfg.optim, self.steps_per_epoch, t.epochs)
