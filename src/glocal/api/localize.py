@@ -83,7 +83,10 @@ def _annotation(path: Path) -> tuple[dict[str, Any], Path] | None:
 
 
 def _decode(path: Path) -> tuple[np.ndarray, float, np.ndarray | None, int]:
-    """All frames ``(N, H, W, 3)`` uint8, their fps, the audio ``(C, S)`` float32 (or None) and its rate."""
+    """All frames ``(N, H, W, 3)`` uint8, their fps, the audio ``(C, S)`` float32 (or None) and its rate.
+
+    The overlay's AAC track is mono or stereo as the source's; a track of more channels (5.1, ...)
+    is mixed down to mono (``C = 1``)."""
     import av
 
     from ..data.io import probe, read_audio
@@ -96,7 +99,7 @@ def _decode(path: Path) -> tuple[np.ndarray, float, np.ndarray | None, int]:
     audio, rate = None, 0
     if info.has_audio:
         rate = int(info.audio_sample_rate)
-        audio, _ = read_audio(path, sample_rate=rate, mono=False)
+        audio, _ = read_audio(path, sample_rate=rate, mono=info.audio_channels > 2)
     return np.stack(frames), float(info.fps or 8.0), audio, rate
 
 
