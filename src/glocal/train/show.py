@@ -116,11 +116,11 @@ def _sample_geometry(cfg: PretrainConfig, infos: list[MediaInfo]) -> dict[str, A
     views = []
     for v in plan.views:
         times = np.asarray(v.times, dtype=np.float64)
-        step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+        step = abs(float(np.median(np.diff(times)))) if len(times) > 1 else 0.0  # < 0: a reversed view
         view: dict[str, Any] = {"name": v.name, "frames": int(len(times)), "transform": v.transform}
         if step > 0:
             view["frame_step_s"] = round(step, 4)
-            view["span_s"] = round(float(times[-1] - times[0]) + step, 3)
+            view["span_s"] = round(abs(float(times[-1] - times[0])) + step, 3)
         if v.audio is not None:
             view["audio_s"] = round(float(v.audio[1]), 3)
         views.append(view)
@@ -128,7 +128,7 @@ def _sample_geometry(cfg: PretrainConfig, infos: list[MediaInfo]) -> dict[str, A
     d = cfg.data
     return {
         "method": cfg.method.name, "modalities": list(method.modalities), "sampler": type(sampler).__name__,
-        "drawn_from": f"a {duration:.2f}-s video at {src_fps:g} fps (seed {cfg.train.seed})",
+        "drawn_from": f"a {duration:.2f}-s video at {src_fps:.4g} fps (seed {cfg.train.seed})",
         "views": views, "fps": float(d.fps), "crop_size": int(d.crop_size), "crops": crops,
         "decode_size": d.decode_size if d.decode_size else "native",
         "audio_sample_rate": int(d.sample_rate) if "audio" in method.modalities else None,
