@@ -134,3 +134,19 @@ def test_localize_surround_audio(glcm_ckpt: Path, tmp_path: Path) -> None:
                  "frames=2", "gt=false"]) == 0
     with av.open(str(out / "surround.mp4")) as c:
         assert c.streams.audio[0].codec_context.channels == 1
+
+
+def test_localize_sheet_of_large_frames_is_scaled_down(glcm_ckpt: Path, tmp_path: Path) -> None:
+    """Frames larger than `tile` (real footage) used to keep their size on the sheet: six 1280x720
+    frames made a 7680 px wide, 6 MB PNG. Now every tile's longer side is `tile`."""
+    from glocal.data.av_writer import write_mp4
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (8, 240, 320, 3), dtype=np.uint8)
+    video = write_mp4(tmp_path / "big.mp4", frames, 8.0, (0.1 * rng.standard_normal(16000)).astype(np.float32),
+                      16000)
+    out = tmp_path / "out"
+    rep = localize_files(video, glcm_ckpt, out, LocalizeOptions(device="cpu", video=False, frames=3, tile=64))
+    n = len(rep["videos"][0]["tiles"])
+    assert Image.open(out / "big.png").size == (64 * n, 48 + 14)
+    assert all(0 <= v <= 1 for t in rep["videos"][0]["tiles"] for v in t["peak_xy"])
