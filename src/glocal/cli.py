@@ -1,4 +1,4 @@
-"""The ``glocal`` command line: synth, pretrain, eval, embed, localize, scan, prepare, demo.
+"""The ``glocal`` command line: synth, pretrain, config show, eval, embed, localize, scan, prepare, demo.
 
 User-input problems (:class:`~glocal.errors.GlocalError`) are printed as one line
 ``glocal: error: ...`` with exit status 2; anything else keeps its traceback.
@@ -44,6 +44,14 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     if summary.get("stopped_by") == "SIGINT":
         return 130  # Ctrl-C: checkpoint saved, conventional interrupted status
     return 0  # finished, or preempted by SIGTERM with a checkpoint saved: a clean exit
+
+
+def _cmd_config_show(args: argparse.Namespace) -> int:
+    from .train.show import render_text, show_config
+
+    shown = show_config(args.config, args.overrides or [])
+    print(json.dumps(shown, indent=2, default=str) if args.json else render_text(shown))
+    return 0
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
@@ -183,6 +191,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (anywhere on the line)")
     p.set_defaults(func=_cmd_pretrain)
+
+    p = sub.add_parser("config", help="inspect a pretraining config: `glocal config show CONFIG` prints it resolved "
+                                      "with the dataset it would read",
+                       description="Inspect a pretraining config without training.")
+    config_sub = p.add_subparsers(dest="config_command", metavar="ACTION")
+    p.set_defaults(func=lambda a, p=p: p.print_help() or 0)
+    q = config_sub.add_parser("show", help="the resolved config (defaults filled in, # set / # override marked) "
+                                           "and the dataset it reads: layout, counts, splits, audio, clip geometry",
+                              description="Print CONFIG resolved as `glocal pretrain` would load it (every field; "
+                                          "those that differ from their defaults end in `# set`, those from the "
+                                          "command line in `# override`, with the default named), then the dataset "
+                                          "of data.root: layout, files, classes, per-split counts, the streams of a "
+                                          "few probed files (audio or not), the views of one training sample, a "
+                                          "`glocal prepare` record and the warnings pretraining would print. Trains "
+                                          "nothing and writes nothing.")
+    q.add_argument("config", metavar="CONFIG", help="YAML config, e.g. configs/glcm.yaml")
+    q.add_argument("--json", action="store_true", help="print the same as JSON (config, marks, dataset)")
+    q.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, as for `glocal pretrain`")
+    q.set_defaults(func=_cmd_config_show)
 
     p = sub.add_parser("plot", help="render a pretraining run's curves (loss terms, lr, throughput, kNN) to PNG",
                        description="Plot log.csv / epochs.csv of a `glocal pretrain` run folder to a PNG.")

@@ -122,6 +122,19 @@ def test_safetensors_holds_the_encoders(glcm_ckpt, tmp_path):
     assert len({k.split(".", 1)[1] for k in tensors}) < len(state)  # heads / losses left out
 
 
+def test_exported_files_have_the_usual_permissions(glcm_ckpt, tmp_path):
+    """The safetensors writer makes its file owner-only (0600); every exported file now gets the
+    mode of a new file under the umask, as the TorchScript and JSON files always had."""
+    pytest.importorskip("safetensors.torch")
+    old = os.umask(0o022)
+    try:
+        export_encoders(glcm_ckpt, "safetensors", tmp_path / "enc", log=lambda s: None)
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert modes == {"enc.safetensors": 0o644, "enc.json": 0o644}
+
+
 def test_onnx_checked_with_onnxruntime(simclr_ckpt, tmp_path, capsys):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")

@@ -95,3 +95,58 @@ def test_localize_errors(api_world: Path, glcm_ckpt: Path, simclr_ckpt: Path, tm
     assert main(["localize", str(tmp_path / "nope.mp4"), "--checkpoint", str(glcm_ckpt), "--out",
                  str(tmp_path / "n")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def _surround_video(path: Path, channels: int = 6, seconds: float = 1.0, rate: int = 16000, fps: int = 8) -> Path:
+    """An mp4 with a 5.1 (6-channel) AAC track, as real footage has (bigbuckbunny.mp4)."""
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w") as c:
+        vs = c.add_stream("libx264", rate=fps)
+        vs.width = vs.height = 32
+        vs.pix_fmt = "yuv420p"
+        aus = c.add_stream("aac", rate=rate, layout="5.1")
+        for i in range(int(seconds * fps)):
+            img = np.full((32, 32, 3), 20 * i % 255, np.uint8)
+            for pkt in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(pkt)
+        for pkt in vs.encode():
+            c.mux(pkt)
+        wave = (0.1 * rng.standard_normal((channels, int(seconds * rate)))).astype(np.float32)
+        for start in range(0, wave.shape[1], 1024):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(wave[:, start:start + 1024]), format="fltp",
+                                               layout="5.1")
+            frame.sample_rate = rate
+            for pkt in aus.encode(frame):
+                c.mux(pkt)
+        for pkt in aus.encode():
+            c.mux(pkt)
+    return path
+
+
+def test_localize_surround_audio(glcm_ckpt: Path, tmp_path: Path) -> None:
+    """A 5.1 soundtrack (the real clip bigbuckbunny.mp4) used to stop the command with a traceback
+    from the AAC writer; the overlay now carries it mixed down to mono."""
+    video = _surround_video(tmp_path / "surround.mp4")
+    with av.open(str(video)) as c:
+        assert c.streams.audio[0].codec_context.channels == 6
+    out = tmp_path / "out"
+    assert main(["localize", str(video), "--checkpoint", str(glcm_ckpt), "--out", str(out), "device=cpu",
+                 "frames=2", "gt=false"]) == 0
+    with av.open(str(out / "surround.mp4")) as c:
+        assert c.streams.audio[0].codec_context.channels == 1
+
+
+def test_localize_sheet_of_large_frames_is_scaled_down(glcm_ckpt: Path, tmp_path: Path) -> None:
+    """Frames larger than `tile` (real footage) used to keep their size on the sheet: six 1280x720
+    frames made a 7680 px wide, 6 MB PNG. Now every tile's longer side is `tile`."""
+    from glocal.data.av_writer import write_mp4
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (8, 240, 320, 3), dtype=np.uint8)
+    video = write_mp4(tmp_path / "big.mp4", frames, 8.0, (0.1 * rng.standard_normal(16000)).astype(np.float32),
+                      16000)
+    out = tmp_path / "out"
+    rep = localize_files(video, glcm_ckpt, out, LocalizeOptions(device="cpu", video=False, frames=3, tile=64))
+    n = len(rep["videos"][0]["tiles"])
+    assert Image.open(out / "big.png").size == (64 * n, 48 + 14)
+    assert all(0 <= v <= 1 for t in rep["videos"][0]["tiles"] for v in t["peak_xy"])

@@ -103,10 +103,19 @@ def output_paths(out: str | os.PathLike, fmt: str, modalities: tuple[str, ...]) 
     return files
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """``write(tmp)`` then rename to ``path``, with the permissions of any new file (the safetensors
+    writer creates its file owner-only, 0600, which a shared model folder cannot read)."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -49,7 +49,8 @@ class LocalizeOptions:
     colormap: str = "jet"
     #: uniformly spaced clips per video (default: ceil(duration / clip length))
     clips_per_video: Annotated[Optional[int], Range(1)] = None
-    #: contact-sheet tile side in pixels (frames are scaled up to it)
+    #: contact-sheet tile side in pixels (smaller frames are scaled up to it by an integer factor,
+    #: larger ones scaled down to it)
     tile: Annotated[int, Range(16)] = 192
     #: draw the ground truth when annotations exist
     gt: bool = True
@@ -83,7 +84,10 @@ def _annotation(path: Path) -> tuple[dict[str, Any], Path] | None:
 
 
 def _decode(path: Path) -> tuple[np.ndarray, float, np.ndarray | None, int]:
-    """All frames ``(N, H, W, 3)`` uint8, their fps, the audio ``(C, S)`` float32 (or None) and its rate."""
+    """All frames ``(N, H, W, 3)`` uint8, their fps, the audio ``(C, S)`` float32 (or None) and its rate.
+
+    The overlay's AAC track is mono or stereo as the source's; a track of more channels (5.1, ...)
+    is mixed down to mono (``C = 1``)."""
     import av
 
     from ..data.io import probe, read_audio
@@ -96,7 +100,7 @@ def _decode(path: Path) -> tuple[np.ndarray, float, np.ndarray | None, int]:
     audio, rate = None, 0
     if info.has_audio:
         rate = int(info.audio_sample_rate)
-        audio, _ = read_audio(path, sample_rate=rate, mono=False)
+        audio, _ = read_audio(path, sample_rate=rate, mono=info.audio_channels > 2)
     return np.stack(frames), float(info.fps or 8.0), audio, rate
 
 
@@ -191,8 +195,12 @@ def render(loc: Localization, frames: np.ndarray, fps: float, opts: LocalizeOpti
             cache[k] = _heat_frame(loc, k, h, w)
         video[i] = _overlay(frames[i], *cache[k], cmap, opts.alpha)[:he, :we]
     picks = np.unique(np.linspace(0, len(loc.times) - 1, min(opts.frames, len(loc.times))).round().astype(int))
-    scale = max(1, int(np.ceil(opts.tile / max(h, w))))
-    th, tw, label = h * scale, w * scale, 14
+    # small frames: scaled up by an integer factor (crisp pixels); frames larger than the tile
+    # (real footage, 1280x720): scaled down to it, so the sheet stays ``frames`` tiles wide
+    side = max(h, w)
+    shrink = side > opts.tile
+    scale: float = opts.tile / side if shrink else max(1, int(np.ceil(opts.tile / side)))
+    th, tw, label = max(1, round(h * scale)), max(1, round(w * scale)), 14
     sheet = Image.new("RGB", (tw * len(picks), th + label), (0, 0, 0))
     draw = ImageDraw.Draw(sheet)
     tiles = []
@@ -206,9 +214,14 @@ def render(loc: Localization, frames: np.ndarray, fps: float, opts: LocalizeOpti
         boxes, mask = truth.at(t, fps) if truth is not None and opts.gt else ([], None)
         if mask is not None:
             mk = _resize_mask(mask, h, w)
-            img[_contour(mk)] = MASK_COLOUR
+            if not shrink:
+                img[_contour(mk)] = MASK_COLOUR
             fact["peak_on_mask"] = bool(mk[peak] > 0.5)
-        tile = Image.fromarray(img).resize((tw, th), Image.NEAREST)
+        tile = Image.fromarray(img).resize((tw, th), Image.LANCZOS if shrink else Image.NEAREST)
+        if mask is not None and shrink:  # the contour drawn at the tile's size, one pixel wide
+            arr = np.array(tile)
+            arr[_contour(_resize_mask(mask, th, tw))] = MASK_COLOUR
+            tile = Image.fromarray(arr)
         d = ImageDraw.Draw(tile)
         others = truth.distractor_boxes(t, fps) if truth is not None and opts.gt else []
         for b in others:

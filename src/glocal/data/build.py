@@ -15,12 +15,13 @@ from typing import Any, Mapping
 from .config import DataConfig
 from .dataset import MultiViewDataset
 from .formats import load_manifest
+from .manifest import Manifest
 from .samplers import ContiguousClipSampler
 from .transforms import ClipTransform
 from .views import ViewSampler
 
 __all__ = ["default_sampler", "default_transforms", "train_clip_transform", "decode_size", "decoder_threads",
-           "build_dataset"]
+           "data_manifest", "build_dataset"]
 
 
 def default_sampler(data_cfg: DataConfig, *, with_audio: bool = True) -> ContiguousClipSampler:
@@ -56,6 +57,14 @@ def decoder_threads(data_cfg: DataConfig) -> int | str | None:
     return None if t == "ffmpeg" else t
 
 
+def data_manifest(data_cfg: DataConfig, *, all_splits: bool = False) -> Manifest:
+    """The manifest ``data_cfg`` names (layout, manifest file, deny list, bad-row policy), cut to
+    ``data.split`` unless ``all_splits``: what pretraining reads, and ``glocal config show`` reports."""
+    d = data_cfg
+    return load_manifest(d.root, d.format, split=None if all_splits else d.split, manifest=d.manifest,
+                         deny_list=d.deny_list, on_bad_row=d.on_bad_row)
+
+
 def build_dataset(
     data_cfg: DataConfig,
     sampler: ViewSampler,
@@ -76,10 +85,8 @@ def build_dataset(
             training device (``data.augment_on_device`` resolved for the run's device).
     """
     d = data_cfg
-    manifest = load_manifest(d.root, d.format, split=d.split, manifest=d.manifest, deny_list=d.deny_list,
-                             on_bad_row=d.on_bad_row)
     return MultiViewDataset(
-        manifest,
+        data_manifest(d),
         sampler,
         dict(transforms),
         audio_transforms=dict(audio_transforms),
