@@ -52,7 +52,9 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # fp16 (+ GradScaler): CUDA only
     channels_last: Literal["auto", "on", "off"] = "auto"
-    compile: bool = False  # torch.compile the training step (falls back to eager with a warning)
+    #: torch.compile the training step: auto = on CUDA for runs long enough to pay for the compile
+    #: (train/compile.py), on, off; falls back to eager with a warning if compilation fails
+    compile: Literal["auto", "on", "off"] = "auto"
     compile_backend: str = "inductor"
     grad_accum: Annotated[int, Range(1, 1 << 16)] = 1  # micro-batches per optimizer step
     grad_clip: Annotated[float, Range(0.0)] | None = None  # max global gradient L2 norm

@@ -70,6 +70,7 @@ from ..runtime.precision import (
     to_channels_last_3d,
 )
 from ..runtime.rundir import prepare_run_dir
+from .compile import CompiledStep, resolve_compile
 from .config import PretrainConfig
 from .diagnostics import EpochDiagnostics, chance_columns, chance_lines, split_outputs
 from .loss_module import LossModule
@@ -104,49 +105,6 @@ def to_device(batch: dict[str, Any], device: torch.device, channels_last: bool) 
             if isinstance(v, torch.Tensor) and v.dim() == 5 and v.is_floating_point():
                 out[k] = v.contiguous(memory_format=torch.channels_last_3d)
     return out
-
-
-class CompiledStep:
-    """``torch.compile`` of the loss module with a clean fallback to eager on failure.
-
-    Compilation happens lazily at the first call; if it (or the ``torch.compile`` call itself)
-    raises a TorchDynamo / Inductor error, a warning names the error and training continues in
-    eager mode.
-    """
-
-    def __init__(self, module: torch.nn.Module, backend: str) -> None:
-        from torch._dynamo.exc import TorchDynamoException
-
-        self._errors = (TorchDynamoException,)
-        self.eager = module
-        self.compiled = False
-        self._checked = False
-        try:
-            self.fn: Callable[[dict[str, Any]], dict[str, torch.Tensor]] = torch.compile(module, backend=backend)
-            self.compiled = True
-        except self._errors as exc:
-            self._fallback(exc)
-
-    def _fallback(self, exc: BaseException) -> None:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        warnings.warn(
-            f"train.compile: torch.compile failed ({type(exc).__name__}: {first[:300]}); "
-            "continuing without compilation",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        self.fn, self.compiled, self._checked = self.eager, False, True
-
-    def __call__(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        if self._checked:
-            return self.fn(batch)
-        try:
-            out = self.fn(batch)
-        except self._errors as exc:
-            self._fallback(exc)
-            out = self.fn(batch)
-        self._checked = True
-        return out
 
 
 @dataclass
@@ -298,7 +256,11 @@ class Trainer:
             )
         self.module = module
         self.forward: Callable[[dict[str, Any]], dict[str, torch.Tensor]] = module
-        if t.compile:
+        remaining = self.steps_per_epoch * t.epochs - self.state.step
+        compile_it, why = resolve_compile(t.compile, self.device, remaining)
+        if ctx.is_main and t.compile == "auto" and self.device.type == "cuda":
+            self._say(f"train.compile=auto: {why}")
+        if compile_it:
             self.forward = CompiledStep(module, t.compile_backend)
 
     def _build_probe(self, manifest: Any) -> OnlineProbe | None:
@@ -712,7 +674,7 @@ class Trainer:
             f"pretraining {cfg.method.name} on {len(self.dataset)} videos: {ctx.world_size} rank(s) x "
             f"{t.batch_size} clips x {self.accum} accumulation = {self.global_batch} clips/step, "
             f"{self.steps_per_epoch} steps/epoch, device={self.device.type}, precision={precision_name(self.dtype)}, "
-            f"channels_last_3d={self.channels_last}, compile={t.compile}, sync_bn={t.sync_bn and ctx.enabled}; "
+            f"channels_last_3d={self.channels_last}, compile={isinstance(self.forward, CompiledStep)}, sync_bn={t.sync_bn and ctx.enabled}; "
             f"best.pt: {self.best_criterion}"
         )
         stopped_by: str | None = None
