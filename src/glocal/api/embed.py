@@ -49,6 +49,9 @@ class EmbedOptions:
     clips_per_video: Annotated[int, Range(1)] = DEFAULT_CLIPS_PER_VIDEO
     #: video backbone map pooled over positions by mean (``video_features``) or max
     pool: Literal["mean", "max"] = "mean"
+    #: backbone: the pooled backbone features (what the linear probe sees); joint: the method's
+    #: joint audio-visual space (glcm, avid, avts), where sounds and videos compare by cosine
+    space: Literal["backbone", "joint"] = "backbone"
     #: files per chunk (the unit of resume)
     chunk_size: Annotated[int, Range(1)] = 256
     batch_size: Annotated[int, Range(1)] = 16
@@ -75,9 +78,9 @@ def _atomic_write(path: Path, write) -> None:
 
 def _embed_rows(enc: Encoder, m: Manifest, modality: str, opts: EmbedOptions) -> np.ndarray:
     if modality == "video":
-        loader, fn = enc.video_loader(m, opts.clips_per_video, opts.batch_size), enc.video_fn(opts.pool)
+        loader, fn = enc.video_loader(m, opts.clips_per_video, opts.batch_size), enc.video_fn(opts.pool, opts.space)
     else:
-        loader, fn = enc.audio_loader(m, opts.clips_per_video, opts.batch_size), enc.audio_fn
+        loader, fn = enc.audio_loader(m, opts.clips_per_video, opts.batch_size), enc.audio_space_fn(opts.space)
     feats, _ = extract_features(enc.method, loader, fn, device=enc.device, progress=False)
     return feats
 
@@ -146,6 +149,7 @@ def embed_dataset(data: str | os.PathLike, checkpoint: str | os.PathLike, out: s
     mods = _modalities(opts.modality)
     for mod in mods:
         enc.require(mod)
+    enc.require_joint(opts.space)
     m = load_dataset(data, audio=opts.modality == "audio", fmt=opts.format).split(opts.split)
     if len(m) == 0:
         raise DataError(f"no media files in {data}")
