@@ -325,7 +325,8 @@ def search(index: str | os.PathLike | SearchIndex, query: str | os.PathLike, opt
         row = idx.rows[r]
         hits.append(Hit(rank=rank, score=float(s), row=int(r), path=row.get("path", ""), label=row.get("label", ""),
                         split=row.get("split", ""), file=idx.file(r)))
-    own = {os.path.normpath(idx.file(r)): r for r in range(len(idx.rows))}.get(os.path.normpath(str(q.resolve())))
+    rel = os.path.relpath(os.path.realpath(q), os.path.realpath(idx.root))
+    own = next((r for r, row in enumerate(idx.rows) if os.path.normpath(row.get("path", "")) == rel), None)
     return SearchResult(query=str(q.resolve()), query_modality=qmod, target=target, space=idx.space, backend=used,
                         method=enc.info.method, index=str(idx.folder.resolve()), hits=hits,
                         query_label="" if own is None else idx.rows[own].get("label", ""))
