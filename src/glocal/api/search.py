@@ -51,7 +51,7 @@ from . import Encoder, load
 from .search_sheet import SheetItem, png_bytes, render_sheet, sheet_html
 
 __all__ = ["SearchOptions", "SearchIndex", "Hit", "SearchResult", "load_index", "top_k", "search",
-           "write_results", "faiss_available"]
+           "write_results", "sheet_items", "run_search", "faiss_available"]
 
 INDEX_FILES = ("report.json", "settings.json", "index.csv")
 
