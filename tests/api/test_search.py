@@ -279,3 +279,15 @@ def test_command_errors_are_one_line(tmp_path, api_world, capsys):
     assert rc == 2 and err.count("\n") == 1 and err.startswith("glocal: error: ") and "glocal embed" in err
     rc = main(["search", "--index", str(tmp_path), "--query", "x.mp4", "backend=annoy"])
     assert rc == 2 and "backend" in capsys.readouterr().err
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    rc = main(["search", "--index", str(tmp_path), "--query", "x.mp4", "--out", str(afile)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "is a file, not a folder" in err and err.count("\n") == 1  # --out checked first
+
+
+def test_another_checkpoint_of_the_same_kind_is_noted(joint_index, api_world, glcm_ckpt, tmp_path, capsys):
+    twin = tmp_path / "twin.pt"
+    shutil.copy(glcm_ckpt, twin)
+    res = search(joint_index, api_world / "videos" / "000000.mp4", SearchOptions(k=2, **OPTS), checkpoint=twin)
+    assert len(res.hits) == 2 and "is not the checkpoint the index was made with" in capsys.readouterr().err

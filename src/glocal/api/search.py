@@ -270,6 +270,10 @@ def _encoder(index: SearchIndex, checkpoint: str | os.PathLike | None, opts: Sea
         raise GlocalError(f"the checkpoint the index was made with ({ckpt}) is gone; pass --checkpoint CKPT "
                           "(the same method and embedding size)")
     enc = load(ckpt, opts.device)
+    made_with = str(index.settings.get("checkpoint", ""))
+    if checkpoint and made_with and os.path.realpath(ckpt) != os.path.realpath(made_with):
+        print(f"glocal search: note: --checkpoint {ckpt} is not the checkpoint the index was made with ({made_with}); "
+              "the query and the index rows come from different weights", file=sys.stderr)
     if index.method and enc.info.method != index.method:
         raise GlocalError(f"checkpoint {ckpt} is a '{enc.info.method}' checkpoint but the index {index.folder} was "
                           f"made by a '{index.method}' one ({index.settings.get('checkpoint')}); search it with "
