@@ -237,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "joint space): table + PNG/HTML sheet",
                        description="Embed --query with the index's checkpoint and settings and rank the rows of "
                                    "--index (the --out folder of `glocal embed`) by cosine similarity: exact, in "
-                                   "torch chunks or with faiss when installed (pip install 'glocal[search]'). A sound "
+                                   "torch chunks, or with faiss (backend=faiss; pip install 'glocal[search]'). A sound "
                                    "against a video index is cross-modal and needs an index embedded with space=joint "
                                    "modality=both. Prints rank, score, path, label; with --out writes results.json, "
                                    "results.csv, sheet.png and sheet.html. Options as key=value "

@@ -81,7 +81,7 @@ def test_k_beyond_the_index_and_bad_shapes(vectors):
 def test_faiss_gives_the_torch_top_k(vectors):
     x, q = vectors
     st, it, _ = top_k(x, q, 10, backend="torch", chunk_size=50)
-    sf, jf, used = top_k(x, q, 10, backend="faiss")
+    sf, jf, used = top_k(x, q, 10, backend="faiss", chunk_size=64)  # the index added chunk by chunk
     assert used == "faiss"
     np.testing.assert_array_equal(jf, it)
     np.testing.assert_allclose(sf, st, atol=1e-5)
@@ -102,6 +102,10 @@ def test_faiss_asked_for_but_missing_is_one_line(vectors, monkeypatch):
     with pytest.raises(GlocalError, match=r"glocal\[search\]"):
         top_k(x, q, 3, backend="faiss")
     assert top_k(x, q, 3, backend="auto")[2] == "torch"
+
+
+def test_auto_is_torch_even_with_faiss(vectors):
+    assert top_k(*vectors, 3)[2] == top_k(*vectors, 3, backend="auto")[2] == "torch"
 
 
 # ---------------------------------------------------------------------------- indexes of the tiny world
