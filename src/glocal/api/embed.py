@@ -12,6 +12,9 @@ Output folder ``OUT``::
 
 Files that cannot be used (undecodable, or without a stream the modality reads) are skipped: one
 line each on stderr, counted and named in ``report.json``.
+
+``space=joint`` writes the method's joint audio-visual embeddings instead of backbone features (a
+sound and a video compare by cosine there: cross-modal ``glocal search``, :mod:`glocal.api.search`).
 """
 
 from __future__ import annotations
@@ -158,6 +161,8 @@ def embed_dataset(data: str | os.PathLike, checkpoint: str | os.PathLike, out: s
     settings = {"data": str(Path(data).resolve()), "checkpoint": str(ckpt),
                 "checkpoint_mtime_ns": ckpt.stat().st_mtime_ns if ckpt.is_file() else None,
                 "rows": len(m), **{k: v for k, v in asdict(opts).items() if k not in ("batch_size", "num_workers", "device")}}
+    if opts.space == "backbone":  # folders from before `space` existed stay resumable (search reads no key as backbone)
+        del settings["space"]
     chunks_dir = out / "chunks"
     settings_path = out / "settings.json"
     if settings_path.is_file():
