@@ -177,15 +177,27 @@ def test_cross_modal_needs_a_joint_index(backbone_index, api_world):
     assert "\n" not in str(e.value)
 
 
+def _tone(path: Path) -> Path:
+    import wave
+
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000)
+        w.writeframes((np.sin(np.arange(8000) * np.pi / 2) * 8000).astype(np.int16).tobytes())  # 2 kHz
+    return path
+
+
+def test_a_sound_file_query_is_cross_modal_with_its_spectrogram(joint_index, tmp_path):
+    res = search(joint_index, _tone(tmp_path / "tone.wav"), SearchOptions(k=2, **OPTS))
+    assert res.query_modality == "audio" and res.target == "video" and res.cross_modal and len(res.hits) == 2
+    sheet = np.asarray(Image.open(write_results(res, tmp_path / "out", tile=48)["png"]).convert("RGB"))
+    query = sheet[3:45, 3:45].astype(int)  # the tone: one bright line on the dark -80 dB floor, not the grey tile
+    assert query.max() > 150 and (np.abs(query - 96) < 2).all(axis=2).mean() < 0.5
+
+
 def test_sound_query_against_a_video_only_method(simclr_index, api_world, tmp_path):
     with pytest.raises(GlocalError, match="'simclr' has no audio encoder"):
         search(simclr_index, api_world / "videos" / "000000.mp4", SearchOptions(modality="audio", **OPTS))
-    wav = tmp_path / "tone.wav"
-    import wave
-
-    with wave.open(str(wav), "wb") as w:
-        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000)
-        w.writeframes((np.sin(np.arange(8000) / 5) * 8000).astype(np.int16).tobytes())
+    wav = _tone(tmp_path / "tone.wav")
     with pytest.raises(GlocalError, match="'simclr' has no audio encoder"):
         search(simclr_index, wav, SearchOptions(**OPTS))  # a sound file is an audio query by default
     with pytest.raises(GlocalError, match="holds no audio embeddings"):

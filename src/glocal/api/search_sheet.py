@@ -1,7 +1,7 @@
 """Pictures of a search: the query and its ranked hits as one PNG contact sheet or one HTML page.
 
 :func:`render_sheet` draws a row of square tiles: the query on the left (a video: its middle frame;
-a sound: its log spectrogram, time left to right, low frequencies at the bottom), then one tile per
+a sound: its log-mel spectrogram, time left to right, low frequencies at the bottom), then one tile per
 hit (its middle frame) with its rank, cosine score and label. A file that is missing or cannot be
 decoded becomes a grey tile with its name, never an error, so a sheet of an index whose files moved
 still renders. :func:`sheet_html` is the same as a self-contained page (every image inline as a
@@ -51,12 +51,14 @@ def middle_frame(path: str | os.PathLike) -> np.ndarray | None:
         return None
 
 
-def sound_picture(path: str | os.PathLike, sample_rate: int = 16000) -> np.ndarray | None:
-    """The log-power spectrogram of a file's (mono) audio as a uint8 ``(F, S, 3)`` picture (magma
-    colours, low frequencies at the bottom, 80 dB range); None when it has no readable audio."""
+def sound_picture(path: str | os.PathLike, sample_rate: int = 16000, n_mels: int = 64) -> np.ndarray | None:
+    """The log-mel spectrogram of a file's (mono) audio as a uint8 ``(n_mels, S, 3)`` picture (the
+    ``glcm`` log-mel preset; magma colours over the top 80 dB, low frequencies at the bottom); None
+    when it has no readable audio."""
     import matplotlib
     import torch
 
+    from ..data.audio_frontend import build_logmel
     from ..data.io import read_audio
     from ..errors import DataError
 
@@ -64,13 +66,14 @@ def sound_picture(path: str | os.PathLike, sample_rate: int = 16000) -> np.ndarr
         wave, _ = read_audio(path, sample_rate=sample_rate)
     except (DataError, OSError, ValueError):
         return None
-    x = torch.from_numpy(np.asarray(wave, dtype=np.float32).reshape(-1))
-    if x.numel() < 512:
+    x = torch.from_numpy(np.asarray(wave, dtype=np.float32).reshape(1, -1))
+    if x.shape[1] < sample_rate // 10:
         return None
-    spec = torch.stft(x, n_fft=512, hop_length=128, window=torch.hann_window(512), return_complex=True).abs() ** 2
-    db = 10 * torch.log10(spec + 1e-10)
-    db = (db.clamp(min=float(db.max()) - 80) - (float(db.max()) - 80)) / 80  # (F, S) in [0, 1]
-    rgb = matplotlib.colormaps["magma"](db.flip(0).numpy())[..., :3]
+    with torch.no_grad():
+        db = build_logmel("glcm", sample_rate, n_mels=n_mels)(x)[0].float() * (10 / np.log(10))  # (F, S) dB
+    top = float(db.max())
+    level = (db.clamp(min=top - 80) - (top - 80)) / 80  # [0, 1]
+    rgb = matplotlib.colormaps["magma"](level.flip(0).numpy())[..., :3]
     return (rgb * 255).astype(np.uint8)
 
 
