@@ -44,8 +44,11 @@ GLOCAL_COMMAND: tuple[str, ...] = (sys.executable, "-m", "glocal.cli")
 
 
 def format_minutes(seconds: float | None) -> str:
+    """``"42 s"``, ``"12.5 min"``, ``"3.2 h"`` (``"-"`` for None)."""
     if seconds is None:
-        return "?"
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
     return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
