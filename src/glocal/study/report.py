@@ -184,7 +184,8 @@ def report_blocks(cfg: StudyConfig, study: dict[str, Any], reports: dict[tuple[s
         if curves:
             png = _curves(cfg, study, dataset, out)
             if png is not None:
-                blocks.append(Image(png, f"{dataset}: training loss per arm, seeds overlaid"))
+                blocks.append(Image(png, f"{dataset}: training loss per arm, seeds overlaid (the weighted sum of the "
+                                         "arm's own terms: compare seeds within a panel, not levels across arms)"))
     blocks.append(Heading("CPU time per cell", 2))
     rows = []
     for c in cells:
