@@ -30,6 +30,7 @@ __all__ = ["ArmConfig", "ClaimConfig", "BudgetConfig", "StudyConfig", "RANDOM_IN
 
 #: the baseline name that means "each arm's own random-init twin" (same seed, same test videos)
 RANDOM_INIT = "random_init"
+_Cost = Annotated[float, Range(0.0, 1e3, lo_open=True)]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -48,7 +49,7 @@ class ArmConfig:
     overrides: list[str] = field(default_factory=list)  # key=value on top, e.g. method.weight_local=0
     #: CPU cost of a cell relative to budget.estimate_cpu_minutes of its dataset (for estimates before
     #: a cell of this arm finished): one factor, or ``{dataset: factor}`` (missing datasets: 1)
-    cost: Annotated[float, Range(0.0, 1e3, lo_open=True)] | dict[str, Annotated[float, Range(0.0, 1e3, lo_open=True)]] = 1.0
+    cost: _Cost | dict[str, _Cost] = 1.0
 
     def cost_for(self, dataset: str) -> float:
         return self.cost.get(dataset, 1.0) if isinstance(self.cost, dict) else self.cost
@@ -132,7 +133,8 @@ class StudyConfig:
             raise ConfigError(f"config key 'tasks' = {self.tasks}: unknown or none; choose from {list(TASK_NAMES)}")
         for dataset in self.budget.estimate_cpu_minutes:
             if dataset not in self.data:
-                raise ConfigError(f"budget.estimate_cpu_minutes.{dataset}: no such dataset (datasets: {sorted(self.data)})")
+                raise ConfigError(f"budget.estimate_cpu_minutes.{dataset}: no such dataset "
+                                  f"(datasets: {sorted(self.data)})")
         claim_names = [c.name for c in self.claims]
         for i, c in enumerate(self.claims):
             key = f"claims[{i}]"

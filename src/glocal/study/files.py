@@ -27,7 +27,8 @@ def write_atomic(path: str | Path, data: bytes | str) -> Path:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise DataError(f"cannot write {path} ({exc.strerror or exc}); free space there or pick another folder") from None
+        raise DataError(f"cannot write {path} ({exc.strerror or exc}); free space there or pick another "
+                        "folder") from None
     return path
 
 

@@ -59,7 +59,8 @@ class ClaimResult:
     verdict: str = INCONCLUSIVE
 
 
-def _series(values: Values, dataset: str, arm: str, baseline: str, metric: str) -> tuple[list[int], list[float], list[float]]:
+def _series(values: Values, dataset: str, arm: str, baseline: str,
+            metric: str) -> tuple[list[int], list[float], list[float]]:
     runs = values.get(dataset, {}).get(arm, {})
     base_runs = runs if baseline == RANDOM_INIT else values.get(dataset, {}).get(baseline, {})
     base_key = f"{RANDOM_INIT}:{metric}" if baseline == RANDOM_INIT else metric
@@ -97,7 +98,7 @@ def judge(cfg: StudyConfig, values: Values) -> list[ClaimResult]:
     return [judge_claim(cfg, c, values) for c in cfg.claims]
 
 
-def values_from_reports(reports: Mapping[tuple[str, str, int], Mapping[str, Any]]) -> dict[str, dict[str, dict[int, dict[str, float]]]]:
+def values_from_reports(reports: Mapping[tuple[str, str, int], Mapping[str, Any]]) -> dict[str, Any]:
     """:data:`Values` from ``glocal eval`` reports keyed by ``(dataset, arm, seed)``."""
     out: dict[str, dict[str, dict[int, dict[str, float]]]] = {}
     for (dataset, arm, seed), rep in reports.items():
