@@ -3,7 +3,8 @@ with the arguments the runner passes, writing what the real commands write (a ch
 log.csv, the eval JSON) in milliseconds instead of minutes.
 
 Every call is appended to $FAKE_CALLS as one JSON line. A cell whose key (``dataset/arm/seedK``)
-is in $FAKE_FAIL exits with status 1 in pretraining. Metrics: ``linear/top1`` and
+is in $FAKE_FAIL exits with status 1 in pretraining. With $FAKE_SLEEP, pretraining waits that many
+seconds; SIGTERM then writes its checkpoint and exits 0, as the real loop does. Metrics: ``linear/top1`` and
 ``retrieval/R@1`` = ARM_BASE[arm] + 0.01 * seed for the checkpoint, 0.1 for random init.
 """
 
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -37,6 +40,14 @@ def main(argv: list[str]) -> int:
             print("boom: a crash in pretraining", file=sys.stderr)
             return 1
         out.mkdir(parents=True, exist_ok=True)
+        if os.environ.get("FAKE_SLEEP"):
+            def stop(signum, frame):
+                (out / "ckpt_epoch0001.pt").write_bytes(b"fake, preempted")
+                sys.exit(0)
+
+            signal.signal(signal.SIGTERM, stop)
+            (out / "log.csv").write_text("epoch,step,lr,loss\n")
+            time.sleep(float(os.environ["FAKE_SLEEP"]))
         rows = ["epoch,step,lr,loss"] + [f"1,{s},0.001,{4.0 - 0.1 * s - ARM_BASE.get(arm, 0.3)}" for s in range(1, 6)]
         (out / "log.csv").write_text("\n".join(rows) + "\n")
         (out / "ckpt_epoch0001.pt").write_bytes(b"fake")

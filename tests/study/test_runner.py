@@ -1,14 +1,22 @@
 """The study runner with a stand-in glocal: all cells run, resume skips finished work, a failing cell
-is reported and the others go on, the budget refuses cells that cannot fit, study.json tells it all."""
+is reported and the others go on, the budget refuses cells that cannot fit, SIGTERM stops the study
+and the same command resumes it, study.json tells it all."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
+import yaml
 
+from glocal.config import build
 from glocal.errors import DataError
+from glocal.study.config import StudyConfig
 from glocal.study.grid import Cell
 from glocal.study.runner import StudyRunner
 
@@ -114,9 +122,6 @@ def test_a_cell_started_with_another_config_is_refused(study_cfg, study_raw, cal
     _run(study_cfg(seeds=[0]), out)
     raw = study_raw(seeds=[0])
     raw["arms"][0]["overrides"] = ["optim.lr=0.5"]
-    from glocal.config import build
-    from glocal.study.config import StudyConfig
-
     with pytest.raises(DataError, match=r"cell w/good/seed0 was started with another config"):
         StudyRunner(build(StudyConfig, raw), out, command=FAKE, log=lambda s: None).run()
 
@@ -125,3 +130,38 @@ def test_study_folder_must_be_writable(study_cfg, tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(DataError, match="is a file"):
         _run(study_cfg(), tmp_path / "file")
+
+
+def test_sigterm_stops_the_study_and_the_same_command_resumes(study_raw, calls, tmp_path, monkeypatch):
+    raw = study_raw(seeds=[0])
+    cfg_path = tmp_path / "study.yaml"
+    cfg_path.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "study"
+    driver = ("import sys, json, yaml\n"
+              "from glocal.config import build\nfrom glocal.study.config import StudyConfig\n"
+              "from glocal.study.runner import StudyRunner\n"
+              f"cfg = build(StudyConfig, yaml.safe_load(open({str(cfg_path)!r})))\n"
+              f"s = StudyRunner(cfg, {str(out)!r}, command={FAKE!r}, parallel=2).run()\n"
+              "print(json.dumps(s)); sys.exit(143 if s['stopped_by'] else 0)\n")
+    env = {**os.environ, "FAKE_SLEEP": "60", "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-c", driver], env=env, stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while sum(c[0] == "pretrain" for c in calls()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.3)  # let the fakes install their handlers
+    proc.send_signal(signal.SIGTERM)
+    stdout, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stdout
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["stopped_by"] == "SIGTERM" and summary["done"] == 0 and summary["interrupted"] == 3
+    assert "SIGTERM: asking running cells to checkpoint and stop" in stdout
+    stopped = [Cell("w", a, 0).folder(out) for a in ("good", "plain")]
+    for folder in stopped:
+        assert (folder / "pretrain" / "ckpt_epoch0001.pt").read_bytes() == b"fake, preempted"
+        assert not (folder / "done.json").exists() and not (folder / "pretrained.json").exists()
+    n = len(calls())
+    summary = StudyRunner(build(StudyConfig, raw), out, command=FAKE, log=lambda s: None).run()
+    assert summary["done"] == 3
+    resumed = [c for c in calls()[n:] if c[0] == "pretrain"]
+    assert sorted(c[2] for c in resumed if c[-2:] == ["--resume", "auto"]) == sorted(
+        str(f / "config.yaml") for f in stopped)
