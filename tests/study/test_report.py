@@ -46,6 +46,13 @@ def test_report_states_verdicts_numbers_and_cpu(finished_study, tmp_path):
     assert "class='holds'" in page and "class='inconclusive'" in page
 
 
+def test_a_moved_study_folder_still_reports(finished_study, tmp_path):
+    moved = tmp_path / "moved"
+    finished_study.rename(moved)
+    md, _ = write_study_report(moved)
+    assert "8 of 9 cells finished" in md.read_text()
+
+
 def test_report_cli_and_a_folder_that_is_no_study(finished_study, tmp_path, capsys):
     assert main(["report", str(finished_study)]) == 0
     assert (finished_study / "report.html").is_file() and "wrote" in capsys.readouterr().out

@@ -38,7 +38,7 @@ def load_study(study_dir: str | Path) -> tuple[StudyConfig, dict[str, Any], dict
     reports = {}
     for cell in study["cells"]:
         folder = Path(cell["dir"])
-        if not folder.is_absolute() and not folder.exists():
+        if not folder.exists():  # the study folder was moved or copied: its cells moved with it
             folder = study_dir / "cells" / cell["dataset"] / cell["arm"] / f"seed{cell['seed']}"
         if (folder / "done.json").is_file() and (folder / "eval.json").is_file():
             reports[(cell["dataset"], cell["arm"], int(cell["seed"]))] = read_json(folder / "eval.json")
