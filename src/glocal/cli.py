@@ -125,8 +125,8 @@ def _cmd_study(args: argparse.Namespace) -> int:
         cell_config(cfg, cell, args.out)
     parallel = args.parallel or default_parallel(cfg)
     if len(cfg.seeds) < 3:
-        print(f"glocal study: warning: {len(cfg.seeds)} seed(s); a claim needs {cfg.min_seeds} paired seeds to be "
-              "judged (fewer: inconclusive)", file=sys.stderr)
+        print(f"glocal study: warning: {len(cfg.seeds)} seed(s), fewer than 3: too few to test a difference "
+              f"(a claim with fewer than min_seeds={cfg.min_seeds} paired seeds is inconclusive)", file=sys.stderr)
     print(describe_plan(cfg, parallel))
     if args.dry_run:
         return 0

@@ -57,7 +57,7 @@ def to_markdown(blocks: Sequence[Block], base: Path) -> str:
             out.append(b.text)
         elif isinstance(b, Table):
             if b.caption:
-                out.append(f"*{b.caption}*\n")
+                out.append(f"*{b.caption}*")
             lines = ["| " + " | ".join(_md_cell(h) for h in b.header) + " |",
                      "|" + "|".join("---" for _ in b.header) + "|"]
             lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in b.rows]
