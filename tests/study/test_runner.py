@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -18,6 +19,7 @@ from glocal.config import build
 from glocal.errors import DataError
 from glocal.study.config import StudyConfig
 from glocal.study.grid import Cell
+from glocal.study.report import write_study_report
 from glocal.study.runner import StudyRunner
 
 from .conftest import FAKE
@@ -165,3 +167,23 @@ def test_sigterm_stops_the_study_and_the_same_command_resumes(study_raw, calls, 
     resumed = [c for c in calls()[n:] if c[0] == "pretrain"]
     assert sorted(c[2] for c in resumed if c[-2:] == ["--resume", "auto"]) == sorted(
         str(f / "config.yaml") for f in stopped)
+
+
+def test_contact_sheets_of_the_same_test_videos_for_every_cell(study_cfg, calls, tmp_path):
+    data = tmp_path / "data"
+    (data / "videos").mkdir(parents=True)
+    rows = ["path,label,split"] + [f"videos/{i}.mp4,a,{s}" for i, s in enumerate(["train", "test", "val", "test"])]
+    (data / "manifest.csv").write_text("\n".join(rows) + "\n")
+    for i in range(4):
+        (data / "videos" / f"{i}.mp4").write_bytes(b"")
+    out = tmp_path / "study"
+    cfg = study_cfg(data={"w": str(data)}, tasks=["linear", "localization"], claims=[], seeds=[0], sheet_videos=5)
+    assert StudyRunner(cfg, out, command=FAKE, log=lambda s: None).run()["done"] == 3
+    localize = [c for c in calls() if c[0] == "localize"]
+    assert len(localize) == 3 and localize[0][-3:] == ["frames=4", "tile=96", "video=false"]
+    done = json.loads((Cell("w", "good", 0).folder(out) / "done.json").read_text())
+    assert [Path(p).name for p in done["sheets"]["pngs"]] == ["00_1.png", "01_3.png"]  # the test split, in order
+    assert done["sheets"]["videos"] == [str(data / "videos" / "1.mp4"), str(data / "videos" / "3.mp4")]
+    md, page = write_study_report(out)
+    assert "Localisation contact sheets on w" in md.read_text() and "good seed 0: 00_1" in md.read_text()
+    assert page.read_text().count("data:image/png;base64,") == 3 * 2 + 1  # each arm's 2 sheets + the curves

@@ -104,6 +104,10 @@ class StudyConfig:
     parallel: Annotated[int, Range(1, 1024)] | None = None  # cells at once (None: usable cores // threads)
     threads_per_cell: Annotated[int, Range(1, 1024)] = 1  # train.num_threads and eval --threads
     claims: list[ClaimConfig] = field(default_factory=list)
+    #: localisation contact sheets (``glocal localize``) of this many test videos per cell of a method
+    #: that runs ``localization`` (the same videos for every cell); 0: none
+    sheet_videos: Annotated[int, Range(0, 64)] = 0
+    sheet_options: list[str] = field(default_factory=lambda: ["frames=4", "tile=96", "video=false"])
     alpha: Annotated[float, Range(0.0, 0.5, lo_open=True)] = 0.05  # significance level of the verdicts
     min_seeds: Annotated[int, Range(2, 1000)] = 3  # fewer paired seeds: inconclusive
 

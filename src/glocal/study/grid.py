@@ -9,6 +9,7 @@ last, ``done.json``.
 
 from __future__ import annotations
 
+import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from ..train.config import config_from_dict
 from .config import StudyConfig
 
 __all__ = ["Cell", "expand", "cell_config", "usable_cores", "default_parallel", "estimate_cpu_minutes",
-           "describe_plan", "cell_tasks"]
+           "describe_plan", "cell_tasks", "sheet_videos"]
 
 
 @dataclass(frozen=True)
@@ -135,3 +136,15 @@ def cell_tasks(cfg: StudyConfig, resolved: dict[str, Any]) -> tuple[list[str], d
     modalities = method_class(name).modalities
     skipped = {t: why for t in cfg.tasks if (why := missing_modalities(t, name, modalities))}
     return [t for t in cfg.tasks if t not in skipped], skipped
+
+
+def sheet_videos(resolved: dict[str, Any], n: int) -> list[Path]:
+    """The first ``n`` test videos (by manifest order) of the cell's dataset: where the contact sheets
+    come from, the same for every arm and seed. Empty when the dataset has no manifest or test split."""
+    root = Path(resolved["data"]["root"])
+    manifest = root if root.is_file() else root / resolved["data"].get("manifest", "manifest.csv")
+    if n <= 0 or not manifest.is_file():
+        return []
+    with open(manifest, newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r.get("split") == "test" and r.get("path")]
+    return [(manifest.parent / r["path"]) for r in rows[:n]]

@@ -138,6 +138,24 @@ def _curves(cfg: StudyConfig, study: dict[str, Any], dataset: str, out: Path) ->
     return path
 
 
+def _sheet_blocks(cfg: StudyConfig, study: dict[str, Any], dataset: str) -> list[Block]:
+    """The contact sheets (``sheet_videos``) of each arm's lowest finished seed on ``dataset``."""
+    out: list[Block] = []
+    for arm in cfg.arms:
+        cells = sorted((c for c in study["cells"] if c["dataset"] == dataset and c["arm"] == arm.name
+                        and c.get("_folder") is not None), key=lambda c: c["seed"])
+        for cell in cells:
+            pngs = [Path(p) for p in (read_json(cell["_folder"] / "done.json").get("sheets") or {}).get("pngs", [])]
+            pngs = [cell["_folder"] / "sheets" / p.name for p in pngs if (cell["_folder"] / "sheets" / p.name).is_file()]
+            if pngs:
+                if not out:
+                    out.append(Heading(f"Localisation contact sheets on {dataset}", 3))
+                out += [Image(p, f"{dataset}/{arm.name} seed {cell['seed']}: {p.stem} (heat map, its peak and the "
+                                 "ground truth where annotated)") for p in pngs]
+                break
+    return out
+
+
 def report_blocks(cfg: StudyConfig, study: dict[str, Any], reports: dict[tuple[str, str, int], dict[str, Any]],
                   out: Path, curves: bool = True) -> list[Block]:
     """Every block of the report (curve PNGs are written into ``out``)."""
@@ -186,6 +204,7 @@ def report_blocks(cfg: StudyConfig, study: dict[str, Any], reports: dict[tuple[s
             if png is not None:
                 blocks.append(Image(png, f"{dataset}: training loss per arm, seeds overlaid (the weighted sum of the "
                                          "arm's own terms: compare seeds within a panel, not levels across arms)"))
+        blocks += _sheet_blocks(cfg, study, dataset)
     blocks.append(Heading("CPU time per cell", 2))
     rows = []
     for c in cells:

@@ -35,7 +35,7 @@ from ..runtime.checkpoint import list_checkpoints
 from ..runtime.rundir import check_writable, run_files
 from .config import StudyConfig
 from .files import read_json, write_atomic, write_json
-from .grid import Cell, cell_config, cell_tasks, default_parallel, estimate_cpu_minutes, expand
+from .grid import Cell, cell_config, cell_tasks, default_parallel, estimate_cpu_minutes, expand, sheet_videos
 
 __all__ = ["GLOCAL_COMMAND", "StudyRunner", "cell_cpu_seconds", "format_minutes"]
 
@@ -217,6 +217,29 @@ class StudyRunner:
                 "--out", str(folder / "eval.json"), "--threads", str(self.cfg.threads_per_cell), "--quiet",
                 *self.cfg.eval_overrides]
 
+    def _sheets(self, cell: Cell, resolved: dict[str, Any], checkpoint: Path, tasks: list[str]) -> dict[str, Any]:
+        """``glocal localize`` contact sheets of ``sheet_videos`` test videos (methods that run
+        ``localization``): ``{"pngs": [...]}`` or ``{"error": ...}``; a failure here is noted, not fatal
+        (the sheets illustrate, the eval JSON decides)."""
+        folder = cell.folder(self.out)
+        videos = sheet_videos(resolved, self.cfg.sheet_videos) if "localization" in tasks else []
+        if not videos:
+            return {"pngs": []}
+        links = folder / "sheet_inputs"
+        links.mkdir(exist_ok=True)
+        for i, video in enumerate(videos):  # one folder of links: one subprocess for every video
+            link = links / f"{i:02d}_{video.name}"
+            if not link.is_symlink():
+                link.symlink_to(video.resolve())
+        rc = self._step(cell, "localize", [*self.command, "localize", str(links), "--checkpoint", str(checkpoint),
+                                           "--out", str(folder / "sheets"), *self.cfg.sheet_options])
+        pngs = sorted(str(p) for p in (folder / "sheets").glob("*.png")) if rc == 0 else []
+        if rc != 0:
+            self.log(f"[study] cell {cell.key}: contact sheets failed (exit status {rc}); log: "
+                     f"{folder / 'localize.log'}")
+            return {"pngs": [], "error": f"exit status {rc}"}
+        return {"pngs": pngs, "videos": [str(v) for v in videos]}
+
     def _fail(self, cell: Cell, step: str, why: str) -> None:
         log = cell.folder(self.out) / f"{step}.log"
         self._set(cell, state="failed", reason=f"{step}: {why}", cpu_s=cell_cpu_seconds(cell.folder(self.out)))
@@ -259,13 +282,17 @@ class StudyRunner:
             if rc not in (0, 1) or not results.is_file():  # 1: some task failed, the others' results are there
                 return self._fail(cell, "eval", f"exit status {rc}")
             failed = read_json(results).get("failed") or {}
+            sheets = self._sheets(cell, resolved, ckpts[-1], tasks)
+            if self.stopping:
+                self._set(cell, state="interrupted", cpu_s=cell_cpu_seconds(folder))
+                return
             attempts = [json.loads(x) for x in (folder / "attempts.jsonl").read_text().splitlines() if x.strip()]
             done = {"cell": cell.key, "dataset": cell.dataset, "arm": cell.arm, "seed": cell.seed,
                     "checkpoint": str(ckpts[-1]), "eval": str(results), "eval_failed": failed,
-                    "tasks": tasks, "tasks_not_run": not_run,
+                    "tasks": tasks, "tasks_not_run": not_run, "sheets": sheets,
                     "cpu_s": round(sum(a["cpu_s"] for a in attempts), 3),
                     "cpu_s_pretrain": round(sum(a["cpu_s"] for a in attempts if a["step"] == "pretrain"), 3),
-                    "cpu_s_eval": round(sum(a["cpu_s"] for a in attempts if a["step"] == "eval"), 3),
+                    "cpu_s_eval": round(sum(a["cpu_s"] for a in attempts if a["step"] != "pretrain"), 3),
                     "wall_s": round(sum(a["wall_s"] for a in attempts), 3), "attempts": len(attempts),
                     "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
             write_json(folder / "done.json", done)  # last: its presence means the cell is finished
