@@ -187,3 +187,19 @@ def test_contact_sheets_of_the_same_test_videos_for_every_cell(study_cfg, calls,
     md, page = write_study_report(out)
     assert "Localisation contact sheets on w" in md.read_text() and "good seed 0: 00_1" in md.read_text()
     assert page.read_text().count("data:image/png;base64,") == 3 * 2 + 1  # each arm's 2 sheets + the curves
+
+
+def test_a_cell_held_by_a_live_study_is_refused_and_a_stale_pid_is_not(study_cfg, calls, tmp_path):
+    out = tmp_path / "study"
+    folder = Cell("w", "good", 0).folder(out)
+    folder.mkdir(parents=True)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (folder / "running.pid").write_text(str(other.pid))
+        with pytest.raises(DataError, match=rf"cell w/good/seed0 is being run by process {other.pid}"):
+            _run(study_cfg(seeds=[0]), out)
+    finally:
+        other.kill()
+        other.wait()
+    assert _run(study_cfg(seeds=[0]), out)["done"] == 3  # that process is gone: the cell runs
+    assert not (folder / "running.pid").exists()

@@ -66,14 +66,19 @@ def cell_cpu_seconds(folder: Path) -> float:
     return total
 
 
-def _pid_alive(pid: int) -> bool:
+def _running_pid(path: Path) -> int | None:
+    """The live process named by a cell's ``running.pid`` (None: no file, not a pid, or that process is gone)."""
     try:
-        os.kill(pid, 0)
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
-        return False
+        return None
     except PermissionError:
-        return True
-    return True
+        pass  # it exists, under another user
+    return pid
 
 
 class StudyRunner:
@@ -138,11 +143,10 @@ class StudyRunner:
             if old.is_file() and yaml.safe_load(old.read_text(encoding="utf-8")) != yaml.safe_load(text):
                 raise DataError(f"cell {cell.key} was started with another config than the study now gives it "
                                 f"({old}); delete {folder} to run it again, or pass another --out")
-            running = folder / "running.pid"
-            if running.is_file() and running.read_text().strip().isdigit() \
-                    and _pid_alive(int(running.read_text().strip())) and int(running.read_text()) != os.getpid():
-                raise DataError(f"cell {cell.key} is being run by process {running.read_text().strip()} "
-                                f"(another glocal study on {self.out}?); stop it first or delete {running}")
+            owner = _running_pid(folder / "running.pid")
+            if owner is not None and owner != os.getpid():
+                raise DataError(f"cell {cell.key} is being run by process {owner} (another glocal study on "
+                                f"{self.out}?); stop it first, or delete {folder / 'running.pid'} if it is gone")
             done = self._done(cell)
             st = {"key": cell.key, "dataset": cell.dataset, "arm": cell.arm, "seed": cell.seed}
             if done is not None:
