@@ -54,7 +54,7 @@ def test_a_bad_arm_override_names_the_arm_and_its_recipe(study_raw, tmp_path):
     ({"claims": [{"name": "c", "text": "t", "arms": ["good"], "baselines": ["nobody"], "metrics": ["linear/top1"]}]},
      "claims\\[0\\].baselines"),
     ({"claims": [{"name": "c", "text": "t", "arms": ["good"], "baselines": ["plain"], "metrics": ["sound/top1"]}]},
-     "task/metric with a task of 'tasks'"),
+     "task/metric with a task that runs on every dataset"),
     ({"claims": [{"name": "c", "text": "t", "arms": ["good"], "baselines": ["good"], "metrics": ["linear/top1"]}]},
      "both compared and baseline"),
 ])
@@ -77,9 +77,27 @@ def test_duplicate_arm_and_missing_dataset_recipe(study_raw):
 def test_video_only_methods_skip_audio_tasks(study_cfg, tmp_path):
     cfg = study_cfg(tasks=["linear", "sound", "localization"], claims=[])
     resolved = cell_config(cfg, Cell("w", "good", 0), tmp_path)
-    assert cell_tasks(cfg, resolved) == (["linear", "sound", "localization"], {})
-    tasks, skipped = cell_tasks(cfg, {"method": {"name": "simclr"}})
+    assert cell_tasks(cfg, resolved, "w") == (["linear", "sound", "localization"], {})
+    tasks, skipped = cell_tasks(cfg, {"method": {"name": "simclr"}}, "w")
     assert tasks == ["linear"] and set(skipped) == {"sound", "localization"} and "audio" in skipped["sound"]
+
+
+def test_dataset_tasks_add_tasks_where_the_labels_are(study_raw, tmp_path):
+    raw = study_raw(data={"w": "data/world", "r": "data/rp_big"}, dataset_tasks={"w": ["temporal", "linear"]})
+    claim = {"name": "t", "text": "t", "arms": ["good"], "baselines": ["plain"], "metrics": ["temporal/top1"]}
+    with pytest.raises(ConfigError, match=r"'temporal/top1'.*\['r'\]"):  # temporal does not run on r
+        build(StudyConfig, {**raw, "claims": [claim]})
+    cfg = build(StudyConfig, {**raw, "claims": [{**claim, "datasets": ["w"]}]})
+    assert cfg.tasks_for("w") == ["linear", "retrieval", "temporal"] and cfg.tasks_for("r") == ["linear", "retrieval"]
+    resolved = cell_config(cfg, Cell("w", "good", 0), tmp_path)
+    assert cell_tasks(cfg, resolved, "w")[0] == ["linear", "retrieval", "temporal"]
+    assert cell_tasks(cfg, resolved, "r")[0] == ["linear", "retrieval"]
+    tasks, skipped = cell_tasks(cfg, {"method": {"name": "avid"}}, "w")  # no per-step features
+    assert tasks == ["linear", "retrieval"] and "local video features" in skipped["temporal"]
+    with pytest.raises(ConfigError, match="dataset_tasks.x: no such dataset"):
+        build(StudyConfig, study_raw(dataset_tasks={"x": ["temporal"]}))
+    with pytest.raises(ConfigError, match="unknown \\['nope'\\]"):
+        build(StudyConfig, study_raw(dataset_tasks={"w": ["nope"]}))
 
 
 def test_estimates_use_the_budget_then_measured_cells(study_raw):
@@ -108,7 +126,7 @@ def test_shipped_study_configs_resolve_every_cell(name, tmp_path, monkeypatch):
         cell_config(cfg, cell, tmp_path)
     if name == "claims.yaml":
         assert len(cfg.seeds) == 3 and set(cfg.data) == {"world", "real_parts"}
-        assert "33.5 CPU hours" in describe_plan(cfg, 1)
+        assert "34.0 CPU hours" in describe_plan(cfg, 1)
         by_name = {a.name: a for a in cfg.arms}
         assert by_name["glcm_global_only"].overrides == ["method.weight_local=0"]
         assert by_name["avts_plain"].overrides == ["method.weight_pretext=0", "method.nn_k=0"]

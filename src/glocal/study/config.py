@@ -98,6 +98,8 @@ class StudyConfig:
     arms: list[ArmConfig]
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     tasks: list[str] = field(default_factory=lambda: ["linear", "retrieval", "sound", "localization"])
+    #: extra tasks on some datasets, e.g. ``{world: [temporal, deepfake]}`` (labels only the world has)
+    dataset_tasks: dict[str, list[str]] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)  # key=value applied to every arm before its own
     eval_overrides: list[str] = field(default_factory=list)  # glocal eval options, e.g. clips_per_video=2
     budget: BudgetConfig = field(default_factory=BudgetConfig)
@@ -135,6 +137,13 @@ class StudyConfig:
         unknown = [t for t in self.tasks if t not in TASK_NAMES]
         if unknown or not self.tasks:
             raise ConfigError(f"config key 'tasks' = {self.tasks}: unknown or none; choose from {list(TASK_NAMES)}")
+        for dataset, extra in self.dataset_tasks.items():
+            if dataset not in self.data:
+                raise ConfigError(f"dataset_tasks.{dataset}: no such dataset (datasets: {sorted(self.data)})")
+            bad = [t for t in extra if t not in TASK_NAMES]
+            if bad:
+                raise ConfigError(f"config key 'dataset_tasks.{dataset}' = {extra}: unknown {bad}; choose from "
+                                  f"{list(TASK_NAMES)}")
         for dataset in self.budget.estimate_cpu_minutes:
             if dataset not in self.data:
                 raise ConfigError(f"budget.estimate_cpu_minutes.{dataset}: no such dataset "
@@ -153,19 +162,25 @@ class StudyConfig:
             if set(c.arms) & set(c.baselines):
                 raise ConfigError(f"config key '{key}': arm(s) {sorted(set(c.arms) & set(c.baselines))} "
                                   "are both compared and baseline")
-            for m in c.metrics:
-                task, _, metric = m.partition("/")
-                if task not in self.tasks or not metric:
-                    raise ConfigError(f"config key '{key}.metrics' has {m!r}: write task/metric with a task of "
-                                      f"'tasks' ({self.tasks}), e.g. linear/top1")
-            if not c.metrics:
-                raise ConfigError(f"config key '{key}.metrics' is empty; name the task/metric keys that decide")
             bad = [d for d in (c.datasets or []) if d not in self.data]
             if bad:
                 raise ConfigError(f"config key '{key}.datasets' has {bad}; datasets: {sorted(self.data)}")
+            for m in c.metrics:
+                task, _, metric = m.partition("/")
+                missing = [d for d in self.claim_datasets(c) if task not in self.tasks_for(d)]
+                if missing or not metric:
+                    raise ConfigError(f"config key '{key}.metrics' has {m!r}: write task/metric with a task that "
+                                      f"runs on every dataset of the claim ({missing or 'task/metric'}: 'tasks' "
+                                      f"{self.tasks} + dataset_tasks), e.g. linear/top1")
+            if not c.metrics:
+                raise ConfigError(f"config key '{key}.metrics' is empty; name the task/metric keys that decide")
 
     def arm(self, name: str) -> ArmConfig:
         return next(a for a in self.arms if a.name == name)
+
+    def tasks_for(self, dataset: str) -> list[str]:
+        """The evaluation tasks on ``dataset``: ``tasks``, then its ``dataset_tasks``."""
+        return list(dict.fromkeys([*self.tasks, *self.dataset_tasks.get(dataset, [])]))
 
     def claim_datasets(self, claim: ClaimConfig) -> list[str]:
         return list(claim.datasets) if claim.datasets else list(self.data)

@@ -109,7 +109,8 @@ def describe_plan(cfg: StudyConfig, parallel: int) -> str:
         unknown += len(per) - len(known)
         total += sum(known)
         est = f"~{sum(known) / 60:.1f} CPU h" if known else "no estimate (budget.estimate_cpu_minutes)"
-        lines.append(f"  {dataset} ({cfg.data[dataset]}): {len(per)} cells, {est}")
+        extra = f", + tasks {','.join(cfg.dataset_tasks[dataset])}" if cfg.dataset_tasks.get(dataset) else ""
+        lines.append(f"  {dataset} ({cfg.data[dataset]}): {len(per)} cells, {est}{extra}")
     for arm in cfg.arms:
         lines.append(f"  arm {arm.name}: {arm.overrides or 'the recipe as is'}"
                      + (f" (cost {arm.cost})" if arm.cost != 1 else ""))
@@ -126,16 +127,25 @@ def describe_plan(cfg: StudyConfig, parallel: int) -> str:
     return "\n".join(lines)
 
 
-def cell_tasks(cfg: StudyConfig, resolved: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
-    """The study's tasks the cell's method can run, and ``{task: why not}`` for the others (a
-    modality the method does not use: e.g. ``sound`` for a video-only method)."""
+#: tasks that read ``Method.local_video_features`` (a hook only some methods implement)
+_LOCAL_TASKS = ("temporal", "deepfake")
+
+
+def cell_tasks(cfg: StudyConfig, resolved: dict[str, Any], dataset: str) -> tuple[list[str], dict[str, str]]:
+    """The tasks of ``dataset`` (:meth:`StudyConfig.tasks_for`) the cell's method can run, and
+    ``{task: why not}`` for the others (a modality the method does not use: e.g. ``sound`` for a
+    video-only method)."""
     from ..eval.suite import missing_modalities
-    from ..methods import method_class
+    from ..methods import Method, method_class
 
     name = str(resolved["method"]["name"])
-    modalities = method_class(name).modalities
-    skipped = {t: why for t in cfg.tasks if (why := missing_modalities(t, name, modalities))}
-    return [t for t in cfg.tasks if t not in skipped], skipped
+    cls = method_class(name)
+    local = cls.local_video_features is not Method.local_video_features
+    tasks = cfg.tasks_for(dataset)
+    skipped = {t: why for t in tasks if (why := missing_modalities(t, name, cls.modalities))}
+    skipped.update({t: f"task '{t}' reads per-step local video features, which method '{name}' does not produce"
+                    for t in _LOCAL_TASKS if t in tasks and t not in skipped and not local})
+    return [t for t in tasks if t not in skipped], skipped
 
 
 def sheet_videos(resolved: dict[str, Any], n: int) -> list[Path]:

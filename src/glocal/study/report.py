@@ -64,8 +64,9 @@ def _metrics_of(cfg: StudyConfig, values: dict[str, Any], dataset: str) -> list[
 
     seen: list[str] = []
     for c in cfg.claims:
-        seen += [m for m in c.metrics if m not in seen]
-    for task in cfg.tasks:
+        if dataset in cfg.claim_datasets(c):
+            seen += [m for m in c.metrics if m not in seen]
+    for task in cfg.tasks_for(dataset):
         for metric in TASKS[task].headline:
             key = f"{task}/{metric}"
             if key not in seen and any(key in run for per in values.get(dataset, {}).values() for run in per.values()):

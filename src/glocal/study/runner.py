@@ -275,9 +275,9 @@ class StudyRunner:
             if not ckpts:
                 return self._fail(cell, "pretrain", f"no checkpoint in {folder / 'pretrain'}")
             resolved = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
-            tasks, not_run = cell_tasks(self.cfg, resolved)
+            tasks, not_run = cell_tasks(self.cfg, resolved, cell.dataset)
             if not tasks:
-                return self._fail(cell, "eval", f"the method runs none of the tasks {self.cfg.tasks}")
+                return self._fail(cell, "eval", f"the method runs none of the tasks {self.cfg.tasks_for(cell.dataset)}")
             rc = self._step(cell, "eval", self._eval_argv(folder, ckpts[-1], tasks))
             if self.stopping:
                 self._set(cell, state="interrupted", cpu_s=cell_cpu_seconds(folder))
