@@ -36,6 +36,8 @@ def test_report_states_verdicts_numbers_and_cpu(finished_study, tmp_path):
     assert "| bad | 2 | 0.205 ± 0.007 | 0.100 ± 0.000 |" in md  # the failed seed left out
     assert "| w/bad/seed2 | failed |" in md and "Rule: A claim holds" in md
     assert "8 of 9 cells finished" in md
+    # which method for which task: the arms without overrides (good only here); with table_arms, all three
+    assert "| linear/top1 | good 0.610 (n=3) | - | +0.510 ± 0.006 (p " in md
     assert (tmp_path / "rep" / "curves_w.png").is_file() and "![w: training loss" in md
 
     page = html_path.read_text()
@@ -60,3 +62,15 @@ def test_report_cli_and_a_folder_that_is_no_study(finished_study, tmp_path, caps
         write_study_report(tmp_path)
     assert main(["report", str(tmp_path / "nowhere")]) == 2
     assert "has no study.json" in capsys.readouterr().err
+
+
+def test_which_method_table_ranks_the_table_arms(study_cfg):
+    from glocal.study.report import which_method
+
+    cfg = study_cfg(table_arms=["plain", "good", "bad"])
+    values = {"w": {arm: {s: {"linear/top1": base + 0.01 * s, "random_init:linear/top1": 0.1} for s in range(3)}
+                    for arm, base in (("good", 0.6), ("plain", 0.4), ("bad", 0.2))}}
+    (row,) = which_method(cfg, values, "w", ["linear/top1"])
+    assert row[0] == "linear/top1" and row[1] == "good 0.610 (n=3)"
+    assert row[2].startswith("plain 0.410: +0.200 ± 0.000 (p ") and row[4] == "plain 0.410, bad 0.210"
+    assert which_method(cfg, values, "w", ["sound/top1"]) == []  # no arm has it

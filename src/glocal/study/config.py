@@ -106,6 +106,8 @@ class StudyConfig:
     parallel: Annotated[int, Range(1, 1024)] | None = None  # cells at once (None: usable cores // threads)
     threads_per_cell: Annotated[int, Range(1, 1024)] = 1  # train.num_threads and eval --threads
     claims: list[ClaimConfig] = field(default_factory=list)
+    #: arms compared in the report's "which method for which task" table (None: the arms without overrides)
+    table_arms: list[str] | None = None
     #: localisation contact sheets (``glocal localize``) of this many test videos per cell of a method
     #: that runs ``localization`` (the same videos for every cell); 0: none
     sheet_videos: Annotated[int, Range(0, 64)] = 0
@@ -148,6 +150,9 @@ class StudyConfig:
             if dataset not in self.data:
                 raise ConfigError(f"budget.estimate_cpu_minutes.{dataset}: no such dataset "
                                   f"(datasets: {sorted(self.data)})")
+        bad = [a for a in (self.table_arms or []) if a not in names]
+        if bad:
+            raise ConfigError(f"config key 'table_arms' has {bad}; arms: {names}")
         claim_names = [c.name for c in self.claims]
         for i, c in enumerate(self.claims):
             key = f"claims[{i}]"
@@ -177,6 +182,10 @@ class StudyConfig:
 
     def arm(self, name: str) -> ArmConfig:
         return next(a for a in self.arms if a.name == name)
+
+    def method_arms(self) -> list[str]:
+        """The arms of the "which method for which task" table."""
+        return list(self.table_arms) if self.table_arms is not None else [a.name for a in self.arms if not a.overrides]
 
     def tasks_for(self, dataset: str) -> list[str]:
         """The evaluation tasks on ``dataset``: ``tasks``, then its ``dataset_tasks``."""

@@ -21,8 +21,8 @@ from .config import RANDOM_INIT, StudyConfig
 from .files import read_json, write_atomic
 from .render import Block, Heading, Image, Table, Text, to_html, to_markdown
 from .runner import format_minutes
-from .stats import mean_std
-from .verdict import RULE, ClaimResult, judge, values_from_reports
+from .stats import mean_std, paired
+from .verdict import RULE, ClaimResult, judge, series, values_from_reports
 
 __all__ = ["load_study", "report_blocks", "write_study_report"]
 
@@ -139,6 +139,38 @@ def _curves(cfg: StudyConfig, study: dict[str, Any], dataset: str, out: Path) ->
     return path
 
 
+def which_method(cfg: StudyConfig, values: dict[str, Any], dataset: str, metrics: list[str]) -> list[list[str]]:
+    """Rows of the "which method for which task" table on ``dataset``: per metric the table arms
+    ranked by their mean over seeds, the best against the runner-up paired over common seeds (mean
+    ± SE, one-sided t-test p) and the best against its random-init twin."""
+    runs = values.get(dataset, {})
+    rows = []
+    for key in metrics:
+        ranked = []
+        for arm in cfg.method_arms():
+            per = runs.get(arm, {})
+            xs = [per[s][key] for s in sorted(per) if key in per[s]]
+            if xs:
+                ranked.append((mean_std(xs)[0], arm, len(xs)))
+        if not ranked:
+            continue
+        ranked.sort(key=lambda r: -r[0])
+        best = ranked[0]
+        vs_next = vs_rand = "-"
+        if len(ranked) > 1:
+            seeds, a, b = series(values, dataset, best[1], ranked[1][1], key)
+            if len(seeds) > 1:
+                r = paired(a, b)
+                vs_next = f"{ranked[1][1]} {ranked[1][0]:.3f}: {r.mean:+.3f} ± {r.se:.3f} (p {_p(r.p_t)})"
+        seeds, a, b = series(values, dataset, best[1], RANDOM_INIT, key)
+        if len(seeds) > 1:
+            r = paired(a, b)
+            vs_rand = f"{r.mean:+.3f} ± {r.se:.3f} (p {_p(r.p_t)})"
+        rows.append([key, f"{best[1]} {best[0]:.3f} (n={best[2]})", vs_next, vs_rand,
+                     ", ".join(f"{arm} {m:.3f}" for m, arm, _ in ranked[1:])])
+    return rows
+
+
 def _sheet_blocks(cfg: StudyConfig, study: dict[str, Any], dataset: str) -> list[Block]:
     """The contact sheets (``sheet_videos``) of each arm's lowest finished seed on ``dataset``."""
     out: list[Block] = []
@@ -189,7 +221,13 @@ def report_blocks(cfg: StudyConfig, study: dict[str, Any], reports: dict[tuple[s
     for dataset in cfg.data:
         blocks.append(Heading(f"Results on {dataset} ({cfg.data[dataset]})", 2))
         runs = values.get(dataset, {})
-        for key in _metrics_of(cfg, values, dataset):
+        metrics = _metrics_of(cfg, values, dataset)
+        table = which_method(cfg, values, dataset, metrics)
+        if table:
+            blocks.append(Table(["task metric", "best (mean)", "vs runner-up (paired diff ± SE)",
+                                 "best vs its random init", "the others (mean)"], table,
+                                caption=f"{dataset}: which method for which task (arms {cfg.method_arms()})"))
+        for key in metrics:
             rows = []
             for arm in cfg.arms:
                 per = runs.get(arm.name, {})

@@ -24,7 +24,7 @@ from .config import RANDOM_INIT, ClaimConfig, StudyConfig
 from .stats import Paired, paired
 
 __all__ = ["HOLDS", "NOT", "INCONCLUSIVE", "Comparison", "ClaimResult", "judge", "judge_claim", "RULE",
-           "values_from_reports"]
+           "values_from_reports", "series"]
 
 HOLDS, NOT, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
 
@@ -59,8 +59,9 @@ class ClaimResult:
     verdict: str = INCONCLUSIVE
 
 
-def _series(values: Values, dataset: str, arm: str, baseline: str,
+def series(values: Values, dataset: str, arm: str, baseline: str,
             metric: str) -> tuple[list[int], list[float], list[float]]:
+    """``(seeds, arm values, baseline values)`` over the seeds both have (``random_init``: the arm's twin)."""
     runs = values.get(dataset, {}).get(arm, {})
     base_runs = runs if baseline == RANDOM_INIT else values.get(dataset, {}).get(baseline, {})
     base_key = f"{RANDOM_INIT}:{metric}" if baseline == RANDOM_INIT else metric
@@ -85,7 +86,7 @@ def judge_claim(cfg: StudyConfig, claim: ClaimConfig, values: Values) -> ClaimRe
         for arm in claim.arms:
             for base in claim.baselines:
                 for metric in claim.metrics:
-                    seeds, a, b = _series(values, dataset, arm, base, metric)
+                    seeds, a, b = series(values, dataset, arm, base, metric)
                     comps.append(Comparison(dataset, arm, base, metric, seeds, paired(a, b) if seeds else None))
         out.comparisons += comps
         out.per_dataset[dataset] = _dataset_verdict(comps, cfg.alpha, cfg.min_seeds)
