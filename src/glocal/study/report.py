@@ -53,6 +53,11 @@ def _ms(xs: list[float]) -> str:
     return f"{m:.3f} ± {sd:.3f}" if len(xs) > 1 else f"{m:.3f}"
 
 
+def _signed(x: float) -> str:
+    """``+0.123``; a difference that rounds to zero is ``+0.000``, never ``-0.000``."""
+    return f"{round(x, 3) + 0.0:+.3f}"
+
+
 def _p(p: float) -> str:
     return "-" if p is None or math.isnan(p) else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}")
 
@@ -92,7 +97,7 @@ def _claim_blocks(res: ClaimResult, values: dict[str, Any]) -> list[Block]:
         if r is None:
             rows.append([cmp.dataset, cmp.arm, cmp.baseline, cmp.metric, "0", "-", "-", "-", "-", "-"])
             continue
-        diff = f"{r.mean:+.3f} ± {r.se:.3f}" if r.n > 1 else f"{r.mean:+.3f}"
+        diff = f"{_signed(r.mean)} ± {r.se:.3f}" if r.n > 1 else _signed(r.mean)
         rows.append([cmp.dataset, cmp.arm, cmp.baseline, cmp.metric, str(r.n), _ms(a), _ms(b), diff, _p(r.p_t),
                      _p(r.p_sign)])
     blocks.append(Table(["dataset", "arm", "baseline", "metric", "seeds", "arm", "baseline", "diff ± SE",
@@ -161,11 +166,11 @@ def which_method(cfg: StudyConfig, values: dict[str, Any], dataset: str, metrics
             seeds, a, b = series(values, dataset, best[1], ranked[1][1], key)
             if len(seeds) > 1:
                 r = paired(a, b)
-                vs_next = f"{ranked[1][1]} {ranked[1][0]:.3f}: {r.mean:+.3f} ± {r.se:.3f} (p {_p(r.p_t)})"
+                vs_next = f"{ranked[1][1]} {ranked[1][0]:.3f}: {_signed(r.mean)} ± {r.se:.3f} (p {_p(r.p_t)})"
         seeds, a, b = series(values, dataset, best[1], RANDOM_INIT, key)
         if len(seeds) > 1:
             r = paired(a, b)
-            vs_rand = f"{r.mean:+.3f} ± {r.se:.3f} (p {_p(r.p_t)})"
+            vs_rand = f"{_signed(r.mean)} ± {r.se:.3f} (p {_p(r.p_t)})"
         rows.append([key, f"{best[1]} {best[0]:.3f} (n={best[2]})", vs_next, vs_rand,
                      ", ".join(f"{arm} {m:.3f}" for m, arm, _ in ranked[1:])])
     return rows
