@@ -6,25 +6,21 @@ Each JSON is one seed's `glocal eval all --out` report (it holds the checkpoint'
 random-init twin's metrics, same seed, same test videos). Prints a Markdown table: per metric the
 trained mean ± std, the random-init mean ± std, the paired difference (trained - random init, per
 seed) as mean ± standard error, and whether that difference exceeds two standard errors
-(``mean > 2 * std(ddof=1) / sqrt(n)``; needs n >= 2).
+(``mean > 2 * std(ddof=1) / sqrt(n)``; needs n >= 2). The statistics are the library's
+(:mod:`glocal.study.stats`, also behind ``glocal report``), which adds the paired t-test p-value.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
+
+from glocal.study.stats import mean_std, paired
 
 #: (task, metric) rows in print order; rows absent from every report are left out
 ROWS = (("linear", "top1"), ("retrieval", "R@1"), ("retrieval", "R@5"), ("sound", "top1"),
         ("localization", "pointing"), ("localization", "mass_share"), ("localization", "AUC"))
-
-
-def _mean_std(xs: list[float]) -> tuple[float, float]:
-    m = sum(xs) / len(xs)
-    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
-    return m, sd
 
 
 def seed_rows(reports: list[dict]) -> list[dict]:
@@ -36,12 +32,9 @@ def seed_rows(reports: list[dict]) -> list[dict]:
             b = [float(r["metrics"]["random_init"][task][key]) for r in reports]
         except KeyError:
             continue
-        diff = [x - y for x, y in zip(a, b)]
-        n = len(diff)
-        d_mean, d_sd = _mean_std(diff)
-        se = d_sd / math.sqrt(n) if n > 1 else float("nan")
-        out.append({"task": task, "metric": key, "n": n, "trained": _mean_std(a), "random": _mean_std(b),
-                    "diff": d_mean, "se": se, "beats": n > 1 and d_mean > 2 * se})
+        d = paired(a, b)
+        out.append({"task": task, "metric": key, "n": d.n, "trained": mean_std(a), "random": mean_std(b),
+                    "diff": d.mean, "se": d.se, "p_t": d.p_t, "beats": d.n > 1 and d.mean > 2 * d.se})
     return out
 
 

@@ -5,7 +5,7 @@ Layers, lowest first (each may import only the layers below it)::
 
     errors  ->  boxes, config  ->  runtime  ->  models, objectives  ->  data  ->  methods
         ->  train, eval (train may use eval for its monitor; eval never imports train)
-        ->  demo, api  ->  cli
+        ->  demo, api, study  ->  cli
 
 Every ``import`` statement counts, also those inside functions and under ``TYPE_CHECKING``: a
 lazy import hides a dependency from the reader, not from the structure.
@@ -29,7 +29,7 @@ LAYERS: dict[str, int] = {
     "data": 4,
     "methods": 5,
     "train": 6, "eval": 6,
-    "demo": 7, "api": 7,
+    "demo": 7, "api": 7, "study": 7,
     "cli": 8,
 }
 #: imports between parts of the same layer that the house allows (importer, imported)

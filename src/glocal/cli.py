@@ -1,5 +1,5 @@
 """The ``glocal`` command line: synth, pretrain, config show, eval, embed, search, localize, export, scan,
-prepare, demo.
+prepare, demo, study, report.
 
 User-input problems (:class:`~glocal.errors.GlocalError`) are printed as one line
 ``glocal: error: ...`` with exit status 2; anything else keeps its traceback.
@@ -132,6 +132,35 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     run_demo(out_dir=args.out, data_dir=args.data, config=args.config, overrides=args.overrides,
              progress=not args.quiet, tasks=args.tasks)
+    return 0
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    from .study.config import load_study_config
+    from .study.grid import cell_config, default_parallel, describe_plan, expand
+    from .study.runner import StudyRunner
+
+    cfg = load_study_config(args.config, args.overrides or [])
+    for cell in expand(cfg):  # every cell's pretraining config resolves, before anything runs
+        cell_config(cfg, cell, args.out)
+    parallel = args.parallel or default_parallel(cfg)
+    if len(cfg.seeds) < 3:
+        print(f"glocal study: warning: {len(cfg.seeds)} seed(s), fewer than 3: too few to test a difference "
+              f"(a claim with fewer than min_seeds={cfg.min_seeds} paired seeds is inconclusive)", file=sys.stderr)
+    print(describe_plan(cfg, parallel))
+    if args.dry_run:
+        return 0
+    summary = StudyRunner(cfg, args.out, parallel=parallel, config_path=args.config).run()
+    if summary["stopped_by"]:
+        return 130 if summary["stopped_by"] == "SIGINT" else 143
+    return 0 if summary["failed"] == 0 and summary["refused"] == 0 else 1
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .study.report import write_study_report
+
+    md, page = write_study_report(args.study_dir, args.out)
+    print(f"glocal report: wrote {md} and {page}")
     return 0
 
 
@@ -361,6 +390,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="pretraining config overrides")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("study", help="a grid of pretraining + evaluation runs (arm x dataset x seed): resumable, "
+                                     "parallel, within a CPU budget",
+                       description="Run every cell (dataset x arm x seed) of the study CONFIG (docs/study.md; e.g. "
+                                   "configs/study/claims.yaml) as `glocal pretrain` + `glocal eval all` subprocesses "
+                                   "into OUT/cells/<dataset>/<arm>/seed<k>/ (config.yaml, pretrain/, logs, eval.json, "
+                                   "done.json with the CPU time). Finished cells are skipped, a killed study "
+                                   "continues where it stopped (checkpoint resume), a failing cell is reported and "
+                                   "the others go on; cells that cannot fit the budget are not started. Then "
+                                   "`glocal report OUT`.")
+    p.add_argument("config", metavar="CONFIG", help="study YAML, e.g. configs/study/claims.yaml")
+    p.add_argument("--out", required=True, help="study folder (created; a second run resumes)")
+    p.add_argument("--parallel", type=int, help="cells at once (default: the config's parallel, else usable cores "
+                                                "// threads_per_cell)")
+    p.add_argument("--dry-run", action="store_true", help="print the grid and its estimated CPU hours; run nothing")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="study config overrides, e.g. seeds=[0,1]")
+    p.set_defaults(func=_cmd_study)
+
+    p = sub.add_parser("report", help="report.md + self-contained report.html of a `glocal study` folder: tables, "
+                                      "paired tests, verdict per claim, curves, CPU time",
+                       description="Summarise the finished cells of STUDY_DIR: per claim its verdict (holds / does "
+                                   "not hold / inconclusive) with the paired differences over seeds and their "
+                                   "p-values, per dataset one table per task metric (mean ± std over seeds, each arm "
+                                   "and its random-init twin), training curves per arm, CPU time per cell and in "
+                                   "all. The HTML embeds its pictures (no scripts, no external files).")
+    p.add_argument("study_dir", metavar="STUDY_DIR", help="the --out folder of `glocal study`")
+    p.add_argument("--out", help="report folder (default: STUDY_DIR)")
+    p.set_defaults(func=_cmd_report)
     return parser
 
 
