@@ -135,6 +135,7 @@ def run_demo(
         "skipped": skipped,
         "timings": timings,
         "checkpoint": summary["checkpoint"],
+        "evaluation": evaluation.to_dict(),  # per-task details (folds, sizes) for the report
         "world": {k: v for k, v in world.items() if k != "config"} if isinstance(world, dict) else str(world),
         "config": cfg.to_dict(),
         "machine": {"torch": torch.__version__, "threads": torch.get_num_threads(), "platform": platform.platform()},
