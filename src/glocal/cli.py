@@ -63,10 +63,10 @@ def _report(results: object, checkpoint: str | Path, folder: Path, data: str | N
     try:
         paths = write_results_report(results, checkpoint, folder, data=data, data_format=data_format)
     except GlocalError as exc:
-        print(f"{what}: report not written: {one_line(exc)} (the results are written)", file=sys.stderr)
+        print(f"{what} report not written: {one_line(exc)} (the results are written)", file=sys.stderr)
         return 1
     notes = "".join(f"\n  note: {n}" for n in paths["notes"])
-    print(f"{what}: report -> {paths['md']} and {paths['html']}{notes}")
+    print(f"{what} report -> {paths['md']} and {paths['html']}{notes}")
     return 0
 
 
@@ -74,7 +74,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from .eval.cli import run
 
     def report(results: object, out: Path, folder: Path) -> int:
-        return _report(results, args.checkpoint, folder, args.data, args.data_format, "glocal eval")
+        return _report(results, args.checkpoint, folder, args.data, args.data_format, "glocal eval:")
 
     return run(args, report)
 
@@ -122,8 +122,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     result = run_demo(out_dir=args.out, data_dir=args.data, config=args.config, overrides=args.overrides,
                       progress=not args.quiet, tasks=args.tasks)
-    return _report(result.get("evaluation", result), result["checkpoint"], Path(args.out), args.data, None,
-                   "[glocal demo]")
+    evaluation = {**result["evaluation"], "skipped": result["skipped"]}  # + the tasks the demo left out up front
+    return _report(evaluation, result["checkpoint"], Path(args.out), args.data, None, "[glocal demo]")
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
