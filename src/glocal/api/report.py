@@ -306,8 +306,8 @@ def write_results_report(results: Any, checkpoint: str | Path, out_dir: str | Pa
         "method": method,
         "checkpoint": str(checkpoint.resolve()),
         "data": str(data if data is not None else (enc.spec.data.root if enc is not None else reports[0].get("data", "?"))),
-        "seeds": (f"pretraining seed {enc.spec.seed}" if enc is not None else "?")
-                 + (f"; {len(reports)} evaluation runs (mean ± std)" if len(reports) > 1 else ""),
+        "seeds": (f"{len(reports)} runs (mean ± std over them); the pictures: " if len(reports) > 1 else "")
+                 + (f"pretraining seed {enc.spec.seed}" if enc is not None else "?"),
     }
     budget = ""
     try:
