@@ -93,12 +93,13 @@ def test_a_broken_picture_does_not_fail_the_eval(api_world: Path, glcm_ckpt: Pat
     monkeypatch.setattr(api_report, "ReportOptions", lambda: FAST)  # the command line's defaults, made small
     out = tmp_path / "eval" / "knn.json"
     rc = main(["eval", "knn", "--checkpoint", str(glcm_ckpt), "--data", str(api_world), "--out", str(out),
-               "--device", "cpu", "--quiet", "clips_per_video=1", "num_workers=0", "knn_k=1", "--report"])
+               "--device", "cpu", "--quiet", "clips_per_video=1", "num_workers=0", "--report", "knn_k=1"])
     assert rc == 0 and out.is_file()
     md = (out.parent / "report.md").read_text()  # bare --report: next to the results
     assert "Localisation contact sheets not drawn: RuntimeError: the plotting library fell over" in md
     assert "| knn | top1 |" in md and (out.parent / "retrieval.png").is_file()
     assert "report ->" in capsys.readouterr().out
+    assert json.loads(out.read_text())["options"]["knn_k"] == 1  # `--report knn_k=1`: an override, not a folder
 
 
 def test_report_folder_checked_before_the_evaluation(api_world: Path, glcm_ckpt: Path, tmp_path: Path, capsys):

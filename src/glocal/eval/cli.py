@@ -121,6 +121,17 @@ def report_dir(args: argparse.Namespace, out: Path) -> Path | None:
     return Path(report) if report else out.parent
 
 
+def _unswallow_override(args: argparse.Namespace) -> None:
+    """``--report knn_k=5``: the bare ``--report`` took the override as its folder; give it back."""
+    from ..config import field_types
+    from .context import EvalRunOptions
+
+    value = getattr(args, "report", None)
+    if value and "=" in value and value.split("=", 1)[0] in field_types(EvalRunOptions):
+        args.overrides = [*(getattr(args, "overrides", None) or []), value]
+        args.report = ""
+
+
 def run(args: argparse.Namespace, write_report: Callable[[EvalReport, Path, Path], int] | None = None) -> int:
     """Entry point of ``glocal eval``.
 
@@ -146,6 +157,7 @@ def run(args: argparse.Namespace, write_report: Callable[[EvalReport, Path, Path
         if args.tasks:
             raise GlocalError("--tasks is only used with TASK=all")
         tasks = [args.task]
+    _unswallow_override(args)
     chosen = build(EvalRunOptions, apply_overrides({}, option_overrides(args)))
     options, overrides = chosen.protocol_options(), chosen.loader_overrides()
     out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent / "eval" / f"{args.task}.json"
