@@ -82,7 +82,9 @@ def run_demo(
     progress: bool = True,
     tasks: Sequence[str] | None = None,
 ) -> dict:
-    """The whole demo; writes ``results.json`` and ``results.md`` under ``out_dir``.
+    """The whole demo; writes ``results.json`` and ``results.md`` under ``out_dir``. (``glocal demo``
+    then writes the report there with :func:`glocal.api.report.write_results_report`, given the
+    returned dict's ``evaluation``: demo and api are peers, so the command line joins them.)
 
     ``tasks``: evaluation tasks (default :data:`DEMO_TASKS`); those the method cannot run are
     skipped with a printed note (checked before pretraining where the modalities tell, else at
