@@ -10,11 +10,13 @@ import pytest
 
 from glocal.api.embed import EmbedOptions
 from glocal.api.localize import LocalizeOptions
+from glocal.api.search import SearchOptions
 from glocal.cli import build_parser
 from glocal.data.reencode import EncodeParams
 
 
 @pytest.mark.parametrize("command, options", [("embed", EmbedOptions), ("localize", LocalizeOptions),
+                                              ("search", SearchOptions),
                                               ("prepare", EncodeParams)])
 def test_help_lists_exactly_the_option_fields(command, options):
     sub = next(a for a in build_parser()._actions if a.dest == "command" or getattr(a, "choices", None))

@@ -1,4 +1,4 @@
-"""The ``glocal`` command line: synth, pretrain, eval, embed, localize, scan, prepare, demo.
+"""The ``glocal`` command line: synth, pretrain, eval, embed, search, localize, scan, prepare, demo.
 
 User-input problems (:class:`~glocal.errors.GlocalError`) are printed as one line
 ``glocal: error: ...`` with exit status 2; anything else keeps its traceback.
@@ -90,6 +90,26 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     print(f"glocal embed: {report['embedded']} of {report['files']} files embedded ({dims}), "
           f"{report['skipped']} skipped, {report['resumed_chunks']} of {report['chunks']} chunks resumed "
           f"-> {args.out} (report.json, index.csv)")
+    return 0
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from .api.search import SearchOptions, run_search
+    from .config import apply_overrides, build
+
+    words = list(args.overrides or [])
+    if args.k is not None:
+        words.append(f"k={args.k}")
+    if args.modality is not None:
+        words.append(f"modality={args.modality}")
+    opts = build(SearchOptions, apply_overrides({}, words))
+    result = run_search(args.index, args.query, opts, checkpoint=args.checkpoint, out=args.out)
+    kind = "cross-modal " if result.cross_modal else ""
+    print(f"glocal search: {result.query_modality} query {Path(result.query).name} -> {len(result.hits)} nearest "
+          f"{result.target} rows ({kind}{result.space} space, {result.method}, {result.backend})")
+    print(result.table())
+    if args.out:
+        print(f"-> {args.out} (results.json, results.csv, sheet.png, sheet.html)")
     return 0
 
 
@@ -222,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "split; index.parquet too with pyarrow) and OUT/report.json (skipped files with "
                                    "reasons). Rerunning resumes from the finished chunks. Options as key=value "
                                    "(glocal.api.embed.EmbedOptions; defaults and bounds in docs/api.md): modality, "
-                                   "clips_per_video, pool, chunk_size, batch_size, num_workers, format, split, device.")
+                                   "clips_per_video, pool, space, chunk_size, batch_size, num_workers, format, split, device.")
     p.add_argument("data", metavar="DATA", help="dataset folder (any documented layout; a plain folder of videos "
                                                 "is read as 'unlabeled') or manifest CSV")
     p.add_argument("--checkpoint", required=True, help="checkpoint written by `glocal pretrain`")
@@ -232,6 +252,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="embed options (see above)")
     p.set_defaults(func=_cmd_embed)
+
+    p = sub.add_parser("search", help="nearest videos of an embed index for a video or a sound (cross-modal in the "
+                                      "joint space): table + PNG/HTML sheet",
+                       description="Embed --query with the index's checkpoint and settings and rank the rows of "
+                                   "--index (the --out folder of `glocal embed`) by cosine similarity: exact, in "
+                                   "torch chunks, or with faiss (backend=faiss; pip install 'glocal[search]'). A sound "
+                                   "against a video index is cross-modal and needs an index embedded with space=joint "
+                                   "modality=both. Prints rank, score, path, label; with --out writes results.json, "
+                                   "results.csv, sheet.png and sheet.html. Options as key=value "
+                                   "(glocal.api.search.SearchOptions; defaults in docs/api.md): k, modality, target, "
+                                   "backend, chunk_size, tile, device.")
+    p.add_argument("--index", required=True, help="a `glocal embed` output folder")
+    p.add_argument("--query", required=True, help="a video or sound file")
+    p.add_argument("-k", type=int, default=None, help="hits (default 10; same as k=N)")
+    p.add_argument("--modality", choices=["auto", "video", "audio"], default=None,
+                   help="the query's modality (default auto: sound files -> audio, else video)")
+    p.add_argument("--checkpoint", help="checkpoint to embed the query with (default: the index's, from settings.json)")
+    p.add_argument("--out", help="folder for results.json/.csv, sheet.png and sheet.html (checked writable first)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="search options (see above)")
+    p.set_defaults(func=_cmd_search)
 
     p = sub.add_parser("localize", help="draw the audio-visual heat map over videos: overlay .mp4 (with the audio) "
                                         "+ PNG contact sheet (with the ground truth when annotated)",

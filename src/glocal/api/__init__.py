@@ -5,8 +5,12 @@
 already preprocessed tensor batch, and return float32 ``(N, D)`` global embeddings on the CPU.
 Files go through the evaluation data path (:mod:`glocal.eval.features`: the same decode, centre
 crop, normalisation and multi-clip averaging as ``glocal eval``), so an embedding here is the
-feature the linear probe and retrieval see. ``glocal embed`` (:mod:`glocal.api.embed`) runs the
-same code over a whole dataset.
+feature the linear probe and retrieval see. With ``space="joint"`` they are instead the method's
+joint audio-visual embeddings (:meth:`Method.joint_video` / :meth:`Method.joint_audio`: the
+projection heads the video-audio contrast compares, L2-normalised per clip), so a sound and a
+video can be compared by cosine (cross-modal search, :mod:`glocal.api.search`); methods that do
+not contrast video with audio (SimCLR, MoCo, VCLR, CtrlAug) have no such space. ``glocal embed``
+(:mod:`glocal.api.embed`) runs the same code over a whole dataset.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ from ..eval.usable import file_state, unusable_reason
 from ..methods import Method, MethodSpec
 from ..runtime.precision import resolve_device
 
-__all__ = ["load", "Encoder", "ModelInfo", "Localization", "DEFAULT_CLIPS_PER_VIDEO", "manifest_of_files"]
+__all__ = ["load", "Encoder", "ModelInfo", "Localization", "DEFAULT_CLIPS_PER_VIDEO", "SPACES", "manifest_of_files"]
+
+SPACES = ("backbone", "joint")
 
 Inputs = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]], torch.Tensor, np.ndarray]
 
@@ -182,10 +188,35 @@ class Encoder:
                                 "`glocal scan` lists them")
         return m
 
+    def require_joint(self, space: str = "joint") -> None:
+        """A one-line :class:`GlocalError` for an unknown ``space``, or for ``space="joint"`` on a method
+        without a joint audio-visual embedding space (no :meth:`Method.joint_video` of its own)."""
+        if space not in SPACES:
+            raise GlocalError(f"space must be one of {', '.join(SPACES)}, got {space!r}")
+        if space == "joint" and type(self.method).joint_video is Method.joint_video:
+            raise GlocalError(f"method '{self.info.method}' has no joint audio-visual embedding space (it does not "
+                              "contrast video with audio; glcm, avid and avts do); use space=backbone")
+
     # ------------------------------------------------------------------ embeddings
-    def video_fn(self, pool: str = "mean") -> Callable[[Method, dict], torch.Tensor]:
-        """``batch -> (B, D)`` global video embedding (backbone map pooled by ``pool``: mean | max)."""
+    def video_fn(self, pool: str = "mean", space: str = "backbone") -> Callable[[Method, dict], torch.Tensor]:
+        """``batch -> (B, D)`` global video embedding: the backbone map pooled by ``pool`` (mean | max),
+        or with ``space="joint"`` the L2-normalised joint audio-visual embedding (``pool`` unused)."""
+        if space == "joint":
+            return lambda m, b: m.joint_video(b["clip/video"])
         return lambda m, b: m.pooled_video_features(b["clip/video"], pool)
+
+    def audio_space_fn(self, space: str = "backbone") -> Callable[[Method, dict], torch.Tensor]:
+        """``batch -> (B, D)``: :meth:`audio_fn` (``space="backbone"``), or the L2-normalised joint
+        embedding of each crop averaged over the file's crops (``space="joint"``)."""
+        if space != "joint":
+            return self.audio_fn
+
+        def joint(m: Method, b: dict) -> torch.Tensor:
+            audio = b["clip/audio"]
+            feats = m.joint_audio(audio.flatten(0, 1))
+            return feats.reshape(audio.shape[0], audio.shape[1], -1).float().mean(dim=1)
+
+        return joint
 
     @staticmethod
     def audio_fn(m: Method, b: dict) -> torch.Tensor:
@@ -202,8 +233,13 @@ class Encoder:
         return [fn(t[i:i + step].to(self.device, torch.float32)) for i in range(0, t.shape[0], step)]
 
     def embed_video(self, x: Inputs, *, clips_per_video: int = DEFAULT_CLIPS_PER_VIDEO, pool: str = "mean",
-                    batch_size: int | None = None, maps: bool = False, progress: bool = False) -> Any:
+                    batch_size: int | None = None, maps: bool = False, progress: bool = False,
+                    space: str = "backbone") -> Any:
         """Global video embeddings ``(N, D)`` float32 (CPU).
+
+        ``space``: ``"backbone"`` (the pooled backbone feature the linear probe sees) or ``"joint"``
+        (the method's joint audio-visual space, comparable with ``embed_audio(..., space="joint")``;
+        each clip L2-normalised, a file's clips averaged without renormalising).
 
         ``x``: a video file, a list of files, a dataset folder / manifest (files: ``clips_per_video``
         uniformly spaced clips averaged per file), or a normalised clip batch ``(B, 3, T, S, S)``
@@ -213,18 +249,20 @@ class Encoder:
         (:meth:`Method.local_video_features`), of each clip (files: ``N`` = files x clips).
         """
         self.require("video")
+        if space != "backbone":
+            self.require_joint(space)
         if pool not in ("mean", "max"):
             raise GlocalError(f"pool must be 'mean' or 'max', got {pool!r}")
         if isinstance(x, (torch.Tensor, np.ndarray)):
             if x.ndim != 5 or x.shape[1] != 3:
                 raise GlocalError(f"a video batch is (B, 3, T, H, W) normalised clips; got shape {tuple(x.shape)}")
-            fn = self.video_fn(pool)
+            fn = self.video_fn(pool, space)
             emb = torch.cat(self._tensor_batches(x, lambda v: fn(self.method, {"clip/video": v}).float().cpu(),
                                                  batch_size))
             return (emb, self._maps(x, batch_size)) if maps else emb
         m = self._checked(x, "video")
         loader = self.video_loader(m, clips_per_video, batch_size)
-        feats, _ = extract_features(self.method, loader, self.video_fn(pool), device=self.device,
+        feats, _ = extract_features(self.method, loader, self.video_fn(pool, space), device=self.device,
                                     desc="video embeddings", progress=progress)
         emb = torch.from_numpy(feats)
         if not maps:
@@ -249,8 +287,11 @@ class Encoder:
         return {"spatial": spatial, "frames": frames}
 
     def embed_audio(self, x: Inputs, *, clips_per_video: int = DEFAULT_CLIPS_PER_VIDEO,
-                    batch_size: int | None = None, progress: bool = False) -> torch.Tensor:
+                    batch_size: int | None = None, progress: bool = False, space: str = "backbone") -> torch.Tensor:
         """Global audio embeddings ``(N, D)`` float32 (CPU).
+
+        ``space``: ``"backbone"`` (the pooled audio trunk feature) or ``"joint"`` (the joint
+        audio-visual space of :meth:`embed_video`; each crop L2-normalised, crops averaged).
 
         ``x``: a media file with an audio track (video or plain audio), a list of files, a dataset
         folder / manifest (the track cut into ``clips_per_video`` uniformly spaced crops of
@@ -258,14 +299,16 @@ class Encoder:
         ``info.sample_rate`` (one row per waveform).
         """
         self.require("audio")
+        if space != "backbone":
+            self.require_joint(space)
         if isinstance(x, (torch.Tensor, np.ndarray)):
             if x.ndim != 2:
                 raise GlocalError(f"an audio batch is (B, N) mono waveforms at {self.info.sample_rate} Hz; "
                                   f"got shape {tuple(x.shape)}")
-            return torch.cat(self._tensor_batches(x, lambda a: self.method.audio_features(a).float().cpu(),
-                                                  batch_size))
+            one = self.method.joint_audio if space == "joint" else self.method.audio_features
+            return torch.cat(self._tensor_batches(x, lambda a: one(a).float().cpu(), batch_size))
         loader = self.audio_loader(self._checked(x, "audio"), clips_per_video, batch_size)
-        feats, _ = extract_features(self.method, loader, self.audio_fn, device=self.device,
+        feats, _ = extract_features(self.method, loader, self.audio_space_fn(space), device=self.device,
                                     desc="audio embeddings", progress=progress)
         return torch.from_numpy(feats)
 

@@ -12,6 +12,9 @@ Output folder ``OUT``::
 
 Files that cannot be used (undecodable, or without a stream the modality reads) are skipped: one
 line each on stderr, counted and named in ``report.json``.
+
+``space=joint`` writes the method's joint audio-visual embeddings instead of backbone features (a
+sound and a video compare by cosine there: cross-modal ``glocal search``, :mod:`glocal.api.search`).
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ class EmbedOptions:
     clips_per_video: Annotated[int, Range(1)] = DEFAULT_CLIPS_PER_VIDEO
     #: video backbone map pooled over positions by mean (``video_features``) or max
     pool: Literal["mean", "max"] = "mean"
+    #: backbone: the pooled backbone features (what the linear probe sees); joint: the method's
+    #: joint audio-visual space (glcm, avid, avts), where sounds and videos compare by cosine
+    space: Literal["backbone", "joint"] = "backbone"
     #: files per chunk (the unit of resume)
     chunk_size: Annotated[int, Range(1)] = 256
     batch_size: Annotated[int, Range(1)] = 16
@@ -75,9 +81,9 @@ def _atomic_write(path: Path, write) -> None:
 
 def _embed_rows(enc: Encoder, m: Manifest, modality: str, opts: EmbedOptions) -> np.ndarray:
     if modality == "video":
-        loader, fn = enc.video_loader(m, opts.clips_per_video, opts.batch_size), enc.video_fn(opts.pool)
+        loader, fn = enc.video_loader(m, opts.clips_per_video, opts.batch_size), enc.video_fn(opts.pool, opts.space)
     else:
-        loader, fn = enc.audio_loader(m, opts.clips_per_video, opts.batch_size), enc.audio_fn
+        loader, fn = enc.audio_loader(m, opts.clips_per_video, opts.batch_size), enc.audio_space_fn(opts.space)
     feats, _ = extract_features(enc.method, loader, fn, device=enc.device, progress=False)
     return feats
 
@@ -146,6 +152,7 @@ def embed_dataset(data: str | os.PathLike, checkpoint: str | os.PathLike, out: s
     mods = _modalities(opts.modality)
     for mod in mods:
         enc.require(mod)
+    enc.require_joint(opts.space)
     m = load_dataset(data, audio=opts.modality == "audio", fmt=opts.format).split(opts.split)
     if len(m) == 0:
         raise DataError(f"no media files in {data}")
@@ -154,6 +161,8 @@ def embed_dataset(data: str | os.PathLike, checkpoint: str | os.PathLike, out: s
     settings = {"data": str(Path(data).resolve()), "checkpoint": str(ckpt),
                 "checkpoint_mtime_ns": ckpt.stat().st_mtime_ns if ckpt.is_file() else None,
                 "rows": len(m), **{k: v for k, v in asdict(opts).items() if k not in ("batch_size", "num_workers", "device")}}
+    if opts.space == "backbone":  # folders from before `space` existed stay resumable (search reads no key as backbone)
+        del settings["space"]
     chunks_dir = out / "chunks"
     settings_path = out / "settings.json"
     if settings_path.is_file():

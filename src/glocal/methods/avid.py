@@ -181,6 +181,18 @@ class AVID(Method):
         """Pooled audio backbone features ``(B, C_a)`` from a waveform ``(B, N)``."""
         return self.audio(audio).float()
 
+    def joint_video(self, video: torch.Tensor) -> torch.Tensor:
+        """The contrastive space: the video head on the pooled clip feature, L2 ``(B, D)``; with
+        ``av_score: max_position`` the head at every position, averaged and L2-normalised."""
+        if self.cfg.av_score == "max_position":
+            v = head_at_positions(self.video.feature_map(video), self.video_head)  # (B, P, D)
+            return F.normalize(v.mean(dim=1), dim=1)
+        return F.normalize(self.video_head(self.video(video)).float(), dim=1)
+
+    def joint_audio(self, audio: torch.Tensor) -> torch.Tensor:
+        """The audio head on the pooled audio feature, L2 ``(B, D)``."""
+        return F.normalize(self.audio_head(self.audio(audio)).float(), dim=1)
+
     def localization_maps(self, video: torch.Tensor, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per feature-map frame: softmax over positions of the cosine between the audio embedding
         and the video head applied at each position -> ``(B, T', h, w)``

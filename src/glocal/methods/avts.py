@@ -314,6 +314,14 @@ class AVTS(Method):
         """Pooled online audio backbone features ``(B, C_a)`` from a waveform ``(B, N)``."""
         return self.audio.encoder(audio).float()
 
+    def joint_video(self, video: Tensor) -> Tensor:
+        """The online video embedding ``z_v`` the V-A contrast uses, L2 ``(B, D)``."""
+        return F.normalize(self.video(video)[1].float(), dim=1)
+
+    def joint_audio(self, audio: Tensor) -> Tensor:
+        """The online audio embedding ``z_a`` of the V-A contrast, L2 ``(B, D)``."""
+        return F.normalize(self.audio(audio)[1].float(), dim=1)
+
     def localization_maps(self, video: Tensor, audio: Tensor) -> tuple[Tensor, Tensor]:
         """Per feature-map frame: softmax over positions of the cosine between the online audio
         embedding and the online video head applied at each position -> ``(B, T', h, w)``

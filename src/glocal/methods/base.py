@@ -172,6 +172,19 @@ class Method(nn.Module):
         """Pooled audio features ``(B, D)`` from a mono waveform ``(B, N)``."""
         raise NotImplementedError(f"method '{self.name}' has no audio encoder")
 
+    def joint_video(self, video: torch.Tensor) -> torch.Tensor:
+        """The clip's embedding in the space the method contrasts video with audio: L2-normalised
+        ``(B, D)`` from a normalised clip ``(B, 3, T, H, W)``, comparable by cosine with
+        :meth:`joint_audio` (cross-modal search). Only audio-visual contrastive methods have one."""
+        raise NotImplementedError(f"method '{self.name}' has no joint audio-visual embedding space (it does not "
+                                  "contrast video with audio; glcm, avid and avts do); use space=backbone")
+
+    def joint_audio(self, audio: torch.Tensor) -> torch.Tensor:
+        """The sound's embedding in the joint space of :meth:`joint_video`: L2-normalised ``(B, D)``
+        from a mono waveform ``(B, N)``."""
+        raise NotImplementedError(f"method '{self.name}' has no joint audio-visual embedding space (it does not "
+                                  "contrast video with audio; glcm, avid and avts do); use space=backbone")
+
     def localization_maps(self, video: torch.Tensor, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Sound-source heat maps ``(B, T', h, w)`` and the clip frame index of each map ``(T',)``."""
         raise NotImplementedError(f"method '{self.name}' produces no audio-visual localisation map")

@@ -217,6 +217,21 @@ class GLCM(Method):
         steps = max(1, int(round(frames * self.cfg.audio_steps_per_frame)))
         return self._audio_trunk(audio, steps).float().mean(dim=2)
 
+    def joint_video(self, video: torch.Tensor) -> torch.Tensor:
+        """The global space of the global loss: the projected slow map, time-pooled as in training
+        (``v̄ (B, Dg, P)``), each position L2-normalised, averaged over positions, L2-normalised
+        again -> ``(B, Dg)`` (the video side of the ``pair/loss_global`` diagnostic)."""
+        slow_map = self.v_proj_global(self.slow(self._slow_input(video))).float()  # (B, Dg, Ts, h, w)
+        v_bar = slow_map.mean(dim=2).flatten(2)  # (B, Dg, P)
+        return nn.functional.normalize(nn.functional.normalize(v_bar, dim=1).mean(dim=2), dim=1)
+
+    def joint_audio(self, audio: torch.Tensor) -> torch.Tensor:
+        """The global audio embedding ``ā`` of the global loss, L2-normalised ``(B, Dg)``, at the
+        training step density (``audio_steps_per_frame`` steps per frame of the waveform's span)."""
+        frames = int(audio.shape[-1]) / self.data.sample_rate * self.data.fps
+        steps = max(1, int(round(frames * self.cfg.audio_steps_per_frame)))
+        return nn.functional.normalize(self._audio_global(self._audio_trunk(audio, steps)), dim=1)
+
     def localization_maps(self, video: torch.Tensor, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per slow frame: softmax over positions of ``<a_bar, v_{τ,p}>`` → ``(B, Ts, h, w)``."""
         t = video.shape[2]
