@@ -8,8 +8,9 @@ the table against random init (:mod:`glocal.eval.report`), it draws with the too
   checkpoint sits in, when its ``log.csv`` is there;
 - 2-4 localisation contact sheets (``glocal localize``: :func:`glocal.api.localize.contact_sheet`)
   of test videos, ground truth drawn where annotations.json has it (audio-visual methods only);
-- one retrieval example: a test video and its top-k nearest train videos (cosine between
-  :meth:`Encoder.embed_video` embeddings, :func:`nearest`).
+- one retrieval example (``glocal search``): a test video and its top-k nearest train videos
+  (:func:`glocal.api.search.top_k` over :meth:`Encoder.embed_video` embeddings, drawn by
+  :func:`glocal.api.search_sheet.render_sheet`).
 
 Each picture is drawn on its own: one that fails (no audio in the data, a method without maps, a
 broken file) becomes a one-line note in the report, never a failed evaluation.
@@ -18,14 +19,12 @@ broken file) becomes a one-line note in the report, never a failed evaluation.
 from __future__ import annotations
 
 import datetime as _dt
-import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
-import torch
 
 from .. import __version__
 from ..config import Range
@@ -39,8 +38,10 @@ from ..runtime.checkpoint import load_checkpoint
 from ..runtime.rundir import check_writable
 from . import Encoder, load
 from .localize import LocalizeOptions, contact_sheet
+from .search import top_k
+from .search_sheet import SheetItem, png_bytes, render_sheet
 
-__all__ = ["ReportOptions", "write_results_report", "nearest", "retrieval_sheet", "middle_frame"]
+__all__ = ["ReportOptions", "write_results_report"]
 
 
 @dataclass
@@ -123,11 +124,7 @@ def _rel(m: Manifest, i: int) -> str:
 
 
 def _png(picture: np.ndarray, path: Path) -> Path:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(picture).save(buf, format="PNG", optimize=True)
-    return atomic_write(path, buf.getvalue())
+    return atomic_write(path, png_bytes(picture))
 
 
 # ---------------------------------------------------------------------------- pictures
@@ -185,51 +182,6 @@ def _sheets(enc: Encoder, m: Manifest, out: Path, opts: ReportOptions) -> list[F
     return figures
 
 
-def nearest(queries: torch.Tensor, gallery: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine top-``k`` of each query ``(Q, D)`` among ``gallery`` ``(G, D)``: indices and similarities,
-    both ``(Q, min(k, G))``, best first."""
-    q = torch.nn.functional.normalize(queries.float(), dim=1)
-    g = torch.nn.functional.normalize(gallery.float(), dim=1)
-    sims, idx = (q @ g.T).topk(min(k, g.shape[0]), dim=1)
-    return idx.numpy(), sims.numpy()
-
-
-def middle_frame(path: str | Path) -> np.ndarray | None:
-    """The RGB frame ``(H, W, 3)`` uint8 at the middle of a video (None when it has none)."""
-    import av
-
-    with av.open(str(path)) as c:
-        stream = c.streams.video[0]
-        frames = stream.frames or 0
-        target = frames // 2 if frames else None
-        last = None
-        for n, frame in enumerate(c.decode(stream)):
-            last = frame
-            if target is not None and n >= target:
-                break
-        return None if last is None else last.to_ndarray(format="rgb24")
-
-
-def retrieval_sheet(items: Sequence[tuple[str | Path, str, str]], tile: int, match: Sequence[bool | None]) -> np.ndarray:
-    """A row of tiles: each ``(video, line 1, line 2)``'s middle frame with two caption lines and a
-    border (blue for ``None``: the query, green for ``True``: same class, red for ``False``)."""
-    from PIL import Image, ImageDraw
-
-    label = 28
-    sheet = Image.new("RGB", (tile * len(items), tile + label), (255, 255, 255))
-    draw = ImageDraw.Draw(sheet)
-    for j, ((video, top, bottom), same) in enumerate(zip(items, match)):
-        frame = middle_frame(video)
-        img = (Image.fromarray(frame).resize((tile - 6, tile - 6), Image.NEAREST) if frame is not None
-               else Image.new("RGB", (tile - 6, tile - 6), (200, 200, 200)))
-        colour = (40, 90, 220) if same is None else ((0, 160, 0) if same else (210, 0, 0))
-        draw.rectangle([j * tile, 0, (j + 1) * tile - 1, tile - 1], fill=colour)
-        sheet.paste(img, (j * tile + 3, 3))
-        draw.text((j * tile + 3, tile + 1), top, fill=(0, 0, 0))
-        draw.text((j * tile + 3, tile + 14), bottom, fill=(0, 0, 0))
-    return np.asarray(sheet)
-
-
 def _retrieval(enc: Encoder, m: Manifest, out: Path, opts: ReportOptions) -> list[Figure]:
     title = "Retrieval example"
     if opts.retrieval_k == 0:
@@ -245,20 +197,21 @@ def _retrieval(enc: Encoder, m: Manifest, out: Path, opts: ReportOptions) -> lis
                                     f"{'test' if query is None else 'train'} video")]
     q = query
     emb = enc.embed_video([test.paths[q], *train.paths[gallery].tolist()], clips_per_video=opts.clips_per_video)
-    idx, sims = nearest(emb[:1], emb[1:], opts.retrieval_k)
+    scores, rows, _ = top_k(emb[1:], emb[:1], opts.retrieval_k)
     query_label = _label(test, q)
-    items = [(test.paths[q], "query (test)", query_label)]
-    match: list[bool | None] = [None]
-    for rank, (g, s) in enumerate(zip(idx[0].tolist(), sims[0].tolist()), 1):
+    hits, same = [], 0
+    for rank, (s, g) in enumerate(zip(scores[0].tolist(), rows[0].tolist()), 1):
         row = gallery[g]
-        items.append((train.paths[row], f"#{rank} cos {s:.2f}", _label(train, row)))
-        match.append(_label(train, row) == query_label)
-    path = _png(retrieval_sheet(items, opts.tile, match), out / "retrieval.png")
-    same = sum(bool(x) for x in match[1:])
-    return [Figure(title, path, f"test video {_rel(test, q)} ({query_label}) and its {len(idx[0])} nearest of "
-                                f"{len(gallery)} train videos (cosine of global video embeddings, "
-                                f"{opts.clips_per_video} clip(s) per video); {same} of {len(idx[0])} share its "
-                                "class (green: same class, red: another)")]
+        label = _label(train, row)
+        same += label == query_label
+        hits.append(SheetItem(str(train.paths[row]), (f"#{rank} cos {s:.2f}",
+                                                      f"{label} ({'same' if label == query_label else 'other'})")))
+    sheet = render_sheet(SheetItem(str(test.paths[q]), ("query (test)", query_label)), "video", hits, tile=opts.tile)
+    path = _png(sheet, out / "retrieval.png")
+    return [Figure(title, path, f"test video {_rel(test, q)} ({query_label}) and its {len(hits)} nearest of "
+                                f"{len(gallery)} train videos (`glocal search`'s exact cosine top-k over global video "
+                                f"embeddings, {opts.clips_per_video} clip(s) per video); {same} of {len(hits)} "
+                                "share its class")]
 
 
 def _attempt(title: str, draw: Callable[[], list[Figure]]) -> list[Figure]:
