@@ -136,3 +136,23 @@ def test_demo_results_json_is_reported(api_world: Path, simclr_ckpt: Path, tmp_p
     md = paths["md"].read_text()
     assert _table_row(md, "knn", "top1")[2:5] == ["0.900", "0.300", "+0.600"]
     assert "skipped `sound`" in md
+
+
+def test_data_without_audio_gets_a_note(glcm_ckpt: Path, tmp_path: Path):
+    """An audio-visual method on silent videos: the contact sheets become a note, the rest is drawn."""
+    import numpy as np
+
+    from glocal.data.av_writer import write_mp4
+
+    data = tmp_path / "silent"
+    (data / "videos").mkdir(parents=True)
+    rows = ["path,label,split"]
+    rng = np.random.default_rng(0)
+    for i, (label, split) in enumerate([("a", "test"), ("a", "train"), ("b", "train")]):
+        write_mp4(data / "videos" / f"{i}.mp4", rng.integers(0, 255, (16, 32, 32, 3), dtype=np.uint8), 8.0)
+        rows.append(f"videos/{i}.mp4,{label},{split}")
+    (data / "manifest.csv").write_text("\n".join(rows) + "\n")
+    paths = write_results_report(_results(), glcm_ckpt, tmp_path / "r", data=data, opts=FAST)
+    md = paths["md"].read_text()
+    assert "no contact sheets: no test video of" in md and "has a video and an audio track" in md
+    assert [p.name for p in paths["figures"]] == ["retrieval.png"] and "2 nearest of 2 train videos" in md
