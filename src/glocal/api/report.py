@@ -116,6 +116,7 @@ def _label(m: Manifest, i: int) -> str:
 
 
 def _usable(m: Manifest, needs: tuple[str, ...]) -> list[int]:
+    """The rows whose files have the ``needs`` streams (each file probed once)."""
     return [i for i, p in enumerate(m.paths.tolist()) if unusable_reason(file_state(p), needs) is None]
 
 
@@ -145,6 +146,23 @@ def _curves(checkpoint: Path, out: Path) -> list[Figure]:
                                               "dashed chance level), learning rate, throughput, gradient norm")]
 
 
+def _sheet_videos(test: Manifest, n: int) -> list[int]:
+    """Up to ``n`` test rows with video and audio, of different classes where it can (files are
+    probed in order, only until enough are found)."""
+    picks: list[int] = []
+    spare: list[int] = []
+    for i, path in enumerate(test.paths.tolist()):
+        if len(picks) == n or (len(picks) + len(spare) >= n and i >= 8 * n):  # enough, or classes repeat
+            break
+        if unusable_reason(file_state(path), ("video", "audio")) is not None:
+            continue
+        if _label(test, i) in {_label(test, j) for j in picks}:
+            spare.append(i)
+        else:
+            picks.append(i)
+    return picks + spare[: n - len(picks)]
+
+
 def _sheets(enc: Encoder, m: Manifest, out: Path, opts: ReportOptions) -> list[Figure]:
     title = "Localisation contact sheets"
     if opts.sheets == 0:
@@ -154,16 +172,9 @@ def _sheets(enc: Encoder, m: Manifest, out: Path, opts: ReportOptions) -> list[F
     except GlocalError as exc:
         return [Figure(title, None, f"no contact sheets: {one_line(exc)}")]
     test = _split(m, "test")
-    ok = _usable(test, ("video", "audio"))
-    if not ok:
+    picks = _sheet_videos(test, opts.sheets)
+    if not picks:
         return [Figure(title, None, f"no contact sheets: no test video of {m.source} has a video and an audio track")]
-    picks: list[int] = []
-    for i in ok:  # one video per class first, then the next ones
-        if _label(test, i) not in {_label(test, j) for j in picks}:
-            picks.append(i)
-        if len(picks) == opts.sheets:
-            break
-    picks += [i for i in ok if i not in picks][: opts.sheets - len(picks)]
     lopts = LocalizeOptions(frames=opts.frames, tile=opts.tile, video=False, device=opts.device,
                             clips_per_video=opts.sheet_clips)
     figures = []
