@@ -63,10 +63,29 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(results: object, checkpoint: str | Path, folder: Path, data: str | None, data_format: str | None,
+            what: str) -> int:
+    """Write the results report (``glocal eval --report``, ``glocal demo``); 0, or 1 with a one-line
+    message when it cannot be written (the results are on disk already)."""
+    from .api.report import write_results_report
+
+    try:
+        paths = write_results_report(results, checkpoint, folder, data=data, data_format=data_format)
+    except GlocalError as exc:
+        print(f"{what} report not written: {one_line(exc)} (the results are written)", file=sys.stderr)
+        return 1
+    notes = "".join(f"\n  note: {n}" for n in paths["notes"])
+    print(f"{what} report -> {paths['md']} and {paths['html']}{notes}")
+    return 0
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     from .eval.cli import run
 
-    return run(args)
+    def report(results: object, out: Path, folder: Path) -> int:
+        return _report(results, args.checkpoint, folder, args.data, args.data_format, "glocal eval:")
+
+    return run(args, report)
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
@@ -130,9 +149,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(out_dir=args.out, data_dir=args.data, config=args.config, overrides=args.overrides,
-             progress=not args.quiet, tasks=args.tasks)
-    return 0
+    result = run_demo(out_dir=args.out, data_dir=args.data, config=args.config, overrides=args.overrides,
+                      progress=not args.quiet, tasks=args.tasks)
+    evaluation = {**result["evaluation"], "skipped": result["skipped"]}  # + the tasks the demo left out up front
+    return _report(evaluation, result["checkpoint"], Path(args.out), args.data, None, "[glocal demo]")
 
 
 def _cmd_study(args: argparse.Namespace) -> int:
@@ -377,8 +397,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_prepare)
 
     p = sub.add_parser("demo", help="generate the world, pretrain GLCM (or --config's method), evaluate vs random "
-                                    "init, print the table",
-                       description="End-to-end demo (about 10 minutes on 2 CPU cores).")
+                                    "init, print the table, write report.md + report.html",
+                       description="End-to-end demo (about 10 minutes on 2 CPU cores). The run folder gets "
+                                   "results.json, results.md and the report (report.md + a self-contained "
+                                   "report.html: table vs random init, training curves, contact sheets, retrieval).")
     p.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
     p.add_argument("--data", default="data/world", help="world folder (default: data/world)")
     p.add_argument("--config", default=None,

@@ -82,7 +82,9 @@ def run_demo(
     progress: bool = True,
     tasks: Sequence[str] | None = None,
 ) -> dict:
-    """The whole demo; writes ``results.json`` and ``results.md`` under ``out_dir``.
+    """The whole demo; writes ``results.json`` and ``results.md`` under ``out_dir``. (``glocal demo``
+    then writes the report there with :func:`glocal.api.report.write_results_report`, given the
+    returned dict's ``evaluation``: demo and api are peers, so the command line joins them.)
 
     ``tasks``: evaluation tasks (default :data:`DEMO_TASKS`); those the method cannot run are
     skipped with a printed note (checked before pretraining where the modalities tell, else at
@@ -135,6 +137,7 @@ def run_demo(
         "skipped": skipped,
         "timings": timings,
         "checkpoint": summary["checkpoint"],
+        "evaluation": evaluation.to_dict(),  # per-task details (folds, sizes) for the report
         "world": {k: v for k, v in world.items() if k != "config"} if isinstance(world, dict) else str(world),
         "config": cfg.to_dict(),
         "machine": {"torch": torch.__version__, "threads": torch.get_num_threads(), "platform": platform.platform()},

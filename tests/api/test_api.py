@@ -232,7 +232,7 @@ def test_the_docs_examples_run(glcm_ckpt, api_world, tmp_path, monkeypatch):
     def sub(s: str) -> str:
         s = s.replace(DOC_CKPT, str(glcm_ckpt)).replace(DOC_OUT, str(out)).replace(DOC_WORLD, str(api_world))
         return s.replace(DOC_EXPORT, str(tmp_path / "export")).replace("runs/demo/localize", str(tmp_path / "localize")).replace(
-            "runs/demo/search", str(tmp_path / "search"))
+            "runs/demo/search", str(tmp_path / "search")).replace("runs/demo/report", str(tmp_path / "report"))
 
     blocks = re.findall(r"```(python|bash)\n(.*?)```", text, flags=re.S)
     assert sum(kind == "python" for kind, _ in blocks) >= 4
@@ -250,6 +250,7 @@ def test_the_docs_examples_run(glcm_ckpt, api_world, tmp_path, monkeypatch):
                 assert main(words[1:]) == 0
             ran += 1
     assert (out / "video.npy").is_file() and ran == len(blocks)
+    assert (tmp_path / "report" / "report.html").is_file()  # the results report example
 
 
 def _load_cpu(ckpt, **kw):

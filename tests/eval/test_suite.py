@@ -356,6 +356,12 @@ def test_cli_demo_tasks_skips_what_the_method_cannot_run(tiny_world, tmp_path, c
     assert metrics <= {"knn/top1", "retrieval/R@1", "retrieval/R@5", "retrieval/R@10"}
     md = (out / "results.md").read_text()
     assert "| knn | top1 |" in md and "skipped `sound`" in md and "(simclr)" in md
+    # the report in the run folder: table vs random init, the run's curves, a note for the contact sheets
+    report = (out / "report.md").read_text()
+    assert "| knn | top1 |" in report and "skipped `sound`" in report and (out / "curves.png").is_file()
+    assert "no contact sheets: method 'simclr' has no audio encoder" in report
+    assert "data:image/png;base64," in (out / "report.html").read_text()
+    assert "[glocal demo] report ->" in printed
     assert main(["demo", "--config", str(path), "--data", str(tiny_world), "--out", str(out), "--quiet",
                  "--tasks", "knn,lipreading"]) == 2  # unknown task: refused before any work
 

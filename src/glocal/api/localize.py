@@ -28,7 +28,7 @@ from ..eval.usable import file_state, unusable_reason
 from ..runtime.rundir import check_writable
 from . import Encoder, Localization, load
 
-__all__ = ["LocalizeOptions", "localize_files", "render", "BOX_COLOUR", "MASK_COLOUR", "PEAK_COLOUR",
+__all__ = ["LocalizeOptions", "localize_files", "render", "contact_sheet", "BOX_COLOUR", "MASK_COLOUR", "PEAK_COLOUR",
            "DISTRACTOR_COLOUR"]
 
 BOX_COLOUR = (0, 255, 0)  #: ground-truth box outline on the contact sheet
@@ -241,6 +241,23 @@ def render(loc: Localization, frames: np.ndarray, fps: float, opts: LocalizeOpti
         draw.text((j * tw + 3, 1), f"t={t:.2f}s", fill=(255, 255, 255))
         tiles.append(fact)
     return video, np.asarray(sheet), {"tiles": tiles}
+
+
+def contact_sheet(enc: Encoder, path: str | Path, opts: LocalizeOptions | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """The contact sheet ``(H, W, 3)`` uint8 of one video (ground truth drawn where its dataset's
+    annotations.json has it) and its facts (``tiles``, ``ground_truth``); a file without frames or
+    audio is a one-line :class:`DataError`."""
+    opts = opts or LocalizeOptions()
+    path = Path(path)
+    reason = unusable_reason(file_state(str(path)), ("video", "audio"))
+    if reason is not None:
+        raise DataError(f"{path}: {reason}")
+    loc = enc.localize(str(path), clips_per_video=opts.clips_per_video)
+    frames, fps, _, _ = _decode(path)
+    found = _annotation(path)
+    truth = _Truth(*found) if found else None
+    _, sheet, facts = render(loc, frames, fps, opts, truth)
+    return sheet, {**facts, "ground_truth": truth is not None}
 
 
 # ---------------------------------------------------------------------------- command

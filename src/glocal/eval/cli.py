@@ -16,11 +16,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable, get_origin
+from typing import TYPE_CHECKING, Callable, get_origin
 
 from ..data.formats import FORMATS
 
-__all__ = ["TASK_NAMES", "OPTION_FLAGS", "add_arguments", "option_overrides", "run"]
+if TYPE_CHECKING:
+    from .suite import EvalReport
+
+__all__ = ["TASK_NAMES", "OPTION_FLAGS", "add_arguments", "option_overrides", "report_dir", "run"]
 
 #: kept in sync with :data:`glocal.eval.suite.TASKS` (checked by the tests)
 TASK_NAMES = ("linear", "knn", "finetune", "retrieval", "sound", "localization", "event", "temporal", "deepfake",
@@ -87,6 +90,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-random", action="store_true", help="skip the random-init baseline")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--full-table", action="store_true", help="print every metric, not only the headline ones")
+    p.add_argument("--report", nargs="?", const="", metavar="DIR",
+                   help="after the evaluation, write report.md + a self-contained report.html (results vs random "
+                        "init, training curves, localisation contact sheets, a retrieval example) into DIR "
+                        "(default: the folder of the results JSON)")
     g = p.add_argument_group("option aliases (--flag V is key=V; a list key takes V1,V2,...)")
     for flag, key in OPTION_FLAGS.items():
         g.add_argument(flag, metavar="V", action=_OptionFlag, help=f"= {key}=V")
@@ -106,8 +113,31 @@ def option_overrides(args: argparse.Namespace) -> list[str]:
     return out + list(getattr(args, "overrides", None) or [])
 
 
-def run(args: argparse.Namespace) -> int:
-    """Entry point of ``glocal eval``."""
+def report_dir(args: argparse.Namespace, out: Path) -> Path | None:
+    """The folder of ``--report`` (None without it; bare ``--report``: the results JSON's folder)."""
+    report = getattr(args, "report", None)
+    if report is None:
+        return None
+    return Path(report) if report else out.parent
+
+
+def _unswallow_override(args: argparse.Namespace) -> None:
+    """``--report knn_k=5``: the bare ``--report`` took the override as its folder; give it back."""
+    from ..config import field_types
+    from .context import EvalRunOptions
+
+    value = getattr(args, "report", None)
+    if value and "=" in value and value.split("=", 1)[0] in field_types(EvalRunOptions):
+        args.overrides = [*(getattr(args, "overrides", None) or []), value]
+        args.report = ""
+
+
+def run(args: argparse.Namespace, write_report: Callable[[EvalReport, Path, Path], int] | None = None) -> int:
+    """Entry point of ``glocal eval``.
+
+    ``write_report(report, results_json, folder)`` draws the ``--report`` (the command line passes
+    :func:`glocal.api.report.write_results_report`'s wrapper: pictures need the API layer); its
+    return value is the exit status when the evaluation itself succeeded."""
     import torch
 
     from ..config import apply_overrides, build
@@ -127,12 +157,18 @@ def run(args: argparse.Namespace) -> int:
         if args.tasks:
             raise GlocalError("--tasks is only used with TASK=all")
         tasks = [args.task]
+    _unswallow_override(args)
     chosen = build(EvalRunOptions, apply_overrides({}, option_overrides(args)))
     options, overrides = chosen.protocol_options(), chosen.loader_overrides()
     out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent / "eval" / f"{args.task}.json"
     if out.is_dir():
         raise GlocalError(f"--out {out} is a folder; give the results file, e.g. --out {out / (args.task + '.json')}")
     check_writable(out.parent, "the results folder of --out")  # before minutes of work, not after
+    folder = report_dir(args, out)
+    if folder is not None:
+        if write_report is None:
+            raise GlocalError("--report needs the `glocal` command line (glocal.cli), which draws the pictures")
+        check_writable(folder, "the folder of --report")
     every = args.task == "all"  # each finished task's result is on disk at once; a failing one is reported
     report = run_evaluation(args.checkpoint, args.data, tasks, device=args.device, with_random=not args.no_random,
                             progress=not args.quiet, options=options, seed=args.seed,
@@ -145,4 +181,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"glocal eval {args.task}: {report.summary()} -> {out}")
     for name, reason in report.failed.items():
         print(f"glocal eval: task '{name}' failed ({reason}); the other tasks' results are in {out}", file=sys.stderr)
-    return 1 if report.failed else 0
+    status = 1 if report.failed else 0
+    if folder is not None and write_report is not None and report.tasks:
+        status = max(status, write_report(report, out, folder))
+    return status

@@ -1,0 +1,219 @@
+"""The results report of an evaluation: ``report.md`` + a self-contained ``report.html``.
+
+:func:`results_rows` turns one or more :class:`~glocal.eval.suite.EvalReport` dicts (one per seed)
+into rows ``task | metric | checkpoint | random init | difference`` (mean +- std over the seeds, or
+over a protocol's folds where it reports them, e.g. ``sound``'s ``per_fold``); :func:`write_report`
+writes the header, that table and the pictures (:class:`Figure`: a PNG saved next to the report, or
+the one-line note saying why there is none) as markdown (pictures by file name) and as one HTML file
+(pictures inline as ``data:`` URIs, a little CSS, no script, nothing fetched), each atomically.
+
+Drawing the pictures is the caller's (``glocal.api.report``: training curves, localisation contact
+sheets, a retrieval example); this module only lays them out.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ..errors import DataError
+from .suite import TASKS
+
+__all__ = ["Figure", "Row", "results_rows", "metrics_from_flat", "markdown", "html_page", "write_report",
+           "atomic_write", "REPORT_MD", "REPORT_HTML"]
+
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+CHECKPOINT, RANDOM = "checkpoint", "random_init"
+
+
+@dataclass
+class Figure:
+    """One picture of the report: ``png`` (a file in the report folder) with its ``caption``, or
+    ``png=None`` and ``caption`` saying why there is no picture."""
+
+    title: str
+    png: Path | None = None
+    caption: str = ""
+
+
+@dataclass
+class Row:
+    """One table row: the metric's mean (and std, ``None`` for a single value) per model."""
+
+    task: str
+    metric: str
+    checkpoint: tuple[float, float | None] | None
+    random_init: tuple[float, float | None] | None
+    spread: str = ""  #: what the std is over ("3 seeds", "5 folds"), empty without one
+
+    @property
+    def difference(self) -> float | None:
+        if self.checkpoint is None or self.random_init is None:
+            return None
+        return self.checkpoint[0] - self.random_init[0]
+
+
+def metrics_from_flat(flat: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
+    """An EvalReport-like dict (``metrics``, ``tasks``) from flat ``{model: {"task/metric": v}}`` results
+    (``glocal.eval.suite.evaluate``'s, the demo's ``results.json``)."""
+    metrics: dict[str, dict[str, dict[str, float]]] = {}
+    for model, per in flat.items():
+        for key, v in per.items():
+            task, _, metric = key.partition("/")
+            metrics.setdefault(model, {}).setdefault(task, {})[metric] = float(v)
+    tasks = list(dict.fromkeys(t for per in metrics.values() for t in per))
+    return {"metrics": metrics, "tasks": tasks, "meta": {}}
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float | None]:
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def _cell(reports: Sequence[Mapping[str, Any]], model: str, task: str, metric: str) -> tuple[tuple[float, float | None] | None, str]:
+    values = [r["metrics"][model][task][metric] for r in reports
+              if metric in r.get("metrics", {}).get(model, {}).get(task, {})]
+    if not values:
+        return None, ""
+    if len(values) > 1:
+        return _mean_std(values), f"{len(values)} seeds"
+    folds = reports[0].get("meta", {}).get(model, {}).get(task, {}).get("per_fold")
+    headline = TASKS[task].headline if task in TASKS else ()
+    if isinstance(folds, list) and len(folds) > 1 and headline and metric == headline[0]:
+        mean, std = _mean_std([float(f) for f in folds])
+        if abs(mean - values[0]) < 1e-6:  # the metric is the mean over the folds: its spread is theirs
+            return (values[0], std), f"{len(folds)} folds"
+    return (values[0], None), ""
+
+
+def results_rows(reports: Sequence[Mapping[str, Any]], full: bool = False) -> list[Row]:
+    """The table of one or more evaluation reports (``EvalReport.to_dict()``; several = several seeds):
+    the headline metrics of each task (every metric when ``full``), checkpoint vs random init."""
+    if not reports:
+        raise DataError("no evaluation results to report")
+    tasks = list(dict.fromkeys(t for r in reports for t in r.get("tasks") or
+                               [t for per in r.get("metrics", {}).values() for t in per]))
+    rows = []
+    for task in tasks:
+        names = list(dict.fromkeys(k for r in reports for per in r.get("metrics", {}).values()
+                                   for k in per.get(task, {})))
+        if not full and task in TASKS:
+            names = [n for n in TASKS[task].headline if n in names] or names[:1]
+        for name in names:
+            ck, spread_c = _cell(reports, CHECKPOINT, task, name)
+            rnd, spread_r = _cell(reports, RANDOM, task, name)
+            rows.append(Row(task, name, ck, rnd, spread_c or spread_r))
+    return rows
+
+
+def _fmt(cell: tuple[float, float | None] | None) -> str:
+    if cell is None:
+        return "-"
+    return f"{cell[0]:.3f}" if cell[1] is None else f"{cell[0]:.3f} ± {cell[1]:.3f}"
+
+
+def _diff(row: Row) -> str:
+    d = row.difference
+    return "-" if d is None else f"{d:+.3f}"
+
+
+_COLUMNS = ("task", "metric", "checkpoint", "random init", "difference", "± over")
+
+
+def _table_cells(rows: Sequence[Row]) -> list[list[str]]:
+    return [[r.task, r.metric, _fmt(r.checkpoint), _fmt(r.random_init), _diff(r), r.spread] for r in rows]
+
+
+def markdown(title: str, header: Mapping[str, str], rows: Sequence[Row], figures: Sequence[Figure],
+             notes: Sequence[str] = ()) -> str:
+    """``report.md``: the pictures by file name (they sit next to it)."""
+    out = [f"# {title}", ""]
+    out += [f"- **{k}**: {v}" for k, v in header.items()]
+    out += ["", "## Results against random init", ""]
+    out.append("| " + " | ".join(_COLUMNS) + " |")
+    out.append("|---|---|---:|---:|---:|---|")
+    out += ["| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |" for cells in _table_cells(rows)]
+    out += [f"\n- {n}" for n in notes]
+    for fig in figures:
+        out += ["", f"## {fig.title}", ""]
+        if fig.png is not None:
+            out.append(f"![{fig.title}]({fig.png.name})")
+            out.append("")
+        if fig.caption:
+            out.append(fig.caption if fig.png is not None else f"*{fig.caption}*")
+    return "\n".join(out) + "\n"
+
+
+_CSS = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.3em .7em}
+th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
+td.pos{color:#070}td.neg{color:#a00}img{max-width:100%;border:1px solid #ddd}
+.note{color:#666;font-style:italic}dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}
+dt{font-weight:bold}dd{margin:0}"""
+
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def html_page(title: str, header: Mapping[str, str], rows: Sequence[Row], figures: Sequence[Figure],
+              notes: Sequence[str] = ()) -> str:
+    """``report.html``: one self-contained page (pictures as ``data:`` URIs, no script, no link out)."""
+    e = html.escape
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{e(title)}</title>",
+           f"<style>{_CSS}</style></head><body>", f"<h1>{e(title)}</h1>", "<dl>"]
+    out += [f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>" for k, v in header.items()]
+    out += ["</dl>", "<h2>Results against random init</h2>", "<table><thead><tr>"
+            + "".join(f"<th>{e(c)}</th>" for c in _COLUMNS) + "</tr></thead><tbody>"]
+    for row, cells in zip(rows, _table_cells(rows)):
+        d = row.difference
+        sign = "" if d is None or d == 0 else ("pos" if d > 0 else "neg")
+        out.append("<tr>" + f"<td>{e(cells[0])}</td><td>{e(cells[1])}</td>"
+                   + f'<td class="n">{e(cells[2])}</td><td class="n">{e(cells[3])}</td>'
+                   + f'<td class="n {sign}">{e(cells[4])}</td><td>{e(cells[5])}</td></tr>')
+    out.append("</tbody></table>")
+    out += [f'<p class="note">{e(n)}</p>' for n in notes]
+    for fig in figures:
+        out.append(f"<h2>{e(fig.title)}</h2>")
+        if fig.png is not None:
+            out.append(f'<figure><img alt="{e(fig.title)}" src="{_data_uri(fig.png)}">'
+                       + (f"<figcaption>{e(fig.caption)}</figcaption>" if fig.caption else "") + "</figure>")
+        else:
+            out.append(f'<p class="note">{e(fig.caption)}</p>')
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def atomic_write(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temp file + rename (a reader never sees half a file; a full
+    disk leaves the previous file); a :class:`DataError` naming the file when it cannot be written."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"cannot write {path} ({exc.strerror or exc}); free space there or pick another "
+                        "report folder") from None
+    return path
+
+
+def write_report(out_dir: str | Path, title: str, header: Mapping[str, str], rows: Sequence[Row],
+                 figures: Sequence[Figure], notes: Sequence[str] = ()) -> dict[str, Path]:
+    """Write ``report.md`` and ``report.html`` into ``out_dir`` (the figures' PNGs are already there);
+    returns their paths."""
+    out = Path(out_dir)
+    page = html_page(title, header, rows, figures, notes)  # reads the PNGs before anything is replaced
+    md = markdown(title, header, rows, figures, notes)
+    return {"md": atomic_write(out / REPORT_MD, md.encode()), "html": atomic_write(out / REPORT_HTML, page.encode())}
