@@ -14,7 +14,7 @@ from glocal.api import report as api_report
 from glocal.api.report import ReportOptions, write_results_report
 from glocal.cli import main
 from glocal.errors import DataError
-from glocal.eval import report as eval_report
+from glocal.runtime import files as runtime_files
 from glocal.eval.report import results_rows
 
 FAST = ReportOptions(sheets=2, frames=3, sheet_clips=1, retrieval_k=3, gallery=4, tile=48, device="cpu")
@@ -120,7 +120,7 @@ def test_writes_are_atomic(api_world: Path, simclr_ckpt: Path, tmp_path: Path, m
     def full_disk(src: object, dst: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(eval_report.os, "replace", full_disk)
+    monkeypatch.setattr(runtime_files.os, "replace", full_disk)
     with pytest.raises(DataError, match=r"cannot write .*report\.md \(No space left on device\)"):
         write_results_report(_results(0.1), simclr_ckpt, out, data=api_world, opts=opts)
     assert {n: (out / n).read_bytes() for n in before} == before  # the previous report is intact

@@ -26,7 +26,7 @@ import shutil
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, BinaryIO, Callable, Literal, Optional
 
 import numpy as np
 from tqdm import tqdm
@@ -36,6 +36,7 @@ from ..data.manifest import Manifest
 from ..errors import DataError, GlocalError
 from ..eval.features import extract_features
 from ..eval.usable import file_state, unusable_reason
+from ..runtime.files import atomic_path
 from ..runtime.rundir import check_writable
 from . import DEFAULT_CLIPS_PER_VIDEO, Encoder, load, load_dataset
 
@@ -70,13 +71,10 @@ def _modalities(modality: str) -> tuple[str, ...]:
     return ("video", "audio") if modality == "both" else (modality,)
 
 
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
+def _atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """``write(fh)`` into ``path`` atomically (:func:`glocal.runtime.files.atomic_path`)."""
+    with atomic_path(path, fix="free space there and rerun: finished chunks are kept") as tmp, open(tmp, "wb") as fh:
         write(fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _embed_rows(enc: Encoder, m: Manifest, modality: str, opts: EmbedOptions) -> np.ndarray:

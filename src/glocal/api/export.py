@@ -36,6 +36,7 @@ from torch import nn
 from .. import __version__
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from ..errors import GlocalError
+from ..runtime.files import atomic_path
 from ..runtime.rundir import check_writable
 from . import Encoder, load
 
@@ -103,23 +104,12 @@ def output_paths(out: str | os.PathLike, fmt: str, modalities: tuple[str, ...]) 
     return files
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """``write(tmp)`` then rename to ``path``, with the permissions of any new file (the safetensors
-    writer creates its file owner-only, 0600, which a shared model folder cannot read)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    """``write(tmp)`` then rename to ``path`` (:func:`glocal.runtime.files.atomic_path`: with the
+    permissions of any new file; the safetensors writer creates its file owner-only, 0600, which a
+    shared model folder cannot read)."""
+    with atomic_path(path) as tmp:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _sample(enc: Encoder, modality: str, batch: int = 2) -> torch.Tensor:

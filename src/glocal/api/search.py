@@ -49,6 +49,7 @@ import torch
 from ..config import Range
 from ..data.formats import AUDIO_EXTENSIONS
 from ..errors import DataError, GlocalError
+from ..runtime.files import write_atomic
 from ..runtime.rundir import check_writable
 from . import Encoder, load
 from .search_sheet import SheetItem, png_bytes, render_sheet, sheet_html
@@ -348,15 +349,6 @@ def sheet_items(result: SearchResult) -> tuple[SheetItem, list[SheetItem]]:
     return query, hits
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def write_results(result: SearchResult, out: str | os.PathLike, *, tile: int = 128) -> dict[str, str]:
     """Write ``results.json``, ``results.csv``, ``sheet.png`` and ``sheet.html`` into ``out`` (each
     atomically); returns their paths by kind."""
@@ -364,17 +356,17 @@ def write_results(result: SearchResult, out: str | os.PathLike, *, tile: int = 1
     check_writable(out, "the output folder --out")
     paths = {k: out / n for k, n in (("json", "results.json"), ("csv", "results.csv"), ("png", "sheet.png"),
                                      ("html", "sheet.html"))}
-    _atomic_write(paths["json"], json.dumps(result.to_dict(), indent=2).encode())
+    write_atomic(paths["json"], json.dumps(result.to_dict(), indent=2).encode())
     text = io.StringIO()
     w = csv.writer(text)
     w.writerow(["rank", "score", "row", "path", "label", "split", "file"])
     w.writerows([h.rank, f"{h.score:.6f}", h.row, h.path, h.label, h.split, h.file] for h in result.hits)
-    _atomic_write(paths["csv"], text.getvalue().encode())
+    write_atomic(paths["csv"], text.getvalue().encode())
     query, hits = sheet_items(result)
     cache: dict[str, Any] = {}
-    _atomic_write(paths["png"], png_bytes(render_sheet(query, result.query_modality, hits, tile=tile, pictures=cache)))
+    write_atomic(paths["png"], png_bytes(render_sheet(query, result.query_modality, hits, tile=tile, pictures=cache)))
     title = f"glocal search: {Path(result.query).name} ({result.query_modality} -> {result.target}, {result.method})"
-    _atomic_write(paths["html"], sheet_html(query, result.query_modality, hits, title=title, tile=tile,
+    write_atomic(paths["html"], sheet_html(query, result.query_modality, hits, title=title, tile=tile,
                                             pictures=cache).encode())
     return {k: str(v) for k, v in paths.items()}
 

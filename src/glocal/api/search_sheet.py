@@ -11,7 +11,6 @@ example without the command line.
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 import os
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from ..runtime.files import png_data_uri
 
 __all__ = ["SheetItem", "query_picture", "middle_frame", "sound_picture", "render_sheet", "sheet_html", "png_bytes"]
 
@@ -145,9 +146,9 @@ def sheet_html(query: SheetItem, query_modality: str, hits: Sequence[SheetItem],
 
     def figure(item: SheetItem, modality: str, cls: str) -> str:
         img = _tile(_picture(cache, item.path, modality), Path(item.path).name, (), tile, QUERY if cls == "query" else HIT)
-        src = base64.b64encode(png_bytes(np.asarray(img)[:tile, :tile])).decode()
+        src = png_data_uri(png_bytes(np.asarray(img)[:tile, :tile]))
         caption = "<br>".join(html.escape(c) for c in item.caption)
-        return (f'<figure class="{cls}"><img src="data:image/png;base64,{src}" width="{tile}" height="{tile}" '
+        return (f'<figure class="{cls}"><img src="{src}" width="{tile}" height="{tile}" '
                 f'alt="{html.escape(Path(item.path).name)}"><figcaption>{caption}<br><small>'
                 f'{html.escape(item.path)}</small></figcaption></figure>')
 

@@ -13,15 +13,14 @@ sheets, a retrieval example); this module only lays them out.
 
 from __future__ import annotations
 
-import base64
 import html
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..errors import DataError
+from ..runtime.files import png_data_uri, write_atomic
 from .suite import TASKS
 
 __all__ = ["Figure", "Row", "results_rows", "metrics_from_flat", "markdown", "html_page", "write_report",
@@ -160,10 +159,6 @@ td.pos{color:#070}td.neg{color:#a00}img{max-width:100%;border:1px solid #ddd}
 dt{font-weight:bold}dd{margin:0}"""
 
 
-def _data_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
-
-
 def html_page(title: str, header: Mapping[str, str], rows: Sequence[Row], figures: Sequence[Figure],
               notes: Sequence[str] = ()) -> str:
     """``report.html``: one self-contained page (pictures as ``data:`` URIs, no script, no link out)."""
@@ -184,7 +179,7 @@ def html_page(title: str, header: Mapping[str, str], rows: Sequence[Row], figure
     for fig in figures:
         out.append(f"<h2>{e(fig.title)}</h2>")
         if fig.png is not None:
-            out.append(f'<figure><img alt="{e(fig.title)}" src="{_data_uri(fig.png)}">'
+            out.append(f'<figure><img alt="{e(fig.title)}" src="{png_data_uri(fig.png)}">'
                        + (f"<figcaption>{e(fig.caption)}</figcaption>" if fig.caption else "") + "</figure>")
         else:
             out.append(f'<p class="note">{e(fig.caption)}</p>')
@@ -193,20 +188,9 @@ def html_page(title: str, header: Mapping[str, str], rows: Sequence[Row], figure
 
 
 def atomic_write(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temp file + rename (a reader never sees half a file; a full
-    disk leaves the previous file); a :class:`DataError` naming the file when it cannot be written."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise DataError(f"cannot write {path} ({exc.strerror or exc}); free space there or pick another "
-                        "report folder") from None
-    return path
+    """Write ``data`` to ``path`` atomically (:func:`glocal.runtime.files.write_atomic`); a
+    :class:`DataError` naming the file when it cannot be written."""
+    return write_atomic(path, data, fix="free space there or pick another report folder")
 
 
 def write_report(out_dir: str | Path, title: str, header: Mapping[str, str], rows: Sequence[Row],

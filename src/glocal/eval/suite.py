@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import DataError, GlocalError, one_line
+from ..runtime.files import write_atomic
 from ..methods import Method, MethodSpec
 from ..runtime.precision import resolve_device
 from . import (
@@ -182,20 +183,8 @@ class EvalReport:
     def write_json(self, path: str | Path) -> Path:
         """Write the report atomically (temp file + rename): a full disk leaves the previous file intact
         and raises a :class:`DataError` naming the file."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "w") as fh:
-                fh.write(json.dumps(self.to_dict(), indent=2, default=str))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise DataError(f"cannot write results {path} ({exc.strerror or exc}); files written before are "
-                            "intact: free space there or pass another --out") from None
-        return path
+        return write_atomic(path, json.dumps(self.to_dict(), indent=2, default=str), what="results",
+                            fix="files written before are intact: free space there or pass another --out")
 
     def table(self, full: bool = False) -> str:
         """Markdown table: one row per (task, metric) — headline metrics unless ``full`` — one column per model."""

@@ -22,7 +22,6 @@ leftover ``.*.tmp-PID`` file is removed by :func:`clean_partial_writes` on the n
 
 from __future__ import annotations
 
-import os
 import pickle
 import random
 import re
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from .files import atomic_path
 
 __all__ = [
     "FORMAT",
@@ -65,32 +65,12 @@ def checkpoint_name(epochs_done: int, batch_in_epoch: int = 0) -> str:
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     """Write ``state`` atomically to ``path`` (temp file + fsync + rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     state = {"format": FORMAT, **state}
-    try:
-        with open(tmp, "wb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as exc:  # disk full, quota, read-only (torch.save wraps some as RuntimeError)
-        tmp.unlink(missing_ok=True)
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
-        raise DataError(
-            f"cannot write checkpoint {path} ({reason}); the earlier checkpoints in {path.parent} are intact: "
-            "free space there and continue with --resume auto"
-        ) from None
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return path
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass  # some file systems refuse fsync on directories; the rename is still atomic
-    finally:
-        os.close(dir_fd)
+    # disk full, quota, read-only; torch.save wraps some of them as RuntimeError
+    with atomic_path(path, what="checkpoint", errors=(OSError, RuntimeError),
+                     fix=f"the earlier checkpoints in {path.parent} are intact: free space there and continue "
+                         "with --resume auto") as tmp, open(tmp, "wb") as fh:
+        torch.save(state, fh)
     return path
 
 

@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
+from ..runtime.files import write_atomic
 
 __all__ = ["write_atomic", "write_json", "read_json"]
-
-
-def write_atomic(path: str | Path, data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and a rename: readers see the old file or the
-    new one, never half of one; a full disk raises :class:`DataError` naming the file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            fh.write(raw)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise DataError(f"cannot write {path} ({exc.strerror or exc}); free space there or pick another "
-                        "folder") from None
-    return path
 
 
 def write_json(path: str | Path, obj: Any) -> Path:

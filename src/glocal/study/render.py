@@ -7,13 +7,14 @@ offline and can be mailed as one file. Markdown links the pictures by relative p
 
 from __future__ import annotations
 
-import base64
 import html
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence, Union
 
-__all__ = ["Heading", "Text", "Table", "Image", "Block", "to_markdown", "to_html", "data_uri"]
+from ..runtime.files import png_data_uri
+
+__all__ = ["Heading", "Text", "Table", "Image", "Block", "to_markdown", "to_html"]
 
 
 @dataclass
@@ -69,11 +70,6 @@ def to_markdown(blocks: Sequence[Block], base: Path) -> str:
     return "\n\n".join(out) + "\n"
 
 
-def data_uri(path: Path) -> str:
-    """``data:image/png;base64,...`` of a PNG file."""
-    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
-
-
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}caption{text-align:left;font-style:italic}
@@ -103,7 +99,7 @@ def to_html(blocks: Sequence[Block], title: str) -> str:
             rows = "".join("<tr>" + "".join(_td(c) for c in row) + "</tr>" for row in b.rows)
             out.append(f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         elif isinstance(b, Image):
-            out.append(f"<figure><img src='{data_uri(b.path)}' alt='{html.escape(b.caption, quote=True)}'>"
+            out.append(f"<figure><img src='{png_data_uri(b.path)}' alt='{html.escape(b.caption, quote=True)}'>"
                        f"<figcaption>{html.escape(b.caption)}</figcaption></figure>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
