@@ -25,6 +25,17 @@ def test_grid_is_every_dataset_arm_seed_seed_major(study_cfg, tmp_path):
     assert Cell("r", "bad", 5).key == "r/bad/seed5"
 
 
+def test_only_datasets_and_arms_select_a_part_of_the_grid(study_cfg, study_raw):
+    """A part of a big study now, the rest later into the same folder: the selected cells keep
+    their order and names; an unknown name is a one-line error naming the choices."""
+    cfg = study_cfg(data={"w": "data/world", "r": "data/rp_big"}, seeds=[0, 1],
+                    only_datasets=["w"], only_arms=["good", "plain"])
+    assert expand(cfg) == [Cell("w", "good", 0), Cell("w", "plain", 0), Cell("w", "good", 1), Cell("w", "plain", 1)]
+    assert "4 cells = 1 dataset(s) x 2 arm(s)" in describe_plan(cfg, 1) and "arm bad" not in describe_plan(cfg, 1)
+    with pytest.raises(ConfigError, match=r"'only_arms' has \['nope'\]; choose from \['good', 'plain', 'bad'\]"):
+        build(StudyConfig, study_raw(only_arms=["nope"]))
+
+
 def test_cell_config_layers_the_overrides(study_cfg, tmp_path):
     cfg = study_cfg(overrides=["optim.lr=0.01", "method.weight_local=0.5"], threads_per_cell=3)
     plain = cell_config(cfg, Cell("w", "plain", 2), tmp_path)

@@ -114,6 +114,11 @@ class StudyConfig:
     sheet_options: list[str] = field(default_factory=lambda: ["frames=4", "tile=96", "video=false"])
     alpha: Annotated[float, Range(0.0, 0.5, lo_open=True)] = 0.05  # significance level of the verdicts
     min_seeds: Annotated[int, Range(2, 1000)] = 3  # fewer paired seeds: inconclusive
+    #: run only the cells of these datasets / arms (empty: all), e.g. ``only_datasets=[world]
+    #: only_arms=[glcm,glcm_global_only]``: a part of a big study now, the rest later into the same
+    #: folder (finished cells are kept; a claim whose arms did not run is inconclusive)
+    only_datasets: list[str] = field(default_factory=list)
+    only_arms: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
         if not self.data:
@@ -150,6 +155,11 @@ class StudyConfig:
             if dataset not in self.data:
                 raise ConfigError(f"budget.estimate_cpu_minutes.{dataset}: no such dataset "
                                   f"(datasets: {sorted(self.data)})")
+        for key, chosen, allowed in (("only_datasets", self.only_datasets, list(self.data)),
+                                     ("only_arms", self.only_arms, names)):
+            bad = [v for v in chosen if v not in allowed]
+            if bad:
+                raise ConfigError(f"config key '{key}' has {bad}; choose from {allowed}")
         bad = [a for a in (self.table_arms or []) if a not in names]
         if bad:
             raise ConfigError(f"config key 'table_arms' has {bad}; arms: {names}")
@@ -179,6 +189,10 @@ class StudyConfig:
                                       f"{self.tasks} + dataset_tasks), e.g. linear/top1")
             if not c.metrics:
                 raise ConfigError(f"config key '{key}.metrics' is empty; name the task/metric keys that decide")
+
+    def selected(self, dataset: str, arm: str) -> bool:
+        """Whether the cells of ``dataset`` x ``arm`` run (``only_datasets`` / ``only_arms``)."""
+        return (not self.only_datasets or dataset in self.only_datasets) and (not self.only_arms or arm in self.only_arms)
 
     def arm(self, name: str) -> ArmConfig:
         return next(a for a in self.arms if a.name == name)

@@ -42,8 +42,9 @@ class Cell:
 
 
 def expand(cfg: StudyConfig) -> list[Cell]:
-    """Every cell, seed-major (all arms of seed 0 on every dataset first: early results are paired)."""
-    return [Cell(d, a.name, s) for s in cfg.seeds for d in cfg.data for a in cfg.arms]
+    """Every selected cell (``only_datasets`` / ``only_arms``), seed-major (all arms of seed 0 on
+    every dataset first: early results are paired)."""
+    return [Cell(d, a.name, s) for s in cfg.seeds for d in cfg.data for a in cfg.arms if cfg.selected(d, a.name)]
 
 
 def cell_config(cfg: StudyConfig, cell: Cell, out: str | Path) -> dict[str, Any]:
@@ -99,11 +100,14 @@ def describe_plan(cfg: StudyConfig, parallel: int) -> str:
     """What ``glocal study --dry-run`` prints: the grid, each dataset's estimated CPU per cell, the
     total in CPU hours and the wall time at ``parallel`` cells at once."""
     cells = expand(cfg)
-    lines = [f"{len(cells)} cells = {len(cfg.data)} dataset(s) x {len(cfg.arms)} arm(s) x {len(cfg.seeds)} seed(s) "
-             f"{cfg.seeds}; tasks {','.join(cfg.tasks)}; {parallel} cell(s) at once, {cfg.threads_per_cell} "
-             "thread(s) each"]
+    datasets = [d for d in cfg.data if any(c.dataset == d for c in cells)]
+    arms = [a for a in cfg.arms if any(c.arm == a.name for c in cells)]
+    chosen = " (selected by only_datasets / only_arms)" if cfg.only_datasets or cfg.only_arms else ""
+    lines = [f"{len(cells)} cells = {len(datasets)} dataset(s) x {len(arms)} arm(s) x {len(cfg.seeds)} seed(s) "
+             f"{cfg.seeds}{chosen}; tasks {','.join(cfg.tasks)}; {parallel} cell(s) at once, "
+             f"{cfg.threads_per_cell} thread(s) each"]
     total, unknown = 0.0, 0
-    for dataset in cfg.data:
+    for dataset in datasets:
         per = [estimate_cpu_minutes(cfg, c) for c in cells if c.dataset == dataset]
         known = [m for m in per if m is not None]
         unknown += len(per) - len(known)
@@ -111,7 +115,7 @@ def describe_plan(cfg: StudyConfig, parallel: int) -> str:
         est = f"~{sum(known) / 60:.1f} CPU h" if known else "no estimate (budget.estimate_cpu_minutes)"
         extra = f", + tasks {','.join(cfg.dataset_tasks[dataset])}" if cfg.dataset_tasks.get(dataset) else ""
         lines.append(f"  {dataset} ({cfg.data[dataset]}): {len(per)} cells, {est}{extra}")
-    for arm in cfg.arms:
+    for arm in arms:
         lines.append(f"  arm {arm.name}: {arm.overrides or 'the recipe as is'}"
                      + (f" (cost {arm.cost})" if arm.cost != 1 else ""))
     wall = total / max(1, parallel * cfg.threads_per_cell) / 60
