@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from glocal.study.verdict import HOLDS, INCONCLUSIVE, NOT, judge, values_from_reports
+from glocal.study.verdict import HOLDS, INCONCLUSIVE, NOT, NOT_RUN, judge, values_from_reports
 
 
 def _values(arms: dict[str, list[float]], dataset: str = "w", random: float = 0.1) -> dict:
@@ -40,7 +40,11 @@ def test_too_few_seeds_or_missing_results_are_inconclusive(study_cfg):
     v = _verdicts(study_cfg(), two)
     assert v["good_wins"] == INCONCLUSIVE and v["good_vs_random"] == INCONCLUSIVE
     missing = _values({"good": [0.6, 0.61, 0.63], "bad": [0.2, 0.2, 0.2]})  # plain never finished
-    assert _verdicts(study_cfg(), missing)["good_wins"] == INCONCLUSIVE
+    assert _verdicts(study_cfg(), missing)["good_wins"] == NOT_RUN  # no pair to compare at all
+    one_metric = _values({"good": [0.6, 0.61, 0.63], "plain": [0.4, 0.42, 0.41], "bad": [0.2, 0.2, 0.2]})
+    for run in one_metric["w"]["plain"].values():
+        del run["retrieval/R@1"]  # one comparison without results, the other holds
+    assert _verdicts(study_cfg(), one_metric)["good_wins"] == INCONCLUSIVE
     # with 2 seeds allowed, the same results hold
     assert _verdicts(study_cfg(min_seeds=2), two)["good_wins"] == HOLDS
 
@@ -53,6 +57,8 @@ def test_verdict_over_datasets(study_cfg):
     assert res["good_wins"].per_dataset == {"w": HOLDS, "r": NOT} and res["good_wins"].verdict == INCONCLUSIVE
     both = {**win, "r": win["w"]}
     assert _verdicts(cfg, both)["good_wins"] == HOLDS
+    only_w = {r.claim.name: r for r in judge(cfg, win)}["good_wins"]  # r not run (yet, or not selected)
+    assert only_w.per_dataset == {"w": HOLDS, "r": NOT_RUN} and only_w.verdict == INCONCLUSIVE
 
 
 def test_values_from_eval_reports():

@@ -205,7 +205,10 @@ def report_blocks(cfg: StudyConfig, study: dict[str, Any], reports: dict[tuple[s
     blocks: list[Block] = [
         Heading(f"Study report: {study.get('config_file') or 'study'}", 1),
         Text(f"{len(done)} of {len(cells)} cells finished ({len(cfg.data)} dataset(s) x {len(cfg.arms)} arm(s) x "
-             f"{len(cfg.seeds)} seed(s): {cfg.seeds}); evaluation tasks {cfg.tasks}; CPU time in all "
+             f"{len(cfg.seeds)} seed(s): {cfg.seeds}"
+             + (f"; selected: only_datasets {cfg.only_datasets or 'all'}, only_arms {cfg.only_arms or 'all'}"
+                if cfg.only_datasets or cfg.only_arms else "")
+             + f"); evaluation tasks {cfg.tasks}; CPU time in all "
              f"{format_minutes(cpu_total)} ({cpu_total / 3600:.2f} CPU hours). Generated "
              f"{time.strftime('%Y-%m-%d %H:%M')} from {study.get('updated', '?')}'s study.json."),
     ]

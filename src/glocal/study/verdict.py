@@ -9,7 +9,9 @@ Rule (stated in every report), per claim and dataset, with alpha = the study's `
 * **does not hold**: some comparison has ``n >= min_seeds`` and either the baseline is
   significantly better (one-sided ``p < alpha`` the other way) or its mean difference is ``<= 0``;
 * **inconclusive**: anything else (too few seeds, a missing result, or better on average but not
-  significantly everywhere).
+  significantly everywhere);
+* **not run**: no cell of the claim has finished on that dataset (yet, or not selected by
+  ``only_datasets`` / ``only_arms``).
 
 Across datasets: holds if it holds on every dataset, does not hold if it does not hold on every
 dataset, else inconclusive.
@@ -23,10 +25,10 @@ from typing import Any, Mapping
 from .config import RANDOM_INIT, ClaimConfig, StudyConfig
 from .stats import Paired, paired
 
-__all__ = ["HOLDS", "NOT", "INCONCLUSIVE", "Comparison", "ClaimResult", "judge", "judge_claim", "RULE",
+__all__ = ["HOLDS", "NOT", "INCONCLUSIVE", "NOT_RUN", "Comparison", "ClaimResult", "judge", "judge_claim", "RULE",
            "values_from_reports", "series"]
 
-HOLDS, NOT, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
+HOLDS, NOT, INCONCLUSIVE, NOT_RUN = "holds", "does not hold", "inconclusive", "not run"
 
 RULE = ("A claim holds on a dataset when every comparison (each claimed arm against each baseline on each "
         "deciding metric, paired over the seeds both ran) has at least {min_seeds} seeds, a positive mean "
@@ -34,7 +36,8 @@ RULE = ("A claim holds on a dataset when every comparison (each claimed arm agai
         "{min_seeds} seeds has a mean difference <= 0 or the baseline significantly better (p < {alpha}); otherwise "
         "it is inconclusive. Over datasets: holds if it holds on every dataset, does not hold if it does not hold "
         "on every dataset, else inconclusive. The exact sign-flip p is shown beside the t-test; with 3 seeds it "
-        "cannot go below 0.125, so it does not decide.")
+        "cannot go below 0.125, so it does not decide. A dataset where no comparison has a finished pair of "
+        "cells (yet, or not selected by only_datasets / only_arms) is 'not run'.")
 
 #: ``values[dataset][arm][seed]`` = ``{"task/metric": value}``, with the random-init twin under
 #: ``values[dataset][arm][seed]["random_init:task/metric"]``
@@ -70,6 +73,8 @@ def series(values: Values, dataset: str, arm: str, baseline: str,
 
 
 def _dataset_verdict(comps: list[Comparison], alpha: float, min_seeds: int) -> str:
+    if all(c.result is None for c in comps):  # no cell of the claim finished here (yet, or not selected)
+        return NOT_RUN
     enough = [c for c in comps if c.result is not None and c.result.n >= min_seeds]
     if any(c.result.mean <= 0 or c.result.p_t_worse < alpha for c in enough):  # type: ignore[union-attr]
         return NOT
@@ -91,7 +96,7 @@ def judge_claim(cfg: StudyConfig, claim: ClaimConfig, values: Values) -> ClaimRe
         out.comparisons += comps
         out.per_dataset[dataset] = _dataset_verdict(comps, cfg.alpha, cfg.min_seeds)
     verdicts = set(out.per_dataset.values())
-    out.verdict = verdicts.pop() if len(verdicts) == 1 else INCONCLUSIVE
+    out.verdict = verdicts.pop() if len(verdicts) == 1 else INCONCLUSIVE  # "not run" somewhere: inconclusive
     return out
 
 
