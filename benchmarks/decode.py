@@ -61,6 +61,7 @@ from glocal.data.transforms import ClipTransform
 from glocal.data.views import SamplePlan, ViewRequest
 
 import media
+from loader_cpu import worker_cpu
 from media import AUDIO_SR_IN
 
 SECONDS, WIDTH, HEIGHT, VIDEO_FPS = 10.0, 320, 240, 25
@@ -242,20 +243,6 @@ class RawSingleThreadPipeline(RawPipeline):
 # --------------------------------------------------------------------------------------------
 
 
-def _worker_cpu(loader: DataLoader) -> float:
-    """CPU seconds (user + system) used so far by the loader's live worker processes (Linux
-    ``/proc``; 0 without workers)."""
-    it = getattr(loader, "_iterator", None)
-    total = 0.0
-    for w in getattr(it, "_workers", []) or []:
-        try:
-            fields = Path(f"/proc/{w.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
 def measure(datasets: dict[str, Dataset], workers: int, repeats: int, batch: int) -> dict[str, tuple[float, float]]:
     """``{name: (median samples/s, median CPU ms per sample)}``.
 
@@ -278,11 +265,11 @@ def measure(datasets: dict[str, Dataset], workers: int, repeats: int, batch: int
     cpus: dict[str, list[float]] = {n: [] for n in loaders}
     for _ in range(repeats):
         for name, loader in loaders.items():
-            w0, c0, k0 = time.perf_counter(), time.process_time(), _worker_cpu(loader)
+            w0, c0, k0 = time.perf_counter(), time.process_time(), worker_cpu(loader)
             consume = getattr(loader.dataset, "consume", lambda b: b)
             n = sum(int(next(iter(consume(b).values())).shape[0]) for b in loader)
             walls[name].append(n / (time.perf_counter() - w0))
-            cpu = time.process_time() - c0 + _worker_cpu(loader) - k0
+            cpu = time.process_time() - c0 + worker_cpu(loader) - k0
             cpus[name].append(cpu / n * 1000)
     del loaders
     return {n: (statistics.median(walls[n]), statistics.median(cpus[n])) for n in walls}

@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterator
 import glocal  # noqa: F401  before torch, as the CLI imports it
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import Sampler
 
 from glocal.config import apply_overrides
 from glocal.data.dataset import MultiViewDataset, collate_samples
@@ -54,6 +54,7 @@ from glocal.methods import build_method
 from glocal.train.config import load_pretrain_config
 
 import media
+from loader_cpu import worker_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"prepared_ms_per_sample": 15.0, "raw_over_prepared": 5.0, "main_ms_per_sample": 0.5,
@@ -77,18 +78,6 @@ class Draws(Sampler[list[tuple[int, int]]]):
 
     def __len__(self) -> int:
         return (self.samples + self.batch - 1) // self.batch
-
-
-def worker_cpu(loader: DataLoader) -> float:
-    """CPU seconds (user + system) used so far by the loader's live worker processes (``/proc``)."""
-    total = 0.0
-    for w in getattr(getattr(loader, "_iterator", None), "_workers", None) or []:
-        try:
-            fields = Path(f"/proc/{w.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 def glcm_dataset(config: str, root: Path, overrides: list[str]) -> MultiViewDataset:
