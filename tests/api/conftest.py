@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from fixtures.tiny_models import TINY_GLCM, TINY_SIMCLR, save_tiny_checkpoint, tiny_config, tiny_method
-from glocal.data.synth import WorldConfig, generate_world
+from fixtures.worlds import small_world
 
 
 @pytest.fixture(autouse=True)
@@ -22,10 +22,7 @@ def _one_thread():
 
 @pytest.fixture(scope="session")
 def api_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("api_world") / "world"
-    generate_world(WorldConfig(num_videos=6, duration=1.5, height=32, width=32, num_classes=2, seed=0), out,
-                   workers=1, progress=False)
-    return out
+    return small_world(tmp_path_factory.mktemp("api_world") / "world", 6, 1.5, num_classes=2, seed=0)
 
 
 def _checkpoint(tmp_path_factory, world: Path, method: dict, name: str) -> Path:

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from threadpoolctl import threadpool_limits
 
-from glocal.data.synth import WorldConfig, generate_world
 from glocal.eval.context import EvalContext, EvalOptions
 from glocal.eval.features import EvalData
 from fixtures.tiny_models import TINY_GLCM, save_tiny_checkpoint, tiny_config
+from fixtures.worlds import small_world
 from fixtures.tiny_models import tiny_method as build_tiny_method
 from glocal.methods import Method
 from glocal.train.config import PretrainConfig
@@ -32,10 +32,7 @@ def _single_blas_thread():
 
 @pytest.fixture(scope="session")
 def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("eval_world") / "world"
-    generate_world(WorldConfig(num_videos=24, duration=2.0, height=32, width=32, num_classes=3, seed=0), out,
-                   workers=1, progress=False)
-    return out
+    return small_world(tmp_path_factory.mktemp("eval_world") / "world", 24, 2.0, num_classes=3, seed=0)
 
 
 @pytest.fixture(scope="session")

@@ -187,13 +187,11 @@ def test_mi_negatives_need_two_videos_and_hooks() -> None:
 
 @pytest.mark.slow
 def test_tiny_pretrain_of_the_shipped_config(tmp_path: Path) -> None:
-    from glocal.data.synth import WorldConfig, generate_world
+    from fixtures.worlds import small_world
     from glocal.train.config import load_pretrain_config
     from glocal.train.engine import pretrain
 
-    world = tmp_path / "world"
-    generate_world(WorldConfig(num_videos=8, num_classes=2, duration=1.0, height=32, width=32, fps=16), world,
-                   workers=1, progress=False)
+    world = small_world(tmp_path / "world", 8, 1.0, num_classes=2, fps=16)
     config = Path(__file__).resolve().parents[2] / "configs" / "ctrlaug.yaml"
     overrides = [f"data.root={world}", f"train.out_dir={tmp_path / 'run'}", "train.epochs=1", "train.batch_size=2",
                  "train.num_threads=1", "train.progress=false", "train.log_every=1", "train.precision=fp32",

@@ -9,16 +9,14 @@ from pathlib import Path
 import pytest
 
 from glocal.cli import main
-from glocal.data.synth import WorldConfig, generate_world
+from fixtures.worlds import small_world
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
 def test_smoke_study_and_report(tmp_path, monkeypatch, capsys):
-    world = tmp_path / "world"
-    generate_world(WorldConfig(num_videos=16, duration=1.0, height=32, width=32, fps=16), world, workers=1,
-                   progress=False)
+    world = small_world(tmp_path / "world", 16, 1.0, fps=16)
     monkeypatch.chdir(ROOT)  # the smoke recipe's path is relative to the repository
     out = tmp_path / "study"
     rc = main(["study", "configs/study/smoke.yaml", "--out", str(out), f"data.world={world}", "parallel=2",

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import pytest
 
-from glocal.data.synth import WorldConfig, generate_world
+from fixtures.worlds import small_world
 from glocal.train.config import PretrainConfig, config_from_dict
 
 #: A GLCM small enough for a CPU step in ~30 ms on 32x32 clips of 8 frames.
@@ -20,10 +20,7 @@ TINY_METHOD: dict[str, Any] = dict(
 @pytest.fixture(scope="session")
 def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """16 one-second 32x32 videos (11 train / 2 val / 3 test), generated once per session."""
-    root = tmp_path_factory.mktemp("world")
-    generate_world(WorldConfig(num_videos=16, duration=1.0, height=32, width=32, fps=16), root, workers=1,
-                   progress=False)
-    return root
+    return small_world(tmp_path_factory.mktemp("world"), 16, 1.0, fps=16)
 
 
 def _tiny_raw(world: Path, out_dir: Path, **train: Any) -> dict[str, Any]:
