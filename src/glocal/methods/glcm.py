@@ -213,9 +213,13 @@ class GLCM(Method):
 
     def audio_features(self, audio: torch.Tensor) -> torch.Tensor:
         """Time-pooled audio trunk features ``(B, C_audio)`` at the training step density."""
+        return self._audio_trunk(audio, self._eval_audio_steps(audio)).float().mean(dim=2)
+
+    def _eval_audio_steps(self, audio: torch.Tensor) -> int:
+        """Audio steps for a waveform ``(B, N)`` outside training: ``audio_steps_per_frame`` per frame
+        of its span at ``data.fps`` (the training step density)."""
         frames = int(audio.shape[-1]) / self.data.sample_rate * self.data.fps
-        steps = max(1, int(round(frames * self.cfg.audio_steps_per_frame)))
-        return self._audio_trunk(audio, steps).float().mean(dim=2)
+        return max(1, int(round(frames * self.cfg.audio_steps_per_frame)))
 
     def joint_video(self, video: torch.Tensor) -> torch.Tensor:
         """The global space of the global loss: the projected slow map, time-pooled as in training
@@ -228,9 +232,8 @@ class GLCM(Method):
     def joint_audio(self, audio: torch.Tensor) -> torch.Tensor:
         """The global audio embedding ``ā`` of the global loss, L2-normalised ``(B, Dg)``, at the
         training step density (``audio_steps_per_frame`` steps per frame of the waveform's span)."""
-        frames = int(audio.shape[-1]) / self.data.sample_rate * self.data.fps
-        steps = max(1, int(round(frames * self.cfg.audio_steps_per_frame)))
-        return nn.functional.normalize(self._audio_global(self._audio_trunk(audio, steps)), dim=1)
+        a_bar = self._audio_global(self._audio_trunk(audio, self._eval_audio_steps(audio)))
+        return nn.functional.normalize(a_bar, dim=1)
 
     def localization_maps(self, video: torch.Tensor, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per slow frame: softmax over positions of ``<a_bar, v_{τ,p}>`` → ``(B, Ts, h, w)``."""
