@@ -68,7 +68,7 @@ def test_report_md_and_self_contained_html(api_world: Path, glcm_ckpt: Path, tmp
         assert f"]({name})" in md and (out / name).stat().st_size > 0
     assert "map peak inside it on" in md  # the tiny world is annotated: the ground truth is drawn
     page = paths["html"].read_text()
-    srcs = re.findall(r'src="([^"]*)"', page)
+    srcs = [src for _, src in re.findall(r"""src=(["'])(.*?)\1""", page)]  # either quote style
     assert len(srcs) == 3 and all(s.startswith("data:image/png;base64,") for s in srcs)
     assert not re.search(r"https?://", page) and "<script" not in page and "<link" not in page
     assert page.count("<tr>") == 1 + 2 and "+0.300" in page and page.rstrip().endswith("</html>")

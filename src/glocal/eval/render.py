@@ -1,6 +1,8 @@
-"""A report as a list of blocks, rendered to Markdown and to one self-contained HTML page.
+"""A report as a list of blocks, rendered to Markdown and to one self-contained HTML page: the
+one renderer of ``glocal eval --report`` / the demo's report (:mod:`glocal.eval.report`) and of
+``glocal report`` (:mod:`glocal.study.report`).
 
-Blocks: :class:`Heading`, :class:`Text`, :class:`Table`, :class:`Image`. The HTML has its style
+Blocks: :class:`Heading`, :class:`Text`, :class:`Fields`, :class:`Table`, :class:`Image`. The HTML has its style
 inline and every picture as a base64 ``data:`` URI: no scripts, no external files, it opens
 offline and can be mailed as one file. Markdown links the pictures by relative path.
 """
@@ -14,7 +16,7 @@ from typing import Sequence, Union
 
 from ..runtime.files import png_data_uri
 
-__all__ = ["Heading", "Text", "Table", "Image", "Block", "to_markdown", "to_html"]
+__all__ = ["Heading", "Text", "Fields", "Table", "Image", "Block", "to_markdown", "to_html"]
 
 
 @dataclass
@@ -26,6 +28,13 @@ class Heading:
 @dataclass
 class Text:
     text: str
+
+
+@dataclass
+class Fields:
+    """``key: value`` lines (a report's header): a bold-key list in Markdown, a ``<dl>`` in HTML."""
+
+    items: dict[str, str]
 
 
 @dataclass
@@ -41,7 +50,7 @@ class Image:
     caption: str
 
 
-Block = Union[Heading, Text, Table, Image]
+Block = Union[Heading, Text, Fields, Table, Image]
 
 
 def _md_cell(text: str) -> str:
@@ -56,6 +65,8 @@ def to_markdown(blocks: Sequence[Block], base: Path) -> str:
             out.append(f"{'#' * b.level} {b.text}")
         elif isinstance(b, Text):
             out.append(b.text)
+        elif isinstance(b, Fields):
+            out.append("\n".join(f"- **{k}**: {v}" for k, v in b.items.items()))
         elif isinstance(b, Table):
             if b.caption:
                 out.append(f"*{b.caption}*")
@@ -74,6 +85,7 @@ _STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em au
 table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}caption{text-align:left;font-style:italic}
 img{max-width:100%}figure{margin:1em 0}figcaption{font-style:italic;color:#555}
+dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weight:bold}dd{margin:0}
 .holds{background:#dff0d8}.does-not-hold{background:#f2dede}.inconclusive{background:#fcf8e3}"""
 
 _VERDICT_CLASS = {"holds": "holds", "does not hold": "does-not-hold", "inconclusive": "inconclusive"}
@@ -93,6 +105,9 @@ def to_html(blocks: Sequence[Block], title: str) -> str:
             out.append(f"<h{b.level}>{html.escape(b.text)}</h{b.level}>")
         elif isinstance(b, Text):
             out.append(f"<p>{html.escape(b.text)}</p>")
+        elif isinstance(b, Fields):
+            out.append("<dl>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>"
+                                        for k, v in b.items.items()) + "</dl>")
         elif isinstance(b, Table):
             cap = f"<caption>{html.escape(b.caption)}</caption>" if b.caption else ""
             head = "".join(_td(h, "th") for h in b.header)

@@ -13,17 +13,17 @@ sheets, a retrieval example); this module only lays them out.
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..errors import DataError
-from ..runtime.files import png_data_uri, write_atomic
+from ..runtime.files import write_atomic
+from .render import Block, Fields, Heading, Image, Table, Text, to_html, to_markdown
 from .suite import TASKS
 
-__all__ = ["Figure", "Row", "results_rows", "metrics_from_flat", "markdown", "html_page", "write_report",
+__all__ = ["Figure", "Row", "results_rows", "metrics_from_flat", "report_blocks", "write_report",
            "atomic_write", "REPORT_MD", "REPORT_HTML"]
 
 REPORT_MD = "report.md"
@@ -131,60 +131,20 @@ def _table_cells(rows: Sequence[Row]) -> list[list[str]]:
     return [[r.task, r.metric, _fmt(r.checkpoint), _fmt(r.random_init), _diff(r), r.spread] for r in rows]
 
 
-def markdown(title: str, header: Mapping[str, str], rows: Sequence[Row], figures: Sequence[Figure],
-             notes: Sequence[str] = ()) -> str:
-    """``report.md``: the pictures by file name (they sit next to it)."""
-    out = [f"# {title}", ""]
-    out += [f"- **{k}**: {v}" for k, v in header.items()]
-    out += ["", "## Results against random init", ""]
-    out.append("| " + " | ".join(_COLUMNS) + " |")
-    out.append("|---|---|---:|---:|---:|---|")
-    out += ["| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |" for cells in _table_cells(rows)]
-    out += [f"\n- {n}" for n in notes]
+def report_blocks(title: str, header: Mapping[str, str], rows: Sequence[Row], figures: Sequence[Figure],
+                  notes: Sequence[str] = ()) -> list[Block]:
+    """The report as blocks (:mod:`glocal.eval.render`): header fields, the table against random
+    init, the notes, then each figure (or the line saying why it is missing)."""
+    blocks: list[Block] = [Heading(title, 1), Fields({k: str(v) for k, v in header.items()}),
+                           Heading("Results against random init"), Table(list(_COLUMNS), _table_cells(rows))]
+    blocks += [Text(f"- {n}") for n in notes]
     for fig in figures:
-        out += ["", f"## {fig.title}", ""]
+        blocks.append(Heading(fig.title))
         if fig.png is not None:
-            out.append(f"![{fig.title}]({fig.png.name})")
-            out.append("")
-        if fig.caption:
-            out.append(fig.caption if fig.png is not None else f"*{fig.caption}*")
-    return "\n".join(out) + "\n"
-
-
-_CSS = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.3em .7em}
-th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
-td.pos{color:#070}td.neg{color:#a00}img{max-width:100%;border:1px solid #ddd}
-.note{color:#666;font-style:italic}dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}
-dt{font-weight:bold}dd{margin:0}"""
-
-
-def html_page(title: str, header: Mapping[str, str], rows: Sequence[Row], figures: Sequence[Figure],
-              notes: Sequence[str] = ()) -> str:
-    """``report.html``: one self-contained page (pictures as ``data:`` URIs, no script, no link out)."""
-    e = html.escape
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{e(title)}</title>",
-           f"<style>{_CSS}</style></head><body>", f"<h1>{e(title)}</h1>", "<dl>"]
-    out += [f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>" for k, v in header.items()]
-    out += ["</dl>", "<h2>Results against random init</h2>", "<table><thead><tr>"
-            + "".join(f"<th>{e(c)}</th>" for c in _COLUMNS) + "</tr></thead><tbody>"]
-    for row, cells in zip(rows, _table_cells(rows)):
-        d = row.difference
-        sign = "" if d is None or d == 0 else ("pos" if d > 0 else "neg")
-        out.append("<tr>" + f"<td>{e(cells[0])}</td><td>{e(cells[1])}</td>"
-                   + f'<td class="n">{e(cells[2])}</td><td class="n">{e(cells[3])}</td>'
-                   + f'<td class="n {sign}">{e(cells[4])}</td><td>{e(cells[5])}</td></tr>')
-    out.append("</tbody></table>")
-    out += [f'<p class="note">{e(n)}</p>' for n in notes]
-    for fig in figures:
-        out.append(f"<h2>{e(fig.title)}</h2>")
-        if fig.png is not None:
-            out.append(f'<figure><img alt="{e(fig.title)}" src="{png_data_uri(fig.png)}">'
-                       + (f"<figcaption>{e(fig.caption)}</figcaption>" if fig.caption else "") + "</figure>")
-        else:
-            out.append(f'<p class="note">{e(fig.caption)}</p>')
-    out.append("</body></html>")
-    return "\n".join(out) + "\n"
+            blocks.append(Image(fig.png, fig.caption or fig.title))
+        elif fig.caption:
+            blocks.append(Text(fig.caption))
+    return blocks
 
 
 def atomic_write(path: Path, data: bytes) -> Path:
@@ -198,6 +158,7 @@ def write_report(out_dir: str | Path, title: str, header: Mapping[str, str], row
     """Write ``report.md`` and ``report.html`` into ``out_dir`` (the figures' PNGs are already there);
     returns their paths."""
     out = Path(out_dir)
-    page = html_page(title, header, rows, figures, notes)  # reads the PNGs before anything is replaced
-    md = markdown(title, header, rows, figures, notes)
+    blocks = report_blocks(title, header, rows, figures, notes)
+    page = to_html(blocks, title)  # reads the PNGs before anything is replaced
+    md = to_markdown(blocks, out)
     return {"md": atomic_write(out / REPORT_MD, md.encode()), "html": atomic_write(out / REPORT_HTML, page.encode())}

@@ -19,7 +19,7 @@ from ..runtime.rundir import check_writable
 from ..train.plot import read_csv_columns
 from .config import RANDOM_INIT, StudyConfig
 from .files import read_json, write_atomic
-from .render import Block, Heading, Image, Table, Text, to_html, to_markdown
+from ..eval.render import Block, Heading, Image, Table, Text, to_html, to_markdown
 from .runner import format_minutes
 from .stats import mean_std, paired
 from .verdict import RULE, ClaimResult, judge, series, values_from_reports
