@@ -163,11 +163,15 @@ def _resample_box(x: torch.Tensor, crop: CropParams, size: int) -> torch.Tensor:
 
 def channel_sums(flat: torch.Tensor) -> torch.Tensor:
     """float64 ``(C,)`` sums of ``(C, N)`` values. uint8 values are summed exactly in int32 when
-    ``255 N`` fits (a 32 x 112² clip: 4x less CPU than a float64 sum, the same numbers), else in
-    int64; other dtypes in float64."""
+    ``255 N`` fits, else in int64; other dtypes in float64. uint8 on the CPU goes through numpy,
+    whose integer reduction vectorises: a 32 x 112² clip takes 0.19 ms against torch's 0.88 ms
+    (``sum(dtype=int32)``) and 1.2 ms (float64), the same numbers (issue 14)."""
     if flat.dtype == torch.uint8:
-        acc = torch.int32 if 255 * flat.shape[1] < 2**31 else torch.int64
-        return flat.sum(dim=1, dtype=acc).to(torch.float64)
+        fits = 255 * flat.shape[1] < 2**31
+        if flat.device.type == "cpu":
+            sums = flat.numpy().sum(axis=1, dtype=np.int32 if fits else np.int64)
+            return torch.from_numpy(sums).to(torch.float64)
+        return flat.sum(dim=1, dtype=torch.int32 if fits else torch.int64).to(torch.float64)
     return flat.sum(dim=1, dtype=torch.float64)
 
 
