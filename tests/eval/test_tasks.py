@@ -156,3 +156,35 @@ def test_video_pool_max_reaches_linear_knn_and_retrieval(tiny_method, make_ctx):
     x_mean = video_features_by_split(tiny_method, mean_ctx, ["test"])["test"][0]
     x_max = video_features_by_split(tiny_method, max_ctx, ["test"])["test"][0]
     assert x_mean.shape == x_max.shape and not (abs(x_mean - x_max) < 1e-6).all()
+
+
+def test_video_pool_sound_reaches_linear_knn_and_retrieval(tiny_method, make_ctx):
+    """``video_pool=sound``: the three protocols read each clip with its audio and pool the backbone
+    maps by the method's own sound-source map; the features differ from mean pooling and equal
+    ``pooled_video_features(.., "sound", audio)`` of the same clips."""
+    import numpy as np
+    import torch
+
+    from glocal.eval.features import make_loader
+    from glocal.eval.linear_probe import video_features_by_split
+    from glocal.eval.suite import task_needs
+
+    ctx = make_ctx(video_pool="sound")
+    for task in ("linear", "knn", "retrieval"):
+        assert task_needs(task, tiny_method, ctx.options) == ("audio", "video")
+        res = TASKS[task].run(tiny_method, ctx)
+        _check(res, task)
+        assert res["meta"]["video_pool"] == "sound"
+    x_sound, _ = video_features_by_split(tiny_method, ctx, ["test"])["test"]
+    x_mean, _ = video_features_by_split(tiny_method, make_ctx(), ["test"])["test"]
+    assert x_sound.shape == x_mean.shape and not (abs(x_sound - x_mean) < 1e-6).all()
+    batch = next(iter(make_loader(ctx.split("test"), ctx.data, with_audio=True)))
+    tiny_method.eval()
+    with torch.no_grad():
+        first = tiny_method.pooled_video_features(batch["clip/video"], "sound", batch["clip/audio"])[0]
+    rows = batch["index"] == int(batch["index"][0])
+    assert int(rows.sum()) == ctx.data.clips_per_video  # the first video's clips are all in the first batch
+    with torch.no_grad():
+        per_clip = tiny_method.pooled_video_features(batch["clip/video"][rows], "sound", batch["clip/audio"][rows])
+    np.testing.assert_allclose(x_sound[0], per_clip.mean(dim=0).numpy(), rtol=1e-4, atol=1e-5)
+    assert first.shape[0] == x_sound.shape[1]

@@ -61,3 +61,52 @@ def test_maps_are_what_video_features_pools(key: str) -> None:
     torch.testing.assert_close(pooled, torch.cat(parts, dim=1))
     with pytest.raises(ValueError, match="pool"):
         m.pooled_video_features(video, "median")
+
+
+def test_sound_weighted_pool_hand_computed() -> None:
+    """``sound_weighted_pool``: weights = heat (time-averaged, resized) minus its minimum, normalised;
+    a flat map gives mean pooling."""
+    from glocal.methods.base import sound_weighted_pool
+
+    # (B=1, C=2, T=2, h=1, w=2): position 0 has features (1, 2) then (3, 4) -> time mean (2, 3);
+    # position 1 has (10, 20) then (30, 40) -> (20, 30)
+    fmap = torch.tensor([[[[[1.0, 10.0]], [[3.0, 30.0]]], [[[2.0, 20.0]], [[4.0, 40.0]]]]])
+    assert fmap.shape == (1, 2, 2, 1, 2)
+    # heat over 2 maps: position 0 scores 0.5 then 0.1 (mean 0.3), position 1 0.1 then 0.1 (mean 0.1)
+    heat = torch.tensor([[[[0.5, 0.1]], [[0.1, 0.1]]]])
+    # weights: (0.3 - 0.1, 0.1 - 0.1) / 0.2 = (1, 0): position 0 alone
+    torch.testing.assert_close(sound_weighted_pool(fmap, heat), torch.tensor([[2.0, 3.0]]))
+    # heat 3:1 after the minimum is taken off: (0.7, 0.1, 0.4) over 3 positions
+    fmap3 = torch.tensor([[[[[1.0, 4.0, 7.0]]], [[[2.0, 5.0, 8.0]]]]])  # (1, 2, 1, 1, 3)
+    heat3 = torch.tensor([[[[0.7, 0.1, 0.4]]]])
+    w = [0.6 / 0.9, 0.0, 0.3 / 0.9]
+    expected = torch.tensor([[w[0] * 1 + w[2] * 7, w[0] * 2 + w[2] * 8]])
+    torch.testing.assert_close(sound_weighted_pool(fmap3, heat3), expected)
+    # flat map: the mean over positions and time
+    torch.testing.assert_close(sound_weighted_pool(fmap, torch.full((1, 2, 1, 2), 0.25)),
+                               fmap.mean(dim=(2, 3, 4)))
+    # a coarser map is resized to the feature map: a 1x1 map is flat
+    torch.testing.assert_close(sound_weighted_pool(fmap, torch.ones(1, 1, 1, 1)), fmap.mean(dim=(2, 3, 4)))
+
+
+@pytest.mark.parametrize("key", ["glcm", "avid", "avts"])
+def test_sound_pool_weights_the_maps_by_the_methods_own_heat_map(key: str) -> None:
+    from glocal.methods.base import sound_weighted_pool
+
+    m = _method(key)
+    g = torch.Generator().manual_seed(5)
+    video, audio = torch.randn(2, 3, 8, 32, 32, generator=g), torch.randn(2, 8000, generator=g)
+    with torch.no_grad():
+        heat, _ = m.localization_maps(video, audio)
+        ref = torch.cat([sound_weighted_pool(t, heat) for t in m.video_feature_maps(video)], dim=1)
+        out = m.pooled_video_features(video, "sound", audio)
+    torch.testing.assert_close(out, ref)
+    assert out.shape == m.video_features(video).shape
+    with pytest.raises(ValueError, match="audio"):
+        m.pooled_video_features(video, "sound")
+
+
+def test_sound_pool_needs_a_sound_source_map() -> None:
+    m = _method("simclr")
+    with pytest.raises(NotImplementedError, match="video_pool=sound.*'simclr'.*glcm, avid and avts"):
+        m.pooled_video_features(torch.randn(1, 3, 8, 32, 32), "sound", torch.randn(1, 8000))

@@ -38,8 +38,10 @@ class EvalOptions:
     #: linear probe / sound classification classifier: logistic regression or linear SVM (C on val)
     classifier: Literal["logreg", "svm"] = "logreg"
     #: linear / knn / retrieval: the video backbone map pooled over positions by "mean" (the
-    #: spec's features, ``video_features``) or "max" (``pooled_video_features``: keeps small objects)
-    video_pool: Literal["mean", "max"] = "mean"
+    #: spec's features, ``video_features``), "max" (``pooled_video_features``: keeps small objects)
+    #: or "sound" (weighted by the method's own sound-source map of the clip's audio: audio-visual
+    #: methods; the clips are then read with their audio)
+    video_pool: Literal["mean", "max", "sound"] = "mean"
     #: candidate regularisation values, chosen on the validation split
     Cs: tuple[Annotated[float, Range(0.0, None, lo_open=True)], ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
     #: kNN neighbours (cosine, temperature-weighted vote)

@@ -1,6 +1,7 @@
 """Linear probe on frozen, clip-averaged video features: train split → test split (spec 8.2).
 
-Features: ``method.video_features`` (``--video-pool max``: ``method.pooled_video_features(.., "max")``)
+Features: ``method.video_features`` (``--video-pool max|sound``: ``method.pooled_video_features``;
+``sound`` weights positions by the method's sound-source map of the clip's own audio)
 of ``clips_per_video`` uniformly spaced centre-cropped clips, averaged per video. Classifier:
 logistic regression or linear SVM (``--classifier``), features standardised, ``C`` chosen on
 the ``val`` split (a stratified part of train when there is none), then refitted on train +
@@ -25,15 +26,16 @@ def video_features_by_split(method: Method, ctx: EvalContext, splits: list[str])
     """Frozen video features ``(N, D)`` and labels ``(N,)`` for each named split (cached per model),
     pooled over positions as ``ctx.options.video_pool`` says."""
     pool = ctx.options.video_pool
+    with_audio = pool == "sound"  # the sound-source map that weights the positions reads the clip's audio
 
     def video_fn(m: Method, batch: dict):
-        return m.pooled_video_features(batch["clip/video"], pool)
+        return m.pooled_video_features(batch["clip/video"], pool, batch["clip/audio"] if with_audio else None)
 
     out = {}
     for name in splits:
         key = (id(method), "video", pool, name, ctx.data)
         if key not in ctx.cache:
-            loader = make_loader(ctx.split(name), ctx.data, with_audio=False)
+            loader = make_loader(ctx.split(name), ctx.data, with_audio=with_audio)
             ctx.cache[key] = extract_features(
                 method, loader, video_fn, device=ctx.device, dtype=ctx.dtype, desc=f"video features [{name}]",
                 progress=ctx.progress,

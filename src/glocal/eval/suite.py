@@ -97,6 +97,8 @@ def task_needs(name: str, method: Method, options: EvalOptions) -> tuple[str, ..
         return ("audio",)
     if name in ("localization", "deepfake") or (name in ("event", "tal") and av):
         return ("audio", "video")
+    if name in ("linear", "knn", "retrieval") and options.video_pool == "sound":
+        return ("audio", "video")  # the positions are weighted by the sound-source map of the clip's audio
     if name == "fingerprint":
         modality = options.fingerprint_modality
         modality = ("fused" if av else "video") if modality == "auto" else modality

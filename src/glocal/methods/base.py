@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Protocol
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..data.build import build_dataset, default_sampler, default_transforms
@@ -18,7 +19,7 @@ from ..data.config import DataConfig
 from ..data.dataset import MultiViewDataset
 from ..data.views import ViewSampler
 
-__all__ = ["Method", "fp32", "DIAG_PREFIXES", "diag_entries", "num_outputs", "MomentumCopy", "StepQueue"]
+__all__ = ["Method", "sound_weighted_pool", "fp32", "DIAG_PREFIXES", "diag_entries", "num_outputs", "MomentumCopy", "StepQueue"]
 
 
 class MomentumCopy(Protocol):
@@ -65,6 +66,27 @@ def num_outputs(head: nn.Module) -> int:
     if not linears:
         raise ValueError(f"{type(head).__name__} has no nn.Linear layer")
     return linears[-1].out_features
+
+
+def sound_weighted_pool(feature_map: torch.Tensor, heat: torch.Tensor) -> torch.Tensor:
+    """Pool a backbone map over positions with a sound-source heat map as weights.
+
+    ``feature_map`` ``(B, C, T, h, w)``, ``heat`` ``(B, T', h', w')`` (any scale, e.g. a softmax or
+    a cosine map) -> ``(B, C)``::
+
+        w_p = (H_p - min_q H_q) / sum_q (H_q - min_q H_q)     H = heat averaged over T', resized to (h, w)
+        f   = sum_p w_p * mean_t F[:, t, p]
+
+    (uniform weights, i.e. mean pooling, when the map is flat)."""
+    b, c, _, h, w = feature_map.shape
+    hm = heat.float().mean(dim=1, keepdim=True)  # (B, 1, h', w')
+    if hm.shape[-2:] != (h, w):
+        hm = F.interpolate(hm, size=(h, w), mode="bilinear", align_corners=False)
+    hm = hm.flatten(1)  # (B, P)
+    hm = hm - hm.amin(dim=1, keepdim=True)
+    total = hm.sum(dim=1, keepdim=True)
+    weights = torch.where(total > 0, hm / total.clamp_min(1e-12), torch.full_like(hm, 1.0 / hm.shape[1]))
+    return torch.einsum("bcp,bp->bc", feature_map.float().mean(dim=2).flatten(2), weights)
 
 
 class Method(nn.Module):
@@ -157,16 +179,29 @@ class Method(nn.Module):
         :meth:`video_features` (one map per pathway, in the same channel order)."""
         raise NotImplementedError(f"method '{self.name}' exposes no video feature maps")
 
-    def pooled_video_features(self, video: torch.Tensor, pool: str = "mean") -> torch.Tensor:
+    def pooled_video_features(
+        self, video: torch.Tensor, pool: str = "mean", audio: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Clip features ``(B, D)`` pooled over positions: ``"mean"`` = :meth:`video_features`
         (the spec's features); ``"max"`` = per channel the largest activation over all ``(T', h, w)``
         positions of each of :meth:`video_feature_maps`, which keeps an object that covers a few
-        positions instead of averaging it into the background."""
+        positions instead of averaging it into the background; ``"sound"`` = each map averaged over
+        time, then over positions weighted by the method's own sound-source map of the clip's
+        ``audio`` (``(B, N)`` waveform; :func:`sound_weighted_pool`), so the features describe
+        what makes the sound (audio-visual methods only)."""
         if pool == "mean":
             return self.video_features(video)
-        if pool != "max":
-            raise ValueError(f"pool must be 'mean' or 'max', got {pool!r}")
-        return torch.cat([m.float().flatten(2).amax(dim=2) for m in self.video_feature_maps(video)], dim=1)
+        if pool == "max":
+            return torch.cat([m.float().flatten(2).amax(dim=2) for m in self.video_feature_maps(video)], dim=1)
+        if pool != "sound":
+            raise ValueError(f"pool must be 'mean', 'max' or 'sound', got {pool!r}")
+        if type(self).localization_maps is Method.localization_maps:
+            raise NotImplementedError(f"video_pool=sound weights positions by the method's sound-source map; method "
+                                      f"'{self.name}' has none (glcm, avid and avts do): use video_pool=mean or max")
+        if audio is None:
+            raise ValueError("pool='sound' needs the clip's audio")
+        heat, _ = self.localization_maps(video, audio)  # (B, T', h, w)
+        return torch.cat([sound_weighted_pool(m, heat) for m in self.video_feature_maps(video)], dim=1)
 
     def audio_features(self, audio: torch.Tensor) -> torch.Tensor:
         """Pooled audio features ``(B, D)`` from a mono waveform ``(B, N)``."""
