@@ -97,9 +97,13 @@ def test_sound_pool_weights_the_maps_by_the_methods_own_heat_map(key: str) -> No
     g = torch.Generator().manual_seed(5)
     video, audio = torch.randn(2, 3, 8, 32, 32, generator=g), torch.randn(2, 8000, generator=g)
     with torch.no_grad():
-        heat, _ = m.localization_maps(video, audio)
-        ref = torch.cat([sound_weighted_pool(t, heat) for t in m.video_feature_maps(video)], dim=1)
+        heat, frames = m.localization_maps(video, audio)
+        maps = m.video_feature_maps(video)
+        from_maps, frames_from_maps = m.heat_maps_from(maps, audio, video.shape[2])
+        ref = torch.cat([sound_weighted_pool(t, heat) for t in maps], dim=1)
         out = m.pooled_video_features(video, "sound", audio)
+    torch.testing.assert_close(from_maps, heat)  # the one-pass hook is the localisation map
+    assert torch.equal(frames_from_maps, frames)
     torch.testing.assert_close(out, ref)
     assert out.shape == m.video_features(video).shape
     with pytest.raises(ValueError, match="audio"):

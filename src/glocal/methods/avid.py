@@ -197,5 +197,8 @@ class AVID(Method):
         """Per feature-map frame: softmax over positions of the cosine between the audio embedding
         and the video head applied at each position -> ``(B, T', h, w)``
         (:func:`~glocal.methods.common.embedding_heat_maps`)."""
-        return embedding_heat_maps(self.video.feature_map(video), self.video_head, self.audio(audio), self.audio_head,
-                                   self.cfg.tau, video.shape[2])
+        return self.heat_maps_from([self.video.feature_map(video)], audio, video.shape[2])
+
+    def heat_maps_from(self, maps: list[torch.Tensor], audio: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`localization_maps` from the backbone map ``maps[0]`` ``(B, C_v, T', h, w)``."""
+        return embedding_heat_maps(maps[0], self.video_head, self.audio(audio), self.audio_head, self.cfg.tau, num_frames)

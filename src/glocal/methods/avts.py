@@ -326,5 +326,9 @@ class AVTS(Method):
         """Per feature-map frame: softmax over positions of the cosine between the online audio
         embedding and the online video head applied at each position -> ``(B, T', h, w)``
         (:func:`~glocal.methods.common.embedding_heat_maps`)."""
-        return embedding_heat_maps(self.video.encoder.feature_map(video), self.video.head, self.audio.encoder(audio),
-                                   self.audio.head, self.cfg.tau, video.shape[2])
+        return self.heat_maps_from([self.video.encoder.feature_map(video)], audio, video.shape[2])
+
+    def heat_maps_from(self, maps: list[Tensor], audio: Tensor, num_frames: int) -> tuple[Tensor, Tensor]:
+        """:meth:`localization_maps` from the online backbone map ``maps[0]`` ``(B, C_v, T', h, w)``."""
+        return embedding_heat_maps(maps[0], self.video.head, self.audio.encoder(audio), self.audio.head, self.cfg.tau,
+                                   num_frames)

@@ -195,13 +195,14 @@ class Method(nn.Module):
             return torch.cat([m.float().flatten(2).amax(dim=2) for m in self.video_feature_maps(video)], dim=1)
         if pool != "sound":
             raise ValueError(f"pool must be 'mean', 'max' or 'sound', got {pool!r}")
-        if type(self).localization_maps is Method.localization_maps:
+        if type(self).heat_maps_from is Method.heat_maps_from:
             raise NotImplementedError(f"video_pool=sound weights positions by the method's sound-source map; method "
                                       f"'{self.name}' has none (glcm, avid and avts do): use video_pool=mean or max")
         if audio is None:
             raise ValueError("pool='sound' needs the clip's audio")
-        heat, _ = self.localization_maps(video, audio)  # (B, T', h, w)
-        return torch.cat([sound_weighted_pool(m, heat) for m in self.video_feature_maps(video)], dim=1)
+        maps = self.video_feature_maps(video)  # one backbone pass serves the heat map and the pooling
+        heat, _ = self.heat_maps_from(maps, audio, video.shape[2])  # (B, T', h, w)
+        return torch.cat([sound_weighted_pool(m, heat) for m in maps], dim=1)
 
     def audio_features(self, audio: torch.Tensor) -> torch.Tensor:
         """Pooled audio features ``(B, D)`` from a mono waveform ``(B, N)``."""
@@ -222,6 +223,14 @@ class Method(nn.Module):
 
     def localization_maps(self, video: torch.Tensor, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Sound-source heat maps ``(B, T', h, w)`` and the clip frame index of each map ``(T',)``."""
+        raise NotImplementedError(f"method '{self.name}' produces no audio-visual localisation map")
+
+    def heat_maps_from(
+        self, maps: list[torch.Tensor], audio: torch.Tensor, num_frames: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`localization_maps` from already computed backbone maps: ``maps`` as
+        :meth:`video_feature_maps` returns them (the heat map reads the first), the clip's waveform
+        ``(B, N)`` and its frame count ``T``."""
         raise NotImplementedError(f"method '{self.name}' produces no audio-visual localisation map")
 
     def local_video_features(self, video: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:

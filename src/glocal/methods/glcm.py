@@ -237,16 +237,19 @@ class GLCM(Method):
 
     def localization_maps(self, video: torch.Tensor, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per slow frame: softmax over positions of ``<a_bar, v_{τ,p}>`` → ``(B, Ts, h, w)``."""
-        t = video.shape[2]
-        slow_map = self.v_proj_global(self.slow(self._slow_input(video))).float()  # (B, Dg, Ts, h, w)
+        return self.heat_maps_from([self.slow(self._slow_input(video))], audio, video.shape[2])
+
+    def heat_maps_from(self, maps: list[torch.Tensor], audio: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`localization_maps` from the slow backbone map ``maps[0]`` ``(B, C_slow, Ts, h, w)``."""
+        slow_map = self.v_proj_global(maps[0]).float()  # (B, Dg, Ts, h, w)
         b, dg, ts, h, w = slow_map.shape
-        a_bar = self._audio_global(self._audio_trunk(audio, self._audio_steps(t)))
-        maps = []
+        a_bar = self._audio_global(self._audio_trunk(audio, self._audio_steps(num_frames)))
+        heat = []
         for step in range(ts):
             v = slow_map[:, :, step].reshape(b, dg, h * w)
-            maps.append(av_attention(a_bar, v, normalize=self.cfg.loss_normalize, tau=self.cfg.loss_tau))
-        frames = torch.arange(0, t, self.cfg.slow_stride)[:ts]
-        return torch.stack(maps, dim=1).reshape(b, ts, h, w), frames
+            heat.append(av_attention(a_bar, v, normalize=self.cfg.loss_normalize, tau=self.cfg.loss_tau))
+        frames = torch.arange(0, num_frames, self.cfg.slow_stride)[:ts]
+        return torch.stack(heat, dim=1).reshape(b, ts, h, w), frames
 
     def local_video_features(self, video: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:
         """Fast-pathway features per frame ``(B, C_fast, T)``: attention-pooled with audio, else mean-pooled."""
