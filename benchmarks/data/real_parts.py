@@ -1,7 +1,7 @@
 """Build the real-parts development set (docs/real_parts.md).
 
     python benchmarks/data/real_parts.py --out data/real_parts [--stamps DIR] [--textures DIR]
-        [--classes dog,cow,...] [--num-videos 600] [--size 64] [--object-size 0.15,0.35] [--plants 0,3] [--snr-db 5,25] [--events 2,4] [--seed 0] [--workers 2] [--overwrite]
+        [--classes dog,cow,...] [--num-videos 600] [--size 64] [--object-size 0.15,0.35] [--plants 0,3] [--snr-db 5,25] [--events 2,4] [--shared-background] [--seed 0] [--workers 2] [--overwrite]
 
 Real animal photographs and their recorded sounds from Debian's tuxpaint-stamps-default
 (--stamps, $GLOCAL_TUXPAINT_STAMPS, or fetched with apt-get download + dpkg -x into
@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plants", default="0,3", help="range of silent plant photos drawn on the background")
     p.add_argument("--snr-db", default="5,25", help="range of the events-to-background-noise ratio in dB")
     p.add_argument("--events", default="2,4", help="range of sound events of the source per video")
+    p.add_argument("--shared-background", action="store_true",
+                   help="every video over the same background (a diagnostic: no per-video background cue)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--overwrite", action="store_true", help="rebuild when --out holds something else")
@@ -59,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             min_distractors=a.min_distractors, max_distractors=a.max_distractors,
             object_size=_pair(a.object_size, float, "--object-size"), num_plants=_pair(a.plants, int, "--plants"),
             snr_db=_pair(a.snr_db, float, "--snr-db"), num_events=_pair(a.events, int, "--events"),
+            shared_background=a.shared_background,
         )
         summary = generate_real_parts(cfg, a.out, stamps=find_stamps(a.stamps), textures=find_textures(a.textures),
                                       workers=a.workers, progress=not a.quiet, overwrite=a.overwrite)

@@ -123,3 +123,22 @@ def test_val_manifest_relabels_val_as_test_and_drops_test(tiny: Path) -> None:
     # the tiny set has no val split: no tuning manifest is written (it would have no test rows)
     assert not (tiny / "manifest_val.csv").exists()
     assert "val_manifest" not in json.loads((tiny / "realparts.json").read_text())["files"]
+
+
+def test_shared_background_changes_only_the_background() -> None:
+    """``shared_background``: every scene gets video 0's background; everything else of a scene
+    (plants, animals, paths, sounds) is what the default draws for that index."""
+    import dataclasses
+
+    from glocal.data.synth.realparts.scene import sample_real_scene
+
+    lengths = {stem: 2.0 for name in ("dog", "sheep") for stem in CATALOGUE[name][1]}
+    base = RealPartsConfig(classes=("dog", "sheep"), num_videos=4, seed=5)
+    shared = dataclasses.replace(base, shared_background=True)
+    scenes = {k: [sample_real_scene(c, i, i % 2, lengths) for i in range(3)] for k, c in (("base", base), ("shared", shared))}
+    assert scenes["base"][1].background != scenes["base"][2].background
+    assert scenes["shared"][1].background == scenes["shared"][2].background == scenes["base"][0].background
+    for own, same in zip(scenes["base"], scenes["shared"]):
+        assert own.plants == same.plants and own.sound_stem == same.sound_stem
+        assert [(a.label, a.stem, a.size) for a in own.animals] == [(a.label, a.stem, a.size) for a in same.animals]
+        np.testing.assert_array_equal(own.animals[0].centers, same.animals[0].centers)

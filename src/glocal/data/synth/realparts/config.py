@@ -27,6 +27,9 @@ class RealPartsConfig:
         event_duration: range of one event's length in seconds (capped by the recording).
         snr_db: range of the events-to-background-noise ratio in dB.
         num_plants: range of silent plant photos drawn on the background.
+        shared_background: every video over the same background (the one video 0 draws); the
+            rest of each scene is drawn as usual. A diagnostic: it removes the per-video
+            background that video-only instance discrimination matches on.
         train_fraction, val_fraction, test_fraction: split sizes (stratified per class).
         seed: master seed.
 
@@ -48,6 +51,7 @@ class RealPartsConfig:
     event_duration: Annotated[tuple[float, float], Interval(0.1, 3.0)] = (0.35, 0.9)
     snr_db: Annotated[tuple[float, float], Interval(-20.0, 80.0)] = (5.0, 25.0)
     num_plants: Annotated[tuple[int, int], Interval(0, 8)] = (0, 3)
+    shared_background: bool = False
     train_fraction: Annotated[float, Range(0.0, 1.0)] = 0.7
     val_fraction: Annotated[float, Range(0.0, 1.0)] = 0.1
     test_fraction: Annotated[float, Range(0.0, 1.0)] = 0.2

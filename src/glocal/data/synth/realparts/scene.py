@@ -144,13 +144,9 @@ def _pulses(rng: np.random.Generator, cfg: RealPartsConfig, avoid: np.ndarray) -
     return np.sort(np.array(chosen, dtype=np.float64))
 
 
-def sample_real_scene(cfg: RealPartsConfig, index: int, label: int, sound_len: dict[str, float]) -> RealScene:
-    """The scene of video ``index`` with source class ``cfg.classes[label]``, drawn from
-    ``default_rng([cfg.seed, index])`` only. ``sound_len`` maps sound stems to their length (s)."""
-    rng = np.random.default_rng([cfg.seed, index])
+def _draw_background(cfg: RealPartsConfig, rng: np.random.Generator) -> BackgroundSpec:
+    """A video's background: texture, orientation, zoom, pan, tint and grey levels, from ``rng``."""
     H, W = cfg.height, cfg.width
-    t = np.arange(cfg.num_frames) / cfg.fps
-
     zoom = float(rng.uniform(1.5, 3.5))
     speed = float(rng.uniform(2.0, 10.0))
     ang = float(rng.uniform(0, 2 * np.pi))
@@ -164,11 +160,23 @@ def sample_real_scene(cfg: RealPartsConfig, index: int, label: int, sound_len: d
     hue = rng.uniform(0, 1)
     sat = rng.uniform(0.1, 0.5)
     tint = tuple(float(1 - sat + sat * (0.5 + 0.5 * np.cos(2 * np.pi * (hue - k / 3)))) for k in range(3))
-    bg = BackgroundSpec(
+    return BackgroundSpec(
         texture=TEXTURE_NAMES[int(rng.integers(len(TEXTURE_NAMES)))], rot90=int(rng.integers(4)),
         flip=bool(rng.integers(2)), zoom=zoom, start=start, velocity=vel, tint=tint,  # type: ignore[arg-type]
         contrast=float(rng.uniform(0.7, 1.3)), brightness=float(rng.uniform(0.6, 1.1)),
     )
+
+
+def sample_real_scene(cfg: RealPartsConfig, index: int, label: int, sound_len: dict[str, float]) -> RealScene:
+    """The scene of video ``index`` with source class ``cfg.classes[label]``, drawn from
+    ``default_rng([cfg.seed, index])`` only. ``sound_len`` maps sound stems to their length (s)."""
+    rng = np.random.default_rng([cfg.seed, index])
+    H, W = cfg.height, cfg.width
+    t = np.arange(cfg.num_frames) / cfg.fps
+
+    bg = _draw_background(cfg, rng)
+    if cfg.shared_background:  # drawn and dropped above, so the rest of the scene is the usual one
+        bg = _draw_background(cfg, np.random.default_rng([cfg.seed, 0]))
     plants = tuple(
         Plant(
             stem=BACKGROUND_STEMS[int(rng.integers(len(BACKGROUND_STEMS)))],
