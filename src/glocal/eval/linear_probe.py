@@ -2,7 +2,9 @@
 
 Features: ``method.video_features`` (``--video-pool max|sound``: ``method.pooled_video_features``;
 ``sound`` weights positions by the method's sound-source map of the clip's own audio)
-of ``clips_per_video`` uniformly spaced centre-cropped clips, averaged per video. Classifier:
+of ``clips_per_video`` uniformly spaced centre-cropped clips, averaged per video. With ``sound``
+the audio-swap control (:mod:`glocal.eval.audio_swap`) also scores the test videos pooled with
+another class's audio: ``leak_top1`` / ``leak_chance`` / ``swap_top1``. Classifier:
 logistic regression or linear SVM (``--classifier``), features standardised, ``C`` chosen on
 the ``val`` split (a stratified part of train when there is none), then refitted on train +
 val; metric: test top-1.
@@ -15,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..methods import Method
+from .audio_swap import leak_summary, swapped_features, warn_if_leaking
 from .classifiers import fit_linear
 from .context import EvalContext
 from .features import extract_features, make_loader
@@ -58,6 +61,17 @@ def run(method: Method, ctx: EvalContext) -> dict[str, Any]:
     clf = fit_linear(xtr, ytr, val[0] if val else None, val[1] if val else None,
                      classifier=ctx.options.classifier, Cs=ctx.options.Cs, seed=ctx.seed)
     top1 = float(np.mean(clf.predict(xte) == yte))
-    return {"top1": top1, "meta": {"classifier": ctx.options.classifier, "C": clf.C, "val_top1": clf.val_top1,
-                                   "note": clf.note, "train": int(ytr.size), "test": int(yte.size),
-                                   "clips_per_video": ctx.data.clips_per_video, "video_pool": ctx.options.video_pool}}
+    out: dict[str, Any] = {"top1": top1}
+    meta = {"classifier": ctx.options.classifier, "C": clf.C, "val_top1": clf.val_top1, "note": clf.note,
+            "train": int(ytr.size), "test": int(yte.size), "clips_per_video": ctx.data.clips_per_video,
+            "video_pool": ctx.options.video_pool}
+    if ctx.options.video_pool == "sound":  # the audio-swap control (glocal.eval.audio_swap)
+        swapped = swapped_features(method, ctx, "test")
+        if swapped is not None:
+            xs, ys, yd = swapped
+            control = leak_summary(clf.predict(xs), ys, yd)
+            out.update({"leak_top1": control["leak"], "leak_chance": control["chance"], "swap_top1": control["swap"]})
+            meta["audio_swap"] = control
+            meta["warnings"] = warn_if_leaking(control, "linear", "probe's prediction")
+    out["meta"] = meta
+    return out

@@ -4,7 +4,10 @@ A query is a hit at ``k`` when one of its ``k`` nearest gallery videos has its c
 Cut-offs larger than the gallery are dropped (R@20 / R@50 need at least 20 / 50 train videos).
 Search runs in bounded memory: the chunked exact search of :func:`~glocal.eval.metrics.recall_at_k`,
 or faiss (``IndexFlatIP`` on L2-normalised features, queries in chunks) when it is installed and
-``--faiss`` is ``auto`` / ``on``. faiss is optional and never a dependency.
+``--faiss`` is ``auto`` / ``on``. faiss is optional and never a dependency. With
+``--video-pool sound`` the audio-swap control (:mod:`glocal.eval.audio_swap`) also reports
+``leak_R@1`` / ``leak_chance`` / ``swap_R@1``: the nearest gallery video's class for queries
+pooled with another class's audio.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from ..methods import Method
+from .audio_swap import leak_summary, swapped_features, warn_if_leaking
 from .context import EvalContext
 from .linear_probe import video_features_by_split
 from .metrics import _as_float_array, _as_labels, recall_at_k
 
-__all__ = ["load_faiss", "faiss_recall_at_k", "requires", "run"]
+__all__ = ["load_faiss", "faiss_recall_at_k", "nearest", "requires", "run"]
 
 
 def load_faiss(mode: str = "auto") -> ModuleType | None:
@@ -78,5 +82,27 @@ def run(method: Method, ctx: EvalContext) -> dict[str, Any]:
     faiss = load_faiss(ctx.options.faiss)
     res = faiss_recall_at_k(xq, yq, xg, yg, ks, faiss) if faiss is not None else recall_at_k(xq, yq, xg, yg, ks=ks)
     dropped = [k for k in ctx.options.retrieval_ks if k not in ks]
-    return {**res, "meta": {"backend": "faiss" if faiss is not None else "exact-chunked", "queries": int(len(yq)),
-                            "gallery": int(len(yg)), "dropped_ks": dropped, "video_pool": ctx.options.video_pool}}
+    meta = {"backend": "faiss" if faiss is not None else "exact-chunked", "queries": int(len(yq)),
+            "gallery": int(len(yg)), "dropped_ks": dropped, "video_pool": ctx.options.video_pool}
+    if ctx.options.video_pool == "sound":  # the audio-swap control (glocal.eval.audio_swap)
+        swapped = swapped_features(method, ctx, "test")
+        if swapped is not None:
+            xs, ys, yd = swapped
+            control = leak_summary(yg[nearest(xs, xg)], ys, yd)
+            res.update({"leak_R@1": control["leak"], "leak_chance": control["chance"], "swap_R@1": control["swap"]})
+            meta["audio_swap"] = control
+            meta["warnings"] = warn_if_leaking(control, "retrieval", "nearest gallery video's class")
+    return {**res, "meta": meta}
+
+
+def nearest(query: np.ndarray, gallery: np.ndarray, chunk_size: int = 4096) -> np.ndarray:
+    """Index ``(Nq,)`` of each query's nearest gallery row by cosine similarity (first on ties),
+    ``query`` ``(Nq, D)``, ``gallery`` ``(Ng, D)``, in chunks of queries."""
+    g = np.asarray(gallery, dtype=np.float32)
+    g = g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
+    out = np.empty(len(query), dtype=np.int64)
+    for s in range(0, len(query), chunk_size):
+        q = np.asarray(query[s:s + chunk_size], dtype=np.float32)
+        q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+        out[s:s + chunk_size] = (q @ g.T).argmax(axis=1)
+    return out
