@@ -19,6 +19,10 @@ def test_donors_are_of_another_class_and_seeded() -> None:
     assert d.shape == labels.shape and np.all(labels[d] != labels)
     assert np.array_equal(d, donors(labels, seed=3))
     assert donors(np.array([4, 4, 4]), seed=0) is None  # one class: no donor exists
+    # uniform over the other classes' videos: video 0 (class 0) of [0, 1, 1, 2] draws 1, 2, 3 about equally
+    lab = np.array([0, 1, 1, 2])
+    draws = np.array([donors(lab, seed=s)[0] for s in range(600)])
+    assert set(draws.tolist()) == {1, 2, 3} and np.all(np.abs(np.bincount(draws)[1:] / 600 - 1 / 3) < 0.07)
 
 
 def test_leak_chance_hand_computed() -> None:
@@ -39,6 +43,15 @@ def test_leak_summary_flags_predictions_that_follow_the_donor() -> None:
     assert own["leak"] == 0.0 and own["swap"] == 1.0 and not own["leaks"]
     noise = leak_summary(rng.integers(0, 5, labels.size), labels, labels[d])
     assert abs(noise["leak"] - noise["chance"]) < 0.1 and noise["videos"] == 100
+
+
+def test_nearest_is_the_cosine_argmax() -> None:
+    from glocal.eval.retrieval import nearest
+
+    gallery = np.array([[1.0, 0.0], [0.0, 2.0], [-1.0, -1.0]])
+    query = np.array([[3.0, 0.1], [0.2, 0.5], [-0.1, -0.2], [1.0, 1.0]])
+    # cosines of the last query: 0.707, 0.707, -1: the first of the tie
+    assert nearest(query, gallery, chunk_size=2).tolist() == [0, 1, 2, 0]
 
 
 def _with_sound_pool(method, fn):

@@ -52,25 +52,28 @@ def donors(labels: np.ndarray, seed: int) -> np.ndarray | None:
     """For each video ``i`` (labels ``(N,)`` int) the index of a donor video of another class, drawn
     uniformly with ``default_rng(seed)``; None when no video has one (fewer than two classes)."""
     labels = np.asarray(labels)
-    if len(np.unique(labels)) < 2:
+    classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    if classes.size < 2:
         return None
-    rng = np.random.default_rng(seed)
-    out = np.empty(len(labels), dtype=np.int64)
-    for i, y in enumerate(labels):
-        others = np.flatnonzero(labels != y)
-        out[i] = others[int(rng.integers(len(others)))]
-    return out
+    order = np.argsort(inverse, kind="stable")  # the videos grouped by class
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])[inverse]  # (N,) where video i's class block starts
+    own = counts[inverse]  # (N,) videos of video i's class
+    k = np.floor(np.random.default_rng(seed).random(labels.size) * (labels.size - own)).astype(np.int64)
+    return order[np.where(k < start, k, k + own)]  # the k-th video outside i's class block
 
 
 def leak_chance(pred: np.ndarray, labels: np.ndarray) -> float:
     """Expected ``mean_i 1[pred_i = y_d(i)]`` for a donor drawn uniformly among the other classes'
     videos, independently of ``pred`` (module formula)."""
     pred, labels = np.asarray(pred), np.asarray(labels)
-    rates = []
-    for p, y in zip(pred, labels):
-        others = labels[labels != y]
-        rates.append(float(np.mean(others == p)) if p != y and others.size else 0.0)
-    return float(np.mean(rates)) if rates else 0.0
+    if labels.size == 0:
+        return 0.0
+    classes, counts = np.unique(labels, return_counts=True)
+    count = dict(zip(classes.tolist(), counts.tolist()))
+    n_pred = np.array([count.get(p, 0) for p in pred.tolist()], dtype=np.float64)
+    others = labels.size - np.array([count[y] for y in labels.tolist()], dtype=np.float64)
+    rates = np.where((pred != labels) & (others > 0), n_pred / np.maximum(others, 1), 0.0)
+    return float(rates.mean())
 
 
 def leak_summary(pred: np.ndarray, labels: np.ndarray, donor_labels: np.ndarray) -> dict[str, Any]:
