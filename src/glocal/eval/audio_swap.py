@@ -2,9 +2,10 @@
 
 With ``--video-pool sound`` the backbone map is pooled with weights taken from the method's own
 sound-source map of the clip's audio (:meth:`~glocal.methods.base.Method.pooled_video_features`).
-The weights can carry the audio's class into the pooled *video* features (for instance when the
-map of each sound class leans towards its own part of the frame whatever the video shows), and a
-probe fitted on clips with their own audio can learn to read it. Then part of a linear-probe or
+The weights can carry the audio's class into the pooled *video* features: they select the
+positions that look most like the sound's class (or a part of the frame each sound class leans
+to), so the pooled features lean towards that class whatever the video shows, and a probe fitted
+on clips with their own audio reads it. Then part of a linear-probe or
 retrieval score is the audio encoder's, not the video encoder's.
 
 The control re-pools every test video's clips with the audio of a *donor*: another test video of
