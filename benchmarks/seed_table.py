@@ -20,7 +20,11 @@ from glocal.study.stats import mean_std, paired
 
 #: (task, metric) rows in print order; rows absent from every report are left out
 ROWS = (("linear", "top1"), ("retrieval", "R@1"), ("retrieval", "R@5"), ("sound", "top1"),
-        ("localization", "pointing"), ("localization", "mass_share"), ("localization", "AUC"))
+        ("localization", "pointing"), ("localization", "mass_share"), ("localization", "AUC"),
+        # video_pool=sound's audio-swap control (docs/evaluation.md): the donor audio's class read
+        # out of the pooled video features, its chance rate, and the video's own class under that audio
+        ("linear", "leak_top1"), ("linear", "leak_chance"), ("linear", "swap_top1"),
+        ("retrieval", "leak_R@1"), ("retrieval", "swap_R@1"))
 
 
 def seed_rows(reports: list[dict]) -> list[dict]:
