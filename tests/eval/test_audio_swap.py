@@ -86,6 +86,8 @@ def test_swapped_features_pool_each_video_with_its_donors_audio(tiny_method, mak
     assert (res["leak_top1"], res["leak_chance"], res["swap_top1"]) == (control["leak"], control["chance"], control["swap"])
     ret = TASKS["retrieval"].run(leaky, ctx)
     assert {"leak_R@1", "leak_chance", "swap_R@1"} <= set(ret) and ret["meta"]["audio_swap"]["videos"] == len(y)
+    knn = TASKS["knn"].run(leaky, ctx)
+    assert {"leak_top1", "leak_chance", "swap_top1"} <= set(knn) and knn["meta"]["audio_swap"]["videos"] == len(y)
 
     clean = _with_sound_pool(tiny_method, video_only)
     ctx = make_ctx(video_pool="sound")

@@ -8,9 +8,10 @@ to), so the pooled features lean towards that class whatever the video shows, an
 on clips with their own audio reads it. Then part of a linear-probe or
 retrieval score is the audio encoder's, not the video encoder's.
 
-The control re-pools every test video's clips with the audio of a *donor*: another test video of
-a different class (a fixed derangement drawn with the evaluation seed; clip ``k`` of the video
-gets the audio of clip ``k`` of its donor). The classifier (or the gallery) is unchanged. With
+``linear``, ``knn`` and ``retrieval`` run the control whenever ``video_pool=sound``. It re-pools
+every test video's clips with the audio of a *donor*: another test video of a different class (a
+fixed derangement drawn with the evaluation seed; clip ``k`` of the video gets the audio of clip
+``k`` of its donor). The classifier (or the gallery) is unchanged. With
 ``pred_i`` the prediction for test video ``i`` under its donor's audio, ``y_i`` its class and
 ``d(i)`` its donor::
 

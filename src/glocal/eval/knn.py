@@ -2,6 +2,8 @@
 
 Same features as the linear probe; the train split is the memory bank, the test split is
 classified by its ``k`` (``--k``) most cosine-similar train videos (InstDisc weighted voting).
+With ``--video-pool sound`` the audio-swap control (:mod:`glocal.eval.audio_swap`) also reports
+``leak_top1`` / ``leak_chance`` / ``swap_top1`` for the test videos pooled with another class's audio.
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..methods import Method
+from .audio_swap import leak_summary, swapped_features, warn_if_leaking
 from .context import EvalContext
 from .linear_probe import video_features_by_split
-from .probes import knn_classify
+from .probes import knn_predict
 
 __all__ = ["requires", "run"]
 
@@ -25,5 +28,15 @@ def run(method: Method, ctx: EvalContext) -> dict[str, Any]:
     feats = video_features_by_split(method, ctx, ["train", "test"])
     (xtr, ytr), (xte, yte) = feats["train"], feats["test"]
     k = min(int(ctx.options.knn_k), len(ytr))
-    meta = {"k": k, "train": int(len(ytr)), "video_pool": ctx.options.video_pool}
-    return {"top1": knn_classify(xtr, ytr, xte, yte, k=k)["top1"], "meta": meta}
+    meta: dict[str, Any] = {"k": k, "train": int(len(ytr)), "video_pool": ctx.options.video_pool}
+    out: dict[str, Any] = {"top1": float((knn_predict(xtr, ytr, xte, k=k) == yte).mean())}
+    if ctx.options.video_pool == "sound":  # the audio-swap control (glocal.eval.audio_swap)
+        swapped = swapped_features(method, ctx, "test")
+        if swapped is not None:
+            xs, ys, yd = swapped
+            control = leak_summary(knn_predict(xtr, ytr, xs, k=k), ys, yd)
+            out.update({"leak_top1": control["leak"], "leak_chance": control["chance"], "swap_top1": control["swap"]})
+            meta["audio_swap"] = control
+            meta["warnings"] = warn_if_leaking(control, "knn", "kNN vote")
+    out["meta"] = meta
+    return out

@@ -20,7 +20,7 @@ from glocal.errors import DataError
 
 from .metrics import _as_float_array, _as_labels
 
-__all__ = ["linear_probe", "knn_classify", "kfold_linear_probe"]
+__all__ = ["linear_probe", "knn_classify", "knn_predict", "kfold_linear_probe"]
 
 
 def _xy(x: Any, y: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -130,7 +130,32 @@ def knn_classify(
     weighted: bool = True,
     chunk_size: int = 4096,
 ) -> dict[str, float]:
-    """Cosine-similarity kNN classifier (InstDisc-style weighted voting).
+    """Cosine-similarity kNN classifier (InstDisc-style weighted voting): the test top-1 of
+    :func:`knn_predict`.
+
+    Args:
+        train_x: ``(N, D)``; train_y: ``(N,)``; test_x: ``(M, D)``; test_y: ``(M,)``.
+        k, temperature, weighted, chunk_size: as in :func:`knn_predict`.
+
+    Returns:
+        ``{"top1": float}``.
+    """
+    te_x, te_y = _xy(test_x, test_y, "test")
+    pred = knn_predict(train_x, train_y, te_x, k=k, temperature=temperature, weighted=weighted, chunk_size=chunk_size)
+    return {"top1": float((pred == te_y).mean())}
+
+
+def knn_predict(
+    train_x: Any,
+    train_y: Any,
+    test_x: Any,
+    *,
+    k: int = 20,
+    temperature: float = 0.07,
+    weighted: bool = True,
+    chunk_size: int = 4096,
+) -> np.ndarray:
+    """Predicted labels ``(M,)`` of a cosine-similarity kNN classifier (InstDisc-style voting).
 
     Each test sample takes its ``k`` most cosine-similar training samples (``k`` clipped to the
     training-set size). With ``weighted=True`` neighbour ``j`` votes for its class with weight
@@ -139,13 +164,10 @@ def knn_classify(
     Test samples are processed ``chunk_size`` at a time.
 
     Args:
-        train_x: ``(N, D)``; train_y: ``(N,)``; test_x: ``(M, D)``; test_y: ``(M,)``.
+        train_x: ``(N, D)``; train_y: ``(N,)``; test_x: ``(M, D)``.
         k: neighbours per test sample.
         temperature: softmax temperature of the vote weights (> 0).
         weighted: temperature-weighted (True) or plain majority (False) voting.
-
-    Returns:
-        ``{"top1": float}``.
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive int; got {k!r}")
@@ -154,7 +176,7 @@ def knn_classify(
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}")
     tr_x, tr_y = _xy(train_x, train_y, "train")
-    te_x, te_y = _xy(test_x, test_y, "test")
+    te_x = _as_float_array(test_x, "test_x", 2)
     _check_dims(("train_x", tr_x), ("test_x", te_x))
 
     classes, codes = np.unique(tr_y, return_inverse=True)
@@ -171,7 +193,7 @@ def knn_classify(
             w = torch.exp(sims / temperature) if weighted else torch.ones_like(sims)
             votes = torch.zeros(q.shape[0], n_cls, dtype=w.dtype).scatter_add_(1, codes_t[idx], w)
             pred[s : s + q.shape[0]] = votes.argmax(dim=1).numpy()  # first maximum on ties
-    return {"top1": float((classes[pred] == te_y).mean())}
+    return classes[pred]
 
 
 def kfold_linear_probe(x: Any, y: Any, folds: Any, **linear_probe_kwargs: Any) -> dict[str, Any]:
