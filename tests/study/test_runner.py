@@ -203,3 +203,20 @@ def test_a_cell_held_by_a_live_study_is_refused_and_a_stale_pid_is_not(study_cfg
         other.wait()
     assert _run(study_cfg(seeds=[0]), out)["done"] == 3  # that process is gone: the cell runs
     assert not (folder / "running.pid").exists()
+
+
+def test_a_study_run_bit_by_bit_keeps_every_finished_cell_in_its_index(study_cfg, calls, tmp_path):
+    """Regression: a run with ``only_arms`` rewrote study.json with its own selection only, so the
+    cells an earlier run had finished vanished from ``glocal report``."""
+    out = tmp_path / "study"
+    _run(study_cfg(only_arms=["good"]), out)
+    _run(study_cfg(only_arms=["plain"]), out)
+    study = json.loads((out / "study.json").read_text())
+    keys = sorted(c["key"] for c in study["cells"])
+    assert keys == sorted(f"w/{arm}/seed{s}" for arm in ("good", "plain") for s in range(3))
+    assert all(c["state"] == "done" and c["cpu_s"] > 0 for c in study["cells"])
+    assert study["cpu_s_total"] == pytest.approx(sum(c["cpu_s"] for c in study["cells"]))
+    assert [c[0] for c in calls()].count("pretrain") == 6  # nothing was run twice
+    md, _ = write_study_report(out)
+    claim = next(line for line in md.read_text().splitlines() if line.startswith("good beats plain"))
+    assert "w: not run" not in claim, claim  # both arms' cells are read

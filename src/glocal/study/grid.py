@@ -41,10 +41,11 @@ class Cell:
         return Path(out) / "cells" / self.dataset / self.arm / f"seed{self.seed}"
 
 
-def expand(cfg: StudyConfig) -> list[Cell]:
-    """Every selected cell (``only_datasets`` / ``only_arms``), seed-major (all arms of seed 0 on
-    every dataset first: early results are paired)."""
-    return [Cell(d, a.name, s) for s in cfg.seeds for d in cfg.data for a in cfg.arms if cfg.selected(d, a.name)]
+def expand(cfg: StudyConfig, selection: bool = True) -> list[Cell]:
+    """Every selected cell (``only_datasets`` / ``only_arms``; ``selection=False``: every cell of
+    the grid), seed-major (all arms of seed 0 on every dataset first: early results are paired)."""
+    return [Cell(d, a.name, s) for s in cfg.seeds for d in cfg.data for a in cfg.arms
+            if not selection or cfg.selected(d, a.name)]
 
 
 def cell_config(cfg: StudyConfig, cell: Cell, out: str | Path) -> dict[str, Any]:

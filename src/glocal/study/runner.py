@@ -115,8 +115,23 @@ class StudyRunner:
         """CPU seconds of every subprocess of every cell so far (earlier study runs included)."""
         return sum(cell_cpu_seconds(c.folder(self.out)) for c in self.cells)
 
+    def _finished_elsewhere(self) -> list[dict[str, Any]]:
+        """Finished cells of the whole grid that this run's selection (``only_datasets`` /
+        ``only_arms``) leaves out: an earlier run finished them, and the index keeps them, so a
+        study run bit by bit still reports every finished cell."""
+        selected = {c.key for c in self.cells}
+        out = []
+        for cell in expand(self.cfg, selection=False):
+            done = None if cell.key in selected else self._done(cell)
+            if done is not None:
+                out.append({"key": cell.key, "dataset": cell.dataset, "arm": cell.arm, "seed": cell.seed,
+                            "state": "done", "cpu_s": done.get("cpu_s"), "wall_s": done.get("wall_s"),
+                            "dir": str(cell.folder(self.out))})
+        return out
+
     def _write_study_json(self) -> None:
         cells = [{**self.state[c.key], "dir": str(c.folder(self.out))} for c in self.cells]
+        cells += self._finished_elsewhere()
         total = sum(st.get("cpu_s") or 0.0 for st in cells)
         write_json(self.out / "study.json", {
             "format": "glocal-study-v1", "config_file": self.config_path, "cwd": os.getcwd(),
