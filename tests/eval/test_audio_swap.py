@@ -45,13 +45,13 @@ def test_leak_summary_flags_predictions_that_follow_the_donor() -> None:
     assert abs(noise["leak"] - noise["chance"]) < 0.1 and noise["videos"] == 100
 
 
-def test_nearest_is_the_cosine_argmax() -> None:
-    from glocal.eval.retrieval import nearest
+def test_one_nearest_neighbour_vote_is_the_cosine_argmax_class() -> None:
+    """Retrieval's control reads the nearest gallery video's class as a 1-NN vote."""
+    from glocal.eval.probes import knn_predict
 
     gallery = np.array([[1.0, 0.0], [0.0, 2.0], [-1.0, -1.0]])
-    query = np.array([[3.0, 0.1], [0.2, 0.5], [-0.1, -0.2], [1.0, 1.0]])
-    # cosines of the last query: 0.707, 0.707, -1: the first of the tie
-    assert nearest(query, gallery, chunk_size=2).tolist() == [0, 1, 2, 0]
+    query = np.array([[3.0, 0.1], [0.2, 0.5], [-0.1, -0.2], [1.0, -0.2]])
+    assert knn_predict(gallery, np.array([7, 8, 9]), query, k=1, weighted=False).tolist() == [7, 8, 9, 7]
 
 
 def _with_sound_pool(method, fn):

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -41,7 +41,7 @@ from ..runtime.precision import autocast
 from .context import EvalContext
 from .features import make_loader, to_device
 
-__all__ = ["donors", "leak_chance", "leak_summary", "warn_if_leaking", "swapped_features", "LEAK_WARNING"]
+__all__ = ["donors", "leak_chance", "leak_summary", "warn_if_leaking", "swapped_features", "run_control", "LEAK_WARNING"]
 
 #: the warning printed (and kept in the task's ``meta.warnings``) when the control finds a leak
 LEAK_WARNING = ("[glocal] warning: {task}: video_pool=sound: pooled with the audio of a video of another class, the "
@@ -133,3 +133,18 @@ def swapped_features(method: Method, ctx: EvalContext, split: str) -> tuple[np.n
     out = (x, man.labels[order], man.labels[d][order])
     ctx.cache[key] = out
     return out
+
+
+def run_control(method: Method, ctx: EvalContext, predict: Callable[[np.ndarray], np.ndarray], task: str, what: str,
+                metric: str) -> tuple[dict[str, float], dict[str, Any]]:
+    """The control of one task: ``predict`` maps test features ``(N, D)`` to predicted labels
+    ``(N,)`` (the task's classifier, or the nearest gallery video's class). Returns the result
+    fields ``leak_<metric>``, ``leak_chance``, ``swap_<metric>`` and the meta entries
+    ``audio_swap`` / ``warnings``; both empty when the test split has a single class."""
+    swapped = swapped_features(method, ctx, "test")
+    if swapped is None:
+        return {}, {}
+    xs, ys, yd = swapped
+    summary = leak_summary(predict(xs), ys, yd)
+    fields = {f"leak_{metric}": summary["leak"], "leak_chance": summary["chance"], f"swap_{metric}": summary["swap"]}
+    return fields, {"audio_swap": summary, "warnings": warn_if_leaking(summary, task, what)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..methods import Method
-from .audio_swap import leak_summary, swapped_features, warn_if_leaking
+from .audio_swap import run_control
 from .context import EvalContext
 from .linear_probe import video_features_by_split
 from .probes import knn_predict
@@ -31,12 +31,8 @@ def run(method: Method, ctx: EvalContext) -> dict[str, Any]:
     meta: dict[str, Any] = {"k": k, "train": int(len(ytr)), "video_pool": ctx.options.video_pool}
     out: dict[str, Any] = {"top1": float((knn_predict(xtr, ytr, xte, k=k) == yte).mean())}
     if ctx.options.video_pool == "sound":  # the audio-swap control (glocal.eval.audio_swap)
-        swapped = swapped_features(method, ctx, "test")
-        if swapped is not None:
-            xs, ys, yd = swapped
-            control = leak_summary(knn_predict(xtr, ytr, xs, k=k), ys, yd)
-            out.update({"leak_top1": control["leak"], "leak_chance": control["chance"], "swap_top1": control["swap"]})
-            meta["audio_swap"] = control
-            meta["warnings"] = warn_if_leaking(control, "knn", "kNN vote")
+        fields, extra = run_control(method, ctx, lambda x: knn_predict(xtr, ytr, x, k=k), "knn", "kNN vote", "top1")
+        out.update(fields)
+        meta.update(extra)
     out["meta"] = meta
     return out

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..methods import Method
-from .audio_swap import leak_summary, swapped_features, warn_if_leaking
+from .audio_swap import run_control
 from .classifiers import fit_linear
 from .context import EvalContext
 from .features import extract_features, make_loader
@@ -66,12 +66,8 @@ def run(method: Method, ctx: EvalContext) -> dict[str, Any]:
             "train": int(ytr.size), "test": int(yte.size), "clips_per_video": ctx.data.clips_per_video,
             "video_pool": ctx.options.video_pool}
     if ctx.options.video_pool == "sound":  # the audio-swap control (glocal.eval.audio_swap)
-        swapped = swapped_features(method, ctx, "test")
-        if swapped is not None:
-            xs, ys, yd = swapped
-            control = leak_summary(clf.predict(xs), ys, yd)
-            out.update({"leak_top1": control["leak"], "leak_chance": control["chance"], "swap_top1": control["swap"]})
-            meta["audio_swap"] = control
-            meta["warnings"] = warn_if_leaking(control, "linear", "probe's prediction")
+        fields, extra = run_control(method, ctx, clf.predict, "linear", "probe's prediction", "top1")
+        out.update(fields)
+        meta.update(extra)
     out["meta"] = meta
     return out

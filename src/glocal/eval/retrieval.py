@@ -21,12 +21,13 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from ..methods import Method
-from .audio_swap import leak_summary, swapped_features, warn_if_leaking
+from .audio_swap import run_control
 from .context import EvalContext
 from .linear_probe import video_features_by_split
 from .metrics import _as_float_array, _as_labels, recall_at_k
+from .probes import knn_predict
 
-__all__ = ["load_faiss", "faiss_recall_at_k", "nearest", "requires", "run"]
+__all__ = ["load_faiss", "faiss_recall_at_k", "requires", "run"]
 
 
 def load_faiss(mode: str = "auto") -> ModuleType | None:
@@ -85,24 +86,10 @@ def run(method: Method, ctx: EvalContext) -> dict[str, Any]:
     meta = {"backend": "faiss" if faiss is not None else "exact-chunked", "queries": int(len(yq)),
             "gallery": int(len(yg)), "dropped_ks": dropped, "video_pool": ctx.options.video_pool}
     if ctx.options.video_pool == "sound":  # the audio-swap control (glocal.eval.audio_swap)
-        swapped = swapped_features(method, ctx, "test")
-        if swapped is not None:
-            xs, ys, yd = swapped
-            control = leak_summary(yg[nearest(xs, xg)], ys, yd)
-            res.update({"leak_R@1": control["leak"], "leak_chance": control["chance"], "swap_R@1": control["swap"]})
-            meta["audio_swap"] = control
-            meta["warnings"] = warn_if_leaking(control, "retrieval", "nearest gallery video's class")
+        # the nearest gallery video's class: a 1-nearest-neighbour vote
+        fields, extra = run_control(method, ctx, lambda x: knn_predict(xg, yg, x, k=1, weighted=False), "retrieval",
+                                    "nearest gallery video's class", "R@1")
+        res.update(fields)
+        meta.update(extra)
     return {**res, "meta": meta}
 
-
-def nearest(query: np.ndarray, gallery: np.ndarray, chunk_size: int = 4096) -> np.ndarray:
-    """Index ``(Nq,)`` of each query's nearest gallery row by cosine similarity (first on ties),
-    ``query`` ``(Nq, D)``, ``gallery`` ``(Ng, D)``, in chunks of queries."""
-    g = np.asarray(gallery, dtype=np.float32)
-    g = g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
-    out = np.empty(len(query), dtype=np.int64)
-    for s in range(0, len(query), chunk_size):
-        q = np.asarray(query[s:s + chunk_size], dtype=np.float32)
-        q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-        out[s:s + chunk_size] = (q @ g.T).argmax(axis=1)
-    return out
