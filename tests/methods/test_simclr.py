@@ -90,3 +90,31 @@ def test_background_swap_only_on_b_in_training_and_validated() -> None:
     for bad in ({"background_swap_p": 1.5}, {"background_swap_area": 0.0}):
         with pytest.raises(ConfigError, match="method.background_swap"):
             check(SimCLRConfig(**{**TINY, **bad}), prefix="method.")
+
+
+def test_nn_support_plain_until_full_then_neighbours_and_checkpointed() -> None:
+    """NNCLR option: plain SimCLR while the support set fills, the NNCLR loss once full; the set
+    and its fill count travel in the state dict (exact resume)."""
+    from glocal.objectives import info_nce, nnclr_loss
+
+    assert _method().support is None  # off by default
+    m = _method(nn_support=6).eval()
+    batch = _batch(4)
+    with torch.no_grad():
+        za = m.online(batch["a/video"])[1].float()
+        zb = m.online(batch["b/video"])[1].float()
+        first = m.training_losses(batch)["loss"]
+        assert torch.allclose(first, info_nce(za, zb, tau=m.cfg.tau, symmetric=True), atol=1e-5)
+        m.on_step_end()
+        assert m.support.keys_written == 4 and not m.support.full
+        m.training_losses(batch)
+        m.on_step_end()  # 8 >= 6 keys: full; FIFO rows 4, 5, 0, 1 took the second step's clips
+        assert m.support.full and int(m.support.written) == 8
+        assert torch.allclose(m.support.queue, torch.nn.functional.normalize(za, dim=1)[[2, 3, 2, 3, 0, 1]], atol=1e-6)
+        loss = m.training_losses(batch)["loss"]
+        assert torch.allclose(loss, nnclr_loss(za, zb, m.support.queue, tau=m.cfg.tau), atol=1e-5)
+    state = m.state_dict()
+    fresh = _method(nn_support=6)
+    assert not fresh.support.full
+    fresh.load_state_dict(state)
+    assert fresh.support.full and torch.equal(fresh.support.queue, m.support.queue)

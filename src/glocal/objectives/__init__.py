@@ -28,6 +28,7 @@ from .chance import (
 from .diagnostics import alignment, attention_entropy, uniformity
 from .avts import ORDER_SYNC_CLASS, nn_augmented_nce, order_overlap_class, order_pair_batch, speed_direction_labels
 from .mil_nce import POOL_MODES, mil_nce
+from .nnclr import nearest_support, nnclr_loss
 from .vclr import (
     INTRA_MODES,
     ORDER_NORM_AXES,
@@ -76,6 +77,8 @@ __all__ = [
     "POOL_MODES",
     "MULTI_POSITIVE_MODES",
     "mil_nce",
+    "nearest_support",
+    "nnclr_loss",
     "mil_nce_local",
     "global_scores",
     "glcm_global_loss",
