@@ -128,6 +128,24 @@ def test_a_cell_started_with_another_config_is_refused(study_cfg, study_raw, cal
         StudyRunner(build(StudyConfig, raw), out, command=FAKE, log=lambda s: None).run()
 
 
+def test_a_field_added_since_a_cell_started_does_not_refuse_it(study_cfg, calls, tmp_path):
+    """Regression: a new config field (absent from the stored config.yaml, at its default now)
+    made every finished cell of a study 'started with another config'."""
+    out = tmp_path / "study"
+    _run(study_cfg(seeds=[0]), out)
+    stored = out / "cells" / "w" / "good" / "seed0" / "config.yaml"
+    raw = yaml.safe_load(stored.read_text())
+    assert raw["data"]["audio_speed_mode"] == "sinc"  # the field's default
+    del raw["data"]["audio_speed_mode"]  # as a cell written before the field existed
+    stored.write_text(yaml.safe_dump(raw, sort_keys=False))
+    summary = _run(study_cfg(seeds=[0]), out)
+    assert summary["failed"] == 0 and summary["done"] >= 1
+    raw["data"]["no_such_field"] = 1  # a key the loader does not know still counts as another config
+    stored.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(DataError, match=r"cell w/good/seed0 was started with another config"):
+        _run(study_cfg(seeds=[0]), out)
+
+
 def test_study_folder_must_be_writable(study_cfg, tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(DataError, match="is a file"):

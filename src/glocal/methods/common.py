@@ -79,6 +79,10 @@ class VideoEncoderConfig:
     proj_dim: Annotated[int, Range(1, 1 << 16)] = 128  # embedding dimension (L2-normalised)
     proj_bn: bool = True  # BatchNorm in the MLP head (SimCLR / MoCo v2 style: False for MoCo v2)
     video_input: Literal["rgb", "residual"] = "rgb"  # residual: the backbone sees frame differences (T-1 frames)
+    #: how the backbone map becomes the clip feature, in training and in ``video_features``: mean
+    #: over positions, or each channel's max over positions (keeps an object that covers a few
+    #: positions instead of averaging it into the background; resnet2d: per frame, then consensus)
+    spatial_pool: Literal["mean", "max"] = "mean"
 
     def validate_encoder(self) -> None:
         """The depths the backbone has (called from the method config's ``validate``)."""
@@ -99,15 +103,17 @@ def residual_frames(video: Tensor) -> Tensor:
 class ClipEncoder(nn.Module):
     """Backbone + global pooling: ``forward(video (B, 3, T, H, W)) -> (B, C)``.
 
-    3-D backbones: mean over ``(T', H', W')``. ``resnet2d``: every frame through the 2-D ResNet,
-    spatial mean per frame, then TSN consensus over the ``T`` frames (``mean`` equals the mean
-    over all positions and frames). ``out_channels`` = ``C``.
+    3-D backbones: mean (``pool="max"``: max) over ``(T', H', W')``. ``resnet2d``: every frame
+    through the 2-D ResNet, spatial mean (max) per frame, then TSN consensus over the ``T`` frames
+    (``mean`` equals the mean over all positions and frames). ``out_channels`` = ``C``.
     """
 
     def __init__(self, trunk: nn.Module, frame_wise: bool, consensus: Literal["mean", "max"] = "mean",
-                 residual: bool = False) -> None:
+                 residual: bool = False, pool: Literal["mean", "max"] = "mean") -> None:
         super().__init__()
+        check_choice("spatial pool", pool, ("mean", "max"))
         self.trunk = trunk
+        self.pool = pool
         self.residual = residual
         self.frame_wise = frame_wise
         self.consensus = TSNConsensus(consensus)
@@ -125,18 +131,19 @@ class ClipEncoder(nn.Module):
     def forward(self, video: Tensor) -> Tensor:
         fmap = self.feature_map(video)  # (B, C, T', H', W')
         if self.frame_wise:
-            return self.consensus(fmap.mean(dim=(3, 4)).transpose(1, 2))  # (B, T, C) -> (B, C)
-        return fmap.mean(dim=(2, 3, 4))
+            per_frame = fmap.mean(dim=(3, 4)) if self.pool == "mean" else fmap.amax(dim=(3, 4))  # (B, C, T)
+            return self.consensus(per_frame.transpose(1, 2))  # (B, T, C) -> (B, C)
+        return fmap.mean(dim=(2, 3, 4)) if self.pool == "mean" else fmap.amax(dim=(2, 3, 4))
 
 
 def build_clip_encoder(cfg: VideoEncoderConfig, consensus: Literal["mean", "max"] = "mean") -> ClipEncoder:
     """The pooled video encoder named by ``cfg.backbone`` / ``depth`` / ``width_mult``."""
     if cfg.backbone == "resnet2d":
         return ClipEncoder(ResNet2D(depth=cfg.depth, width_mult=cfg.width_mult), frame_wise=True, consensus=consensus,
-                           residual=cfg.video_input == "residual")
+                           residual=cfg.video_input == "residual", pool=cfg.spatial_pool)
     trunk = build_video_backbone(cfg.backbone, depth=cfg.depth, width_mult=cfg.width_mult,
                                  temporal_stride=cfg.temporal_stride)
-    return ClipEncoder(trunk, frame_wise=False, residual=cfg.video_input == "residual")
+    return ClipEncoder(trunk, frame_wise=False, residual=cfg.video_input == "residual", pool=cfg.spatial_pool)
 
 
 @contextlib.contextmanager

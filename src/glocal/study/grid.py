@@ -66,6 +66,20 @@ def cell_config(cfg: StudyConfig, cell: Cell, out: str | Path) -> dict[str, Any]
         raise ConfigError(f"arm '{arm.name}' on dataset '{cell.dataset}' (base {base}): {exc}") from None
 
 
+def same_config(stored: dict[str, Any], resolved: dict[str, Any]) -> bool:
+    """Whether a cell's stored ``config.yaml`` (as loaded) asks for the same run as ``resolved``.
+
+    The stored config is read through the current typed loader first, so a field added to glocal
+    since the cell started (absent from the file) takes its default and does not make a finished
+    cell look foreign; a key the loader no longer knows, or any value that differs, does."""
+    if stored == resolved:
+        return True
+    try:
+        return to_dict(config_from_dict(stored)) == resolved
+    except ConfigError:
+        return False
+
+
 def usable_cores() -> int:
     """CPU cores this process may run on (its affinity mask where the OS has one)."""
     try:

@@ -35,7 +35,8 @@ from ..runtime.checkpoint import list_checkpoints
 from ..runtime.rundir import check_writable, run_files
 from .config import StudyConfig
 from .files import read_json, write_atomic, write_json
-from .grid import Cell, cell_config, cell_tasks, default_parallel, estimate_cpu_minutes, expand, sheet_videos
+from .grid import (Cell, cell_config, cell_tasks, default_parallel, estimate_cpu_minutes, expand, same_config,
+                   sheet_videos)
 
 __all__ = ["GLOCAL_COMMAND", "StudyRunner", "cell_cpu_seconds", "format_minutes"]
 
@@ -155,7 +156,8 @@ class StudyRunner:
             resolved = cell_config(self.cfg, cell, self.out)
             text = yaml.safe_dump(resolved, sort_keys=False)
             old = folder / "config.yaml"
-            if old.is_file() and yaml.safe_load(old.read_text(encoding="utf-8")) != yaml.safe_load(text):
+            if old.is_file() and not same_config(yaml.safe_load(old.read_text(encoding="utf-8")),
+                                                 yaml.safe_load(text)):
                 raise DataError(f"cell {cell.key} was started with another config than the study now gives it "
                                 f"({old}); delete {folder} to run it again, or pass another --out")
             owner = _running_pid(folder / "running.pid")
