@@ -103,6 +103,27 @@ def test_clip_encoder_residual_input_sees_frame_differences(backbone: str, depth
     assert not rgb.residual and rgb.backbone_input(x) is x
 
 
+@pytest.mark.parametrize("backbone,depth", [("r3d", 10), ("resnet2d", 18)])
+def test_clip_encoder_spatial_max_pool_against_the_map(backbone: str, depth: int) -> None:
+    """spatial_pool=max: each channel's largest value over the positions of the backbone map
+    (3-D: over (T', h, w); frame-wise: over (h, w) per frame, then the mean over frames)."""
+    torch.manual_seed(0)
+    cfg = VideoEncoderConfig(backbone=backbone, depth=depth, width_mult=0.125, spatial_pool="max")  # type: ignore[arg-type]
+    enc = build_clip_encoder(cfg).eval()
+    x = torch.randn(2, 3, 4, 32, 32)
+    with torch.no_grad():
+        fmap = enc.feature_map(x)  # (B, C, T', h, w)
+        b, c = fmap.shape[:2]
+        if backbone == "resnet2d":
+            ref = torch.stack([torch.stack([fmap[i, k, t].max() for t in range(fmap.shape[2])]).mean()
+                               for i in range(b) for k in range(c)]).view(b, c)
+        else:
+            ref = torch.stack([fmap[i, k].max() for i in range(b) for k in range(c)]).view(b, c)
+        torch.testing.assert_close(enc(x), ref)
+    with pytest.raises(ConfigError, match="method.spatial_pool"):
+        check(VideoEncoderConfig(spatial_pool="median"), prefix="method.")  # type: ignore[arg-type]
+
+
 def test_video_input_is_validated() -> None:
     with pytest.raises(ConfigError, match="method.video_input"):
         check(VideoEncoderConfig(video_input="flow"), prefix="method.")  # type: ignore[arg-type]
