@@ -119,30 +119,19 @@ def linear_probe(
     return {"top1": top1, "C": best_c, "val_top1": best_acc}
 
 
-def knn_classify(
-    train_x: Any,
-    train_y: Any,
-    test_x: Any,
-    test_y: Any,
-    *,
-    k: int = 20,
-    temperature: float = 0.07,
-    weighted: bool = True,
-    chunk_size: int = 4096,
-) -> dict[str, float]:
+def knn_classify(train_x: Any, train_y: Any, test_x: Any, test_y: Any, **options: Any) -> dict[str, float]:
     """Cosine-similarity kNN classifier (InstDisc-style weighted voting): the test top-1 of
     :func:`knn_predict`.
 
     Args:
         train_x: ``(N, D)``; train_y: ``(N,)``; test_x: ``(M, D)``; test_y: ``(M,)``.
-        k, temperature, weighted, chunk_size: as in :func:`knn_predict`.
+        options: ``k``, ``temperature``, ``weighted``, ``chunk_size`` of :func:`knn_predict`.
 
     Returns:
         ``{"top1": float}``.
     """
     te_x, te_y = _xy(test_x, test_y, "test")
-    pred = knn_predict(train_x, train_y, te_x, k=k, temperature=temperature, weighted=weighted, chunk_size=chunk_size)
-    return {"top1": float((pred == te_y).mean())}
+    return {"top1": float((knn_predict(train_x, train_y, te_x, **options) == te_y).mean())}
 
 
 def knn_predict(

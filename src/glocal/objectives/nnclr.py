@@ -46,5 +46,5 @@ def nnclr_loss(a: Tensor, b: Tensor, support: Tensor, *, tau: float, gather: boo
     """
     if a.shape != b.shape or a.dim() != 2:
         raise ValueError(f"a and b must both be (N, D); got {tuple(a.shape)} and {tuple(b.shape)}")
-    nn_a, nn_b = nearest_support(a, support), nearest_support(b, support)
+    nn_a, nn_b = nearest_support(torch.cat([a, b]), support).chunk(2)  # one search for both views
     return 0.5 * (info_nce(nn_a, b, tau=tau, gather=gather) + info_nce(nn_b, a, tau=tau, gather=gather))

@@ -94,6 +94,7 @@ class StudyRunner:
         self.config_path = config_path
         self.cells = expand(cfg)
         self.state: dict[str, dict[str, Any]] = {}
+        self.elsewhere: list[dict[str, Any]] = []  # finished cells outside the selection (read in prepare)
         self.lock = threading.Lock()
         self.procs: dict[str, subprocess.Popen] = {}
         self.reserved: dict[str, float] = {}
@@ -132,7 +133,7 @@ class StudyRunner:
 
     def _write_study_json(self) -> None:
         cells = [{**self.state[c.key], "dir": str(c.folder(self.out))} for c in self.cells]
-        cells += self._finished_elsewhere()
+        cells += self.elsewhere
         total = sum(st.get("cpu_s") or 0.0 for st in cells)
         write_json(self.out / "study.json", {
             "format": "glocal-study-v1", "config_file": self.config_path, "cwd": os.getcwd(),
@@ -174,6 +175,7 @@ class StudyRunner:
                 write_atomic(old, text)
                 todo.append(cell)
             self.state[cell.key] = st
+        self.elsewhere = self._finished_elsewhere()  # they cannot change while this run holds the folder
         with self.lock:
             self._write_study_json()
         return todo
