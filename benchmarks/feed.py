@@ -192,9 +192,10 @@ def main() -> None:
         params = params_for(load_pretrain_config(args.config, [f"data.root={raw_dir}", *args.overrides]).data, prep_opts)
         rep = prepare_dataset(raw_dir, prep_dir, params, workers=max(1, os.cpu_count() or 1), progress=False)
         print(f"glocal prepare: {rep.encoded} files in {rep.seconds:.1f} s (short side {params.short_side}, <= "
-              f"{params.max_fps:g} fps, keyframe every {params.keyframe_s:g} s, crf {params.crf}, tune {params.tune or 'none'}, "
-              f"mono {params.sample_rate} Hz; {sum(p.stat().st_size for p in prep_dir.glob('*.mp4')) // args.videos // 1024} KiB "
-              f"per file, raw {sum(p.stat().st_size for p in raw_dir.glob('*.mp4')) // args.videos // 1024} KiB)")
+              f"{params.max_fps:g} fps, keyframe every {params.keyframe_s:g} s, "
+              + (f"MPEG-4 q {params.qscale}" if params.codec == "mpeg4" else f"H.264 crf {params.crf}, tune {params.tune or 'none'}")
+              + f", mono {params.sample_rate} Hz audio {params.audio}; {sum(p.stat().st_size for p in prep_dir.glob('*.mp4')) // args.videos // 1024} KiB "
+              f"per file + {sum(p.stat().st_size for p in prep_dir.glob('*.wav')) // args.videos // 1024} KiB of WAV, raw {sum(p.stat().st_size for p in raw_dir.glob('*.mp4')) // args.videos // 1024} KiB)")
         datasets = {"raw": probe, "prepared": glcm_dataset(args.config, prep_dir, args.overrides)}
         print(f"sample: {args.config}; "
               f"{args.samples} samples/pass in batches of {args.batch}, median of {args.repeats}; "

@@ -383,10 +383,12 @@ def build_parser() -> argparse.ArgumentParser:
                                        "interval, mono audio): same layout, much cheaper to decode",
                        description="Re-encode every video of DATA into --out (same layout, manifests and annotations "
                                    "copied) at the training geometry: shorter side, frame-rate cap, keyframe "
-                                   "interval, yuv420p H.264, mono AAC. Defaults come from --config's data section "
-                                   "(else those of glocal.data.reencode.EncodeParams; docs/data_formats.md). Resumable; broken "
-                                   "files are reported and left out. Options as key=value: short_side, max_fps, "
-                                   "keyframe_s, sample_rate, crf, preset, tune, audio_bitrate.")
+                                   "interval, yuv420p MPEG-4 (codec=h264: H.264), mono audio as 16-bit PCM beside each "
+                                   "video, NAME.EXT.audio.wav (audio=aac: AAC inside). Defaults come from --config's data "
+                                   "section (else those of glocal.data.reencode.EncodeParams; docs/data_formats.md). "
+                                   "Resumable; broken files are reported and left out. Options as key=value: short_side, "
+                                   "max_fps, keyframe_s, sample_rate, codec, qscale, crf, preset, tune, audio_bitrate, "
+                                   "audio.")
     p.add_argument("data", metavar="DATA", help="dataset folder (any layout) or its manifest file")
     p.add_argument("--out", required=True, help="output folder (created; a second run resumes)")
     p.add_argument("--config", help="pretraining config whose data section sets the defaults")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from glocal.cli import main
+from glocal.data.audio_sidecar import find_sidecar
 from glocal.data.av_writer import write_mp4
 from glocal.data.build import build_dataset, default_sampler
 from glocal.data.config import DataConfig
@@ -20,6 +21,7 @@ from glocal.data.formats import load_manifest
 from glocal.data.io import probe, read_clip
 from glocal.data.prepare import PREPARE_DENY, params_for, prepare_dataset, prepared_notes, read_prepared
 from glocal.data.preflight import preflight_notes
+from glocal.data.scan import check_file
 from glocal.data.transforms import ClipTransform
 
 W, H, FPS, N, SR = 64, 48, 20, 40, 16000  # 2 s sources
@@ -266,3 +268,69 @@ def test_ucf101_split_files(tmp_path):
         a, b = load_manifest(src, "ucf101", split=split), load_manifest(tmp_path / "p", "ucf101", split=split)
         assert a.relative_paths().tolist() == b.relative_paths().tolist() and len(b) == (2 if split == "train" else 1)
         assert a.labels.tolist() == b.labels.tolist() and a.class_names == b.class_names
+
+
+def test_audio_goes_to_a_wav_sidecar_by_default(csv_src, prepared):
+    """audio=wav (the default): the prepared video has no audio stream, its mono audio is 16-bit
+    PCM beside it, the readers take it (same window as the source) and ``glocal scan`` sees audio."""
+    dst, _, _ = prepared
+    video = dst / "v" / "a.mp4"
+    with av.open(str(video)) as c:
+        assert not c.streams.audio
+    side = find_sidecar(video)
+    assert side is not None and (side.sample_rate, side.channels, side.dtype) == (8000, 1, "<i2")
+    assert side.start == pytest.approx(0.0) and side.end == pytest.approx(2.0, abs=1e-3)  # the source's declared end
+    a = read_clip(csv_src / "v" / "a.mp4", 0.3, 4, 10.0, audio_duration=1.0, sample_rate=8000)
+    b = read_clip(video, 0.3, 4, 10.0, audio_duration=1.0, sample_rate=8000)
+    assert b.audio_valid.all() and np.abs(a.audio - b.audio).max() < 0.02
+    check = check_file(video)
+    assert check.has_audio and not [k for k, _ in check.problems if "audio" in k], check.problems
+    assert not list(dst.rglob(".*"))  # no temporary file left
+
+
+def test_audio_aac_keeps_it_inside(csv_src, tmp_path):
+    params = params_for(None, {"short_side": 24, "max_fps": 10, "sample_rate": 8000, "audio": "aac"})
+    prepare_dataset(csv_src, tmp_path / "p", params, workers=0, progress=False, log=lambda _: None)
+    video = tmp_path / "p" / "v" / "a.mp4"
+    with av.open(str(video)) as c:
+        assert c.streams.audio[0].codec_context.name == "aac"
+    assert find_sidecar(video) is None and probe(video).audio_file == ""
+
+
+def test_record_from_before_the_codec_and_audio_keys(csv_src, tmp_path):
+    """A DST prepared before ``codec`` and ``audio`` existed holds H.264 and AAC: resuming it with
+    the new defaults is refused by name, with codec=h264 audio=aac it resumes."""
+    params = params_for(None, {"short_side": 24, "max_fps": 10, "audio": "aac", "codec": "h264"})
+    prepare_dataset(csv_src, tmp_path / "p", params, workers=0, progress=False, log=lambda _: None)
+    with av.open(str(tmp_path / "p" / "v" / "a.mp4")) as c:
+        assert c.streams.video[0].codec_context.name == "h264"
+    rec = json.loads((tmp_path / "p" / "prepared.json").read_text())
+    for key in ("audio", "codec", "qscale"):
+        del rec["params"][key]
+    (tmp_path / "p" / "prepared.json").write_text(json.dumps(rec))
+    with pytest.raises(Exception, match="codec='h264' \\(now 'mpeg4'\\).*audio='aac' \\(now 'wav'\\)"):
+        prepare_dataset(csv_src, tmp_path / "p", params_for(None, {"short_side": 24, "max_fps": 10}), workers=0,
+                        progress=False)
+    again = prepare_dataset(csv_src, tmp_path / "p", params, workers=0, progress=False, log=lambda _: None)
+    assert again.skipped == 2
+
+
+def test_preparing_a_prepared_copy_carries_its_sidecars(prepared, tmp_path):
+    dst, _, _ = prepared
+    report = prepare_dataset(dst, tmp_path / "again", params_for(None, {"short_side": 16, "max_fps": 10,
+                                                                        "sample_rate": 8000}),
+                             workers=0, progress=False, log=lambda _: None)
+    assert report.encoded == 2
+    video = tmp_path / "again" / "v" / "a.mp4"
+    assert find_sidecar(video) is not None and probe(video).has_audio
+    assert (tmp_path / "again" / "v" / "a.mp4.audio.wav").read_bytes() == (dst / "v" / "a.mp4.audio.wav").read_bytes()
+
+
+def test_broken_or_silent_sources_leave_no_sidecar(prepared, tmp_path):
+    dst, _, _ = prepared
+    assert not (dst / "v" / "bad.mp4.audio.wav").exists()
+    src = tmp_path / "s"
+    write_mp4(src / "mute.mp4", _source(10), FPS)  # no audio stream
+    prepare_dataset(src, tmp_path / "p", params_for(None, {"short_side": 24}), workers=0, progress=False)
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["mute.mp4", "prepared.json"]
+    assert not probe(tmp_path / "p" / "mute.mp4").has_audio

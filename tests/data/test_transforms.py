@@ -179,3 +179,16 @@ def test_channel_sums_equal_a_float64_sum() -> None:
     assert channel_sums(big).item() == 255.0 * big.shape[1]
     floats = torch.rand(3, 1000, generator=g)
     assert torch.equal(channel_sums(floats), floats.sum(dim=1, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("flip", [False, True])
+def test_channel_major_matches_flip_then_permute(dtype, flip):
+    """The one-copy CPU path (numpy strides) equals torch's flip + permute + contiguous, for a
+    channels-last input as the antialiased resize returns it; bfloat16 takes torch's path."""
+    from glocal.data.transforms import _channel_major
+
+    x = torch.randint(0, 256, (4, 5, 6, 3)).to(dtype).permute(0, 3, 1, 2)  # (T, C, H, W), channels-last memory
+    want = (x.flip(-1) if flip else x).permute(1, 0, 2, 3).contiguous()
+    got = _channel_major(x, flip)
+    assert got.dtype == dtype and got.is_contiguous() and torch.equal(got, want)

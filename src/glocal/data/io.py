@@ -18,6 +18,9 @@ Entry points:
 - :func:`read_clip`: ``num_frames`` frames at ``fps`` from ``start`` + the audio of that span (a
   read_window of the clip).
 - :func:`read_audio`: audio only (wav/flac/ogg/mp3/m4a or a video's audio track).
+
+A file without an audio stream gets its audio from a WAV beside it, ``NAME.EXT.audio.wav``,
+when there is one (what ``glocal prepare`` writes; :mod:`glocal.data.audio_sidecar`).
 - :func:`probe`: metadata.
 
 Frames are resized inside swscale (``size``: an int shorter side with the aspect kept, or
@@ -46,6 +49,7 @@ import numpy as np
 
 from glocal.errors import DataError
 
+from .audio_sidecar import SidecarInfo, find_sidecar, read_samples
 from .av_compat import SWS_ONE_THREAD, channel_layout, open_input
 from .config import SAMPLE_RATE
 
@@ -57,6 +61,7 @@ __all__ = [
     "SizeSpec",
     "DecoderThreads",
     "usable_cores",
+    "declared_audio_end",
     "auto_decoder_threads",
     "probe",
     "read_window",
@@ -112,7 +117,9 @@ class MediaInfo:
     of the display matrix normalised to ``{0, 90, 180, 270}``; frames returned by
     :func:`read_clip` are already rotated upright and ``width``/``height`` are the display size
     after that rotation. ``audio_start`` is the pts of the first real audio sample, after the
-    container's edit list has removed encoder priming.
+    container's edit list has removed encoder priming. ``audio_file`` is the path of the WAV
+    sidecar the audio comes from (``NAME.EXT.audio.wav`` beside a file without an audio
+    stream, :mod:`glocal.data.audio_sidecar`), ``""`` when it comes from the file itself.
     """
 
     path: str
@@ -127,6 +134,7 @@ class MediaInfo:
     audio_channels: int
     video_start: float
     audio_start: float
+    audio_file: str = ""
 
 
 @dataclass
@@ -251,6 +259,29 @@ def _seconds(ts: int | None, time_base: Fraction | av.AVRational | None) -> floa
     return (ts * time_base.numerator) / time_base.denominator
 
 
+class _Clock:
+    """Seconds of the timestamps of objects that share one time base (the packets, or the
+    frames, of one stream). The base is read once, from the first object that has one: every
+    ``.time_base`` read builds a new Fraction in PyAV (0.2 ms per 32-frame window)."""
+
+    __slots__ = ("num", "den")
+
+    def __init__(self) -> None:
+        self.num = self.den = 0
+
+    def seconds(self, obj: av.Packet | av.frame.Frame) -> float | None:
+        """``obj.pts`` in seconds, or None when the pts or the time base is unknown."""
+        pts = obj.pts
+        if pts is None:
+            return None
+        if not self.den:
+            tb = obj.time_base
+            if not tb:
+                return None
+            self.num, self.den = tb.numerator, tb.denominator
+        return (pts * self.num) / self.den
+
+
 def _tick(stream: av.stream.Stream) -> float:
     """One time-base tick of ``stream`` in seconds (0.0 when unknown)."""
     return float(stream.time_base) if stream.time_base else 0.0
@@ -325,10 +356,16 @@ def _count_packets(container: av.container.InputContainer, stream: av.stream.Str
     return n
 
 
+def _sidecar_of(container: av.container.InputContainer, path: str) -> SidecarInfo | None:
+    """The WAV sidecar that holds ``path``'s audio: only for a file without an audio stream."""
+    return None if container.streams.audio else find_sidecar(path)
+
+
 def _probe_container(
-    container: av.container.InputContainer, path: str, *, decode_first: bool = True
+    container: av.container.InputContainer, path: str, *, decode_first: bool = True,
+    sidecar: SidecarInfo | None = None,
 ) -> MediaInfo:
-    """Build :class:`MediaInfo` from an open container.
+    """Build :class:`MediaInfo` from an open container (and its audio ``sidecar``, if any).
 
     With ``decode_first`` the first video frame is decoded to read the rotation (only stored in
     frame side data by PyAV) and the exact first pts; without it ``rotation`` is 0 and the caller
@@ -338,6 +375,8 @@ def _probe_container(
     astream = container.streams.audio[0] if container.streams.audio else None
     if vstream is None and astream is None:
         raise DataError(f"{path}: no video or audio stream")
+    if astream is not None:
+        sidecar = None
 
     fps = width = height = rotation = 0
     video_start = audio_start = 0.0
@@ -373,6 +412,9 @@ def _probe_container(
 
     lengths = [_seconds(s.duration, s.time_base) for s in (vstream, astream) if s is not None]
     lengths = [d for d in lengths if d is not None]
+    if sidecar is not None:
+        sample_rate, channels, audio_start = sidecar.sample_rate, sidecar.channels, sidecar.start
+        lengths.append(sidecar.frames / sidecar.sample_rate)
     if container.duration is not None:
         lengths.append(container.duration / av.time_base)
     if raw:  # durations of raw streams are guesses from the bit rate (7e-5 s for a 1 s MPEG-1 file)
@@ -388,11 +430,12 @@ def _probe_container(
         height=int(height),
         rotation=int(rotation),
         has_video=vstream is not None,
-        has_audio=astream is not None,
+        has_audio=astream is not None or sidecar is not None,
         audio_sample_rate=sample_rate,
         audio_channels=channels,
         video_start=float(video_start),
         audio_start=float(audio_start),
+        audio_file=sidecar.path if sidecar is not None else "",
     )
 
 
@@ -403,7 +446,7 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
     """
     p = _check_path(path)
     with _open(p) as container:
-        return _probe_container(container, p)
+        return _probe_container(container, p, sidecar=_sidecar_of(container, p))
 
 
 # --------------------------------------------------------------------------------------------
@@ -488,9 +531,9 @@ def _decode(
 SizeSpec = int | tuple[int, int] | None
 
 
-def _frame_time(frame: av.VideoFrame, previous: float | None, step: float) -> float:
+def _frame_time(frame: av.VideoFrame, previous: float | None, step: float, clock: _Clock) -> float:
     """Presentation time of ``frame`` in seconds; extrapolated from ``previous`` when pts is missing."""
-    t = _seconds(frame.pts, frame.time_base)
+    t = clock.seconds(frame)
     if t is not None:
         return t
     return 0.0 if previous is None else previous + step
@@ -617,6 +660,7 @@ class _SkipPolicy:
         self.tolerance = tolerance
         self.enabled = enabled
         self.marked: list[float] = []
+        self.clock = _Clock()
         self.mode = ""
         self._set("DEFAULT")
 
@@ -632,7 +676,7 @@ class _SkipPolicy:
         return i < len(self.keep) and self.keep[i] < t + self.horizon
 
     def __call__(self, packet: av.Packet) -> None:
-        t = _seconds(packet.pts, packet.time_base) if self.enabled else None
+        t = self.clock.seconds(packet) if self.enabled else None
         if t is not None and not self._wanted(t):
             self.marked.append(t)
             self._set("NONREF")
@@ -678,11 +722,12 @@ def _collect(
     col = _WindowCollector(t0, t1, keep, size, tolerance)
     _seek(container, vstream, seek_to, path)
     policy = _SkipPolicy(vstream, t0, keep, tolerance, drop)
+    clock = _Clock()
     t: float | None = None
     first: float | None = None
     try:
         for frame in _decode(container, vstream, path, policy):
-            t = (0.0 if t is None else t + step) if counted else _frame_time(frame, t, step)
+            t = (0.0 if t is None else t + step) if counted else _frame_time(frame, t, step, clock)
             first = t if first is None else first
             if col.push(frame, t):
                 break
@@ -776,11 +821,12 @@ class _AudioWindow:
         self.expected: int | None = None  # window offset where the next frame should start
         self.written_end = 0  # largest window offset reached by decoded audio (may exceed n)
         self.snap = max(2, int(round(0.002 * rate)))
+        self.clock = _Clock()
 
     def place(self, frame: av.AudioFrame) -> bool:
         """Write one frame ``(C, S)``; return True once the window is complete (frame reaches past it)."""
         data = _planar_samples(frame)
-        t = _seconds(frame.pts, frame.time_base)
+        t = self.clock.seconds(frame)
         if t is None:
             offset = self.expected if self.expected is not None else 0
         else:
@@ -806,7 +852,7 @@ class _AudioWindow:
             self.valid[k:] = False
 
 
-def _declared_audio_end(container: av.container.InputContainer) -> float | None:
+def declared_audio_end(container: av.container.InputContainer) -> float | None:
     """Exact end of the audio stream (seconds) where the container declares one.
 
     MP4/MOV edit lists give the true audio length; FFmpeg removes the encoder priming they
@@ -902,16 +948,42 @@ def _read_audio_window(
     if first is not None and first > max(start, audio_start) + _tick(astream) + _PTS_EPS:
         window = _AudioWindow(start, n, sample_rate, layout.nb_channels)
         _fill_window(container, window, None, layout, path)
-    end = _declared_audio_end(container)
+    end = declared_audio_end(container)
     if end is not None:
         window.cut_padding(end, _max_padding(astream))
     return window.audio, window.valid
 
 
-def _audio_end(container: av.container.InputContainer, info: MediaInfo) -> float:
-    """End of the audio stream in seconds (metadata; the file's duration as a fallback)."""
+def _audio_end(container: av.container.InputContainer, info: MediaInfo, sidecar: SidecarInfo | None = None) -> float:
+    """End of the audio stream (or of the ``sidecar``'s samples) in seconds (metadata; the
+    file's duration as a fallback)."""
+    if sidecar is not None:
+        return sidecar.end
     end = _stream_end(container.streams.audio[0])
     return end if end is not None else info.duration
+
+
+def _read_audio_from(
+    container: av.container.InputContainer,
+    sidecar: SidecarInfo | None,
+    start: float,
+    n: int,
+    sample_rate: int,
+    mono: bool,
+    audio_start: float,
+    path: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_read_audio_window` from the file's own audio stream, or from its WAV ``sidecar``:
+    a plain read at the sidecar's rate, else decoded and resampled by FFmpeg (sample 0 of the
+    WAV sits at ``sidecar.start`` on the file's timeline)."""
+    if sidecar is None:
+        return _read_audio_window(container, start, n, sample_rate, mono, audio_start, path)
+    if sidecar.fast(sample_rate, mono):
+        return read_samples(sidecar, start, n, mono=mono)
+    with _open(sidecar.path) as wav:
+        if not wav.streams.audio:
+            raise DataError(f"{sidecar.path}: no audio stream in the sidecar of {path}; delete it or re-run `glocal prepare`")
+        return _read_audio_window(wav, start - sidecar.start, n, sample_rate, mono, 0.0, sidecar.path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1008,7 +1080,9 @@ class MediaReader:
         self.path = _check_path(path)
         with ExitStack() as stack:
             self._container = stack.enter_context(_open(self.path, threads, max_threads))
-            self.info = _probe_container(self._container, self.path, decode_first=probe_first_frame)
+            self._sidecar = _sidecar_of(self._container, self.path)
+            self.info = _probe_container(self._container, self.path, decode_first=probe_first_frame,
+                                         sidecar=self._sidecar)
             self._stack = stack.pop_all()
 
     def __enter__(self) -> "MediaReader":
@@ -1037,7 +1111,7 @@ class MediaReader:
         fallback), as :func:`read_audio` reads it. Requires an audio stream."""
         if not self.info.has_audio:
             raise DataError(f"{self.path}: no audio stream")
-        return _audio_end(self._container, self.info)
+        return _audio_end(self._container, self.info, self._sidecar)
 
     def read_window(
         self,
@@ -1079,8 +1153,8 @@ class MediaReader:
         a_start, a_dur = (float(t0), float(t1) - float(t0)) if audio is None else audio
         if read_audio and info.has_audio:
             n = max(0, int(round(a_dur * sample_rate)))
-            wave, valid = _read_audio_window(
-                container, float(a_start), n, sample_rate, mono, info.audio_start, path
+            wave, valid = _read_audio_from(
+                container, self._sidecar, float(a_start), n, sample_rate, mono, info.audio_start, path
             )
         return DecodedWindow(frames, pts, wave, float(a_start), valid, int(sample_rate), info, tolerance)
 
@@ -1204,7 +1278,8 @@ def read_audio(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read audio of ``[start, start + duration)`` (default: to the end of the audio stream).
 
-    Works for audio files (wav/flac/ogg/mp3/m4a) and the audio track of video files. Returns
+    Works for audio files (wav/flac/ogg/mp3/m4a), the audio track of video files and the WAV
+    sidecar of a video without one (:mod:`glocal.data.audio_sidecar`). Returns
     (float32 ``(C, N)``, bool ``(N,)`` valid) with ``N = round(duration * sample_rate)``.
     Raises :class:`DataError` when the file is unreadable or has no audio stream.
     """
@@ -1212,9 +1287,10 @@ def read_audio(
         raise ValueError(f"sample_rate must be > 0, got {sample_rate}")
     p = _check_path(path)
     with _open(p) as container:
-        if not container.streams.audio:
+        sidecar = _sidecar_of(container, p)
+        if not container.streams.audio and sidecar is None:
             raise DataError(f"{p}: no audio stream")
-        info = _probe_container(container, p, decode_first=False)
-        end = start + duration if duration is not None else _audio_end(container, info)
+        info = _probe_container(container, p, decode_first=False, sidecar=sidecar)
+        end = start + duration if duration is not None else _audio_end(container, info, sidecar)
         n = max(0, int(round((end - start) * sample_rate)))
-        return _read_audio_window(container, float(start), n, sample_rate, mono, info.audio_start, p)
+        return _read_audio_from(container, sidecar, float(start), n, sample_rate, mono, info.audio_start, p)

@@ -39,11 +39,14 @@ from ..errors import ConfigError, DataError, one_line
 from .config import DataConfig
 from .denylist import write_deny_list
 from .formats import VIDEO_EXTENSIONS
+from .audio_sidecar import SUFFIX as SIDECAR_SUFFIX, remove_sidecar, sidecar_path
 from .reencode import EncodeParams
 
 __all__ = ["EncodeParams", "PrepareReport", "params_for", "prepare_dataset", "prepared_notes", "read_prepared",
            "PREPARED_JSON", "PREPARE_DENY"]
 
+#: parameters a record written before the key existed was prepared with
+_BEFORE_KEYS = {"audio": "aac", "codec": "h264", "qscale": 3}
 PREPARED_JSON = "prepared.json"
 PREPARE_DENY = "prepare_deny.txt"
 FORMAT = "glocal-prepared-v1"
@@ -84,8 +87,10 @@ class PrepareReport:
         lines = [f"glocal prepare {self.src} -> {self.dst}: {self.encoded} videos encoded, {self.skipped} already "
                  f"done, {len(self.broken)} broken, {self.copied} other files copied in {self.seconds:.1f} s "
                  f"({self.workers} workers)",
-                 f"  short side {p.short_side}, <= {p.max_fps:g} fps, keyframe every {p.keyframe_s:g} s, yuv420p, "
-                 f"audio mono {p.sample_rate} Hz"]
+                 f"  short side {p.short_side}, <= {p.max_fps:g} fps, keyframe every {p.keyframe_s:g} s, yuv420p "
+                 + (f"MPEG-4 (quantiser {p.qscale})" if p.codec == "mpeg4" else f"H.264 (crf {p.crf})")
+                 + f", audio mono {p.sample_rate} Hz "
+                 + ("16-bit PCM beside each video (NAME.EXT.audio.wav)" if p.audio == "wav" else "AAC inside each file")]
         lines += [f"  broken: {rel}: {reason}" for rel, reason in self.broken]
         if self.broken:
             deny = Path(self.dst) / PREPARE_DENY
@@ -163,11 +168,15 @@ def prepare_file(src: str, dst: str, params: EncodeParams, threads: int = 0) -> 
         if os.path.getsize(src) == 0:
             return "empty file (0 bytes)"
         d.parent.mkdir(parents=True, exist_ok=True)
-        reencode(src, tmp, params, threads=threads)
-        os.replace(tmp, d)
+        remove_sidecar(d)  # a stale one (a killed run) must not outlive a file that has no audio now
+        summary = reencode(src, tmp, params, threads=threads, audio_path=sidecar_path(d))
+        if not summary["audio"] and os.path.isfile(sidecar_path(src)):  # the source's audio is a sidecar too
+            _copy(Path(sidecar_path(src)), Path(sidecar_path(d)))
+        os.replace(tmp, d)  # last: a finished video means a finished sidecar
         return None
     except Exception as e:  # noqa: BLE001 - any decode/encode failure is this file's, reported and left out
         tmp.unlink(missing_ok=True)
+        remove_sidecar(d)
         return _reason(e, src)
 
 
@@ -192,6 +201,15 @@ def _walk(src: Path, dst: Path) -> Iterator[Path]:
         for name in sorted(filenames):
             if not name.startswith("."):
                 yield (d / name).relative_to(src)
+
+
+def _is_sidecar(path: Path) -> bool:
+    """Whether ``path`` is the audio sidecar of a video beside it."""
+    name = path.name
+    if not name.endswith(SIDECAR_SUFFIX):
+        return False
+    video = path.with_name(name[: -len(SIDECAR_SUFFIX)])
+    return video.suffix.lower() in VIDEO_EXTENSIONS and video.is_file()
 
 
 def _copy(src: Path, dst: Path) -> bool:
@@ -219,7 +237,7 @@ def _check_record(dst: Path, params: EncodeParams) -> None:
     rec = read_prepared(dst)
     if rec is None:
         return
-    old = rec.get("params", {})
+    old = {**_BEFORE_KEYS, **rec.get("params", {})}
     diff = [f"{k}={old.get(k)!r} (now {v!r})" for k, v in asdict(params).items() if old.get(k) != v]
     if diff:
         raise ConfigError(f"{dst} was prepared with other parameters: {', '.join(diff)}; its videos would mix both: "
@@ -310,6 +328,8 @@ def prepare_dataset(
         if rel.as_posix() in (PREPARED_JSON, PREPARE_DENY):
             continue
         s, d = s_root / rel, d_root / rel
+        if _is_sidecar(s):
+            continue  # its video's job carries it over
         if rel.suffix.lower() in VIDEO_EXTENSIONS:
             if d.is_file():
                 report.skipped += 1

@@ -5,12 +5,17 @@ that is on screen then, and the audio keeps its timestamps, so annotations in se
 times stay valid. What changes:
 
 * video: the shorter side is scaled down to ``short_side`` (never up; aspect kept, even sizes),
-  upright (a rotation in the display matrix is applied to the pixels), H.264 ``yuv420p`` with a
-  keyframe every ``keyframe_s`` seconds (no scene-cut keyframes in between), x264 ``tune=fastdecode``;
+  upright (a rotation in the display matrix is applied to the pixels), ``yuv420p`` with a
+  keyframe every ``keyframe_s`` seconds (no scene-cut keyframes in between): MPEG-4 Part 2 at a
+  fixed quantiser (``codec="mpeg4"``, the default: the cheapest to decode at equal quality) or
+  H.264 with x264 ``tune=fastdecode`` (``codec="h264"``: fewer bytes);
 * frame rate: a source faster than ``max_fps`` is resampled onto the grid ``t0 + k / max_fps``
   (each output frame is the source frame on screen at that time); slower or variable-rate
   sources keep their own frame times;
-* audio: mono (the normalised downmix the readers use) at ``sample_rate``, AAC.
+* audio: mono (the normalised downmix the readers use) at ``sample_rate``: 16-bit PCM in a WAV
+  sidecar beside the video, which then has no audio stream (``audio="wav"``, the default:
+  :mod:`glocal.data.audio_sidecar`), or AAC inside the file (``audio="aac"``: a quarter of the
+  bytes, about 1.6 ms more CPU per training sample). A file without video keeps its audio inside.
 
 The container follows the file name: ``.mp4/.m4v`` -> MP4, ``.mov`` -> MOV, anything else ->
 Matroska under the same name (FFmpeg reads a file by its content, not its extension), so every
@@ -28,12 +33,17 @@ import av
 import numpy as np
 
 from ..config import Range
+from .audio_sidecar import SidecarWriter
 from .config import SAMPLE_RATE
+from .io import declared_audio_end
 
 __all__ = ["EncodeParams", "reencode", "output_size", "container_format"]
 
 #: output video time base: fine enough to keep any source frame time to 11 us
 _TIME_BASE = Fraction(1, 90000)
+#: the MPEG-4 encoder's (the standard caps the denominator at 65535): exact for 10, 12, 15, 16, 24, 25,
+#: 30, 48, 50 and 60 fps and for 30000/1001; other frame times are rounded to 8 us
+_MPEG4_TIME_BASE = Fraction(1, 60000)
 _EPS = 1e-4  # seconds: a grid slot at (almost) a new frame's time shows the new frame
 
 
@@ -46,13 +56,20 @@ class EncodeParams:
     max_fps: Annotated[float, Range(0.0, 1000.0, lo_open=True)] = 30.0  # frame-rate cap
     keyframe_s: Annotated[float, Range(0.0, 60.0, lo_open=True)] = 0.5  # seconds between keyframes
     sample_rate: Annotated[int, Range(4000, 192000)] = SAMPLE_RATE  # mono audio at this rate (Hz)
-    crf: Annotated[int, Range(0, 51)] = 20  # x264 constant rate factor (lower: larger, closer to the source)
+    #: video codec: "mpeg4" (MPEG-4 Part 2, FFmpeg's own encoder; a GLCM sample decodes 23 % faster than
+    #: from H.264 at the same PSNR, for 1.6x the bytes: benchmarks/feed.py) or "h264" (libx264)
+    codec: Literal["mpeg4", "h264"] = "mpeg4"
+    qscale: Annotated[int, Range(1, 31)] = 3  # mpeg4: the constant quantiser (lower: larger, closer to the source)
+    crf: Annotated[int, Range(0, 51)] = 20  # h264: x264 constant rate factor (lower: larger, closer to the source)
     preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
                     "veryslow"] = "veryfast"
     #: x264 tune: fastdecode (no CABAC, no deblocking): a GLCM sample from the prepared copy cost
     #: 20.3 instead of 28.6 CPU ms in ``benchmarks/decode.py --prepared`` (docs/data_formats.md); "" for none
     tune: Literal["fastdecode", "film", "animation", "grain", "stillimage", ""] = "fastdecode"
-    audio_bitrate: Annotated[int, Range(8000, 512000)] = 64_000  # AAC bits/s
+    audio_bitrate: Annotated[int, Range(8000, 512000)] = 64_000  # AAC bits/s (audio=aac)
+    #: where the audio goes: "wav", 16-bit PCM beside the video (NAME.EXT.audio.wav; a GLCM sample
+    #: reads 1.6 ms faster, benchmarks/feed.py) or "aac", inside the file (4x fewer bytes)
+    audio: Literal["wav", "aac"] = "wav"
 
 
 def output_size(width: int, height: int, short_side: int) -> tuple[int, int]:
@@ -81,6 +98,7 @@ class _VideoOut:
                  threads: int = 0) -> None:
         self.container, self.params, self.rate, self.threads = container, params, rate, threads
         self.stream: av.VideoStream | None = None
+        self.time_base = _TIME_BASE  # of the frames given to the encoder (set when the stream opens)
         self.size: tuple[int, int] | None = None
         self.count = 0
 
@@ -88,14 +106,22 @@ class _VideoOut:
         p = self.params
         self.size = output_size(w, h, p.short_side)
         g = max(1, int(round(p.keyframe_s * self.rate)))
-        s = self.container.add_stream("libx264", rate=Fraction(self.rate).limit_denominator(1001))
+        rate = Fraction(self.rate).limit_denominator(1001)
+        s = self.container.add_stream("libx264" if p.codec == "h264" else "mpeg4", rate=rate)
         s.width, s.height = self.size
         s.pix_fmt = "yuv420p"
         s.codec_context.thread_count = self.threads
         s.time_base = _TIME_BASE
-        s.codec_context.time_base = _TIME_BASE
-        s.options = {"crf": str(p.crf), "preset": p.preset, **({"tune": p.tune} if p.tune else {}),
-                     "x264-params": f"keyint={g}:min-keyint={g}:scenecut=0"}
+        if p.codec == "h264":
+            self.time_base = _TIME_BASE
+            s.options = {"crf": str(p.crf), "preset": p.preset, **({"tune": p.tune} if p.tune else {}),
+                         "x264-params": f"keyint={g}:min-keyint={g}:scenecut=0"}
+        else:  # a fixed quantiser (qmin = qmax), I and P frames, a keyframe every g frames and no others
+            self.time_base = _MPEG4_TIME_BASE
+            s.codec_context.qmin = s.codec_context.qmax = p.qscale
+            s.codec_context.gop_size = g
+            s.options = {"sc_threshold": "1000000000", "bf": "0"}
+        s.codec_context.time_base = self.time_base
         self.stream = s
 
     def write(self, frame: av.VideoFrame, t: float) -> None:
@@ -109,8 +135,8 @@ class _VideoOut:
             out = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(width=ow, height=oh, format="yuv420p")
         else:
             out = frame.reformat(width=ow, height=oh, format="yuv420p")
-        out.pts = int(round(t / _TIME_BASE))
-        out.time_base = _TIME_BASE
+        out.pts = int(round(t / self.time_base))
+        out.time_base = self.time_base
         for packet in self.stream.encode(out):
             self.container.mux(packet)
         self.count += 1
@@ -173,10 +199,14 @@ def _first_video_frame(src: str) -> tuple[int, int] | None:
     raise ValueError("no video frame decodes")
 
 
-def reencode(src: str | Path, dst: str | Path, params: EncodeParams, *, threads: int = 0) -> dict:
+def reencode(src: str | Path, dst: str | Path, params: EncodeParams, *, threads: int = 0,
+             audio_path: str | Path | None = None) -> dict:
     """Re-encode ``src`` into ``dst`` (written in place: the caller renames it); returns a summary.
 
     ``threads``: decoder and encoder threads (0: FFmpeg's automatic choice; 1 in parallel workers).
+    ``audio_path``: where the WAV sidecar goes with ``params.audio == "wav"`` (the final name: it
+    is written under a temporary one and renamed when complete); required then for a file with
+    video and audio.
 
     Raises whatever PyAV raises on a broken file (the caller reports it and leaves the file out).
     """
@@ -199,11 +229,14 @@ def reencode(src: str | Path, dst: str | Path, params: EncodeParams, *, threads:
             feeder = _FrameRateCap(video, cap) if video is not None else None
             astream = None
             resampler = None
+            sidecar = _Sidecar(audio_path, params.sample_rate, declared_audio_end(inp) if ain is not None else None) \
+                if ain is not None and vin is not None and params.audio == "wav" else None
             next_sample: int | None = None
             if ain is not None:
-                astream = out.add_stream("aac", rate=params.sample_rate)
-                astream.layout = "mono"
-                astream.bit_rate = params.audio_bitrate
+                if sidecar is None:
+                    astream = out.add_stream("aac", rate=params.sample_rate)
+                    astream.layout = "mono"
+                    astream.bit_rate = params.audio_bitrate
                 resampler = av.AudioResampler(format="fltp", layout="mono", rate=params.sample_rate,
                                               options={"rematrix_maxval": "1.0"})
             if video is not None:
@@ -224,6 +257,10 @@ def reencode(src: str | Path, dst: str | Path, params: EncodeParams, *, threads:
                         for rf in resampler.resample(frame):
                             if next_sample is None:
                                 next_sample = int(round((t or 0.0) * params.sample_rate))
+                            if sidecar is not None:
+                                sidecar.write(rf, next_sample)
+                                next_sample += rf.samples
+                                continue
                             rf.pts = next_sample
                             rf.time_base = Fraction(1, params.sample_rate)
                             next_sample += rf.samples
@@ -232,6 +269,12 @@ def reencode(src: str | Path, dst: str | Path, params: EncodeParams, *, threads:
             if feeder is not None:
                 feeder.finish(1.0 / src_fps if src_fps > 0 else step)
                 video.close()
+            if sidecar is not None:
+                for rf in resampler.resample(None):
+                    next_sample = 0 if next_sample is None else next_sample
+                    sidecar.write(rf, next_sample)
+                    next_sample += rf.samples
+                sidecar.close()
             if astream is not None:
                 for rf in resampler.resample(None):
                     if next_sample is None:
@@ -247,4 +290,27 @@ def reencode(src: str | Path, dst: str | Path, params: EncodeParams, *, threads:
                 raise ValueError("no video frame decodes")
     return {"frames": frames, "fps": out_rate if vin is not None else 0.0,
             "size": list(video.size) if video is not None and video.size else None,
-            "audio": astream is not None}
+            "audio": astream is not None or sidecar is not None}
+
+
+class _Sidecar:
+    """The WAV sidecar of one re-encode, opened at the first resampled audio frame (whose sample
+    index on the timeline becomes the file's start); an unwritten one leaves no file."""
+
+    def __init__(self, path: str | Path | None, rate: int, end: float | None) -> None:
+        if path is None:
+            raise ValueError("audio=wav needs the sidecar's path (audio_path)")
+        self.path, self.rate, self.end = path, rate, end
+        self.writer: SidecarWriter | None = None
+
+    def write(self, frame: av.AudioFrame, first_sample: int) -> None:
+        if self.writer is None:
+            self.writer = SidecarWriter(self.path, self.rate, 1, start=first_sample / self.rate)
+        self.writer.write(frame.to_ndarray())
+
+    def close(self) -> None:
+        """Finish the file; audio past the source's declared end (the padding of its last AAC
+        frame, which the readers also cut) is left out."""
+        if self.writer is not None:
+            keep = None if self.end is None else max(0, int(round((self.end - self.writer.start) * self.rate)))
+            self.writer.close(max_frames=keep)

@@ -132,9 +132,17 @@ def _crop_resize_cthw(frames: torch.Tensor, crop: CropParams, size: int) -> torc
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     else:
         x = _resample_box(x.float(), crop, size)
-    if crop.flip:
-        x = x.flip(-1)
-    return x.permute(1, 0, 2, 3).contiguous()
+    return _channel_major(x, crop.flip)
+
+
+def _channel_major(x: torch.Tensor, flip: bool) -> torch.Tensor:
+    """``(T, C, S, S)`` -> contiguous ``(C, T, S, S)``, mirrored left-right when ``flip``. On the
+    CPU in one numpy copy (a negative-stride view is free there): torch's flip and permute copy
+    twice, 0.56-0.66 ms against 0.34 for a 32 x 112² uint8 clip (issue 14)."""
+    if x.device.type == "cpu" and not x.requires_grad and x.dtype in (torch.uint8, torch.float32, torch.float64):
+        a = x.numpy().transpose(1, 0, 2, 3)
+        return torch.from_numpy(np.ascontiguousarray(a[..., ::-1] if flip else a))
+    return (x.flip(-1) if flip else x).permute(1, 0, 2, 3).contiguous()
 
 
 def crop_resize(frames: torch.Tensor, crop: CropParams, size: int) -> torch.Tensor:
