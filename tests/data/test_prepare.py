@@ -334,3 +334,16 @@ def test_broken_or_silent_sources_leave_no_sidecar(prepared, tmp_path):
     prepare_dataset(src, tmp_path / "p", params_for(None, {"short_side": 24}), workers=0, progress=False)
     assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["mute.mp4", "prepared.json"]
     assert not probe(tmp_path / "p" / "mute.mp4").has_audio
+
+
+def test_mpeg4_quantiser_is_honoured(csv_src, tmp_path):
+    """codec=mpeg4 (the default) encodes at the fixed quantiser asked for: a coarser one, fewer bytes."""
+    sizes = {}
+    for q in (2, 12):
+        prepare_dataset(csv_src, tmp_path / f"q{q}", params_for(None, {"short_side": 24, "qscale": q}), workers=0,
+                        progress=False, log=lambda _: None)
+        video = tmp_path / f"q{q}" / "v" / "a.mp4"
+        with av.open(str(video)) as c:
+            assert c.streams.video[0].codec_context.name == "mpeg4"
+        sizes[q] = video.stat().st_size
+    assert sizes[12] < 0.7 * sizes[2], sizes

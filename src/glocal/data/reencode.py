@@ -118,9 +118,8 @@ class _VideoOut:
                          "x264-params": f"keyint={g}:min-keyint={g}:scenecut=0"}
         else:  # a fixed quantiser (qmin = qmax), I and P frames, a keyframe every g frames and no others
             self.time_base = _MPEG4_TIME_BASE
-            s.codec_context.qmin = s.codec_context.qmax = p.qscale
-            s.codec_context.gop_size = g
-            s.options = {"sc_threshold": "1000000000", "bf": "0"}
+            s.options = {"qmin": str(p.qscale), "qmax": str(p.qscale), "g": str(g), "sc_threshold": "1000000000",
+                         "bf": "0"}  # AVOptions: the same names in every PyAV version
         s.codec_context.time_base = self.time_base
         self.stream = s
 
