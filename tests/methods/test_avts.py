@@ -111,7 +111,8 @@ def _ref_nce(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, anchor: torc
 def test_contrast_terms_match_reference(full: bool) -> None:
     m = _method().eval()
     if full:  # the queue has been written once (e.g. a resumed run): neighbours switch on
-        m.load_state_dict({**m.state_dict(), "enqueued": torch.tensor(m.cfg.queue_size)})
+        full_count = torch.tensor(m.cfg.queue_size)
+        m.load_state_dict({**m.state_dict(), "video_queue.written": full_count, "audio_queue.written": full_count})
     batch = _batch()
     with torch.no_grad():
         losses = m.training_losses(batch)
@@ -152,14 +153,15 @@ def test_on_step_end_updates_keys_and_fills_aligned_queues() -> None:
             p.add_(0.25)
     before_v = [p.clone() for p in m.video_key.parameters()]
     before_a = [p.clone() for p in m.audio_key.parameters()]
-    assert m.video_queue.num_staged == m.audio_queue.num_staged == 2 * B and int(m.enqueued) == 0
+    assert m.video_queue.num_staged == m.audio_queue.num_staged == 2 * B and int(m.video_queue.written) == 0
     staged_v, staged_a = m.video_queue._staged[0].clone(), m.audio_queue._staged[0].clone()
     m.on_step_end()
     for p_t, p_0, p_o in [*zip(m.video_key.parameters(), before_v, m.video.parameters()),
                           *zip(m.audio_key.parameters(), before_a, m.audio.parameters())]:
         assert torch.allclose(p_t, 0.9 * p_0 + 0.1 * p_o, atol=1e-6)
     # 2B = 8 keys (clip a then clip b) fill both queues, row j = the same clip in both
-    assert int(m.video_queue.ptr) == int(m.audio_queue.ptr) == 0 and int(m.enqueued) == 2 * B
+    assert int(m.video_queue.ptr) == int(m.audio_queue.ptr) == 0
+    assert int(m.video_queue.written) == int(m.audio_queue.written) == 2 * B
     assert torch.allclose(m.video_queue.queue, F.normalize(staged_v, dim=1), atol=1e-6)
     assert torch.allclose(m.audio_queue.queue, F.normalize(staged_a, dim=1), atol=1e-6)
     assert m._neighbours_active()  # the queue is full: neighbours join the positives from now on
@@ -167,19 +169,36 @@ def test_on_step_end_updates_keys_and_fills_aligned_queues() -> None:
 
 
 def test_fill_count_has_a_host_copy_that_follows_steps_and_loads() -> None:
-    """The neighbour switch reads a host copy of ``enqueued`` (no host sync per step); it follows
-    on_step_end and a loaded state dict (resume), also through a wrapping module."""
+    """The neighbour switch reads the queues' host copy of their fill count (no host sync per
+    step); it follows on_step_end and a loaded state dict (resume), also through a wrapping module."""
     m = _method()
-    assert m.keys_enqueued == 0 and not m._neighbours_active()
+    assert m.video_queue.keys_written == 0 and not m._neighbours_active()
     m.training_losses(_batch(2))
     m.on_step_end()
-    assert m.keys_enqueued == int(m.enqueued) == 4 and not m._neighbours_active()
+    assert m.video_queue.keys_written == int(m.video_queue.written) == 4 and not m._neighbours_active()
+    assert m.audio_queue.keys_written == 4
     fresh = _method()
     wrapper = torch.nn.ModuleDict({"method": fresh})
     wrapper.load_state_dict({f"method.{k}": v for k, v in m.state_dict().items()})
-    assert fresh.keys_enqueued == 4
-    fresh.load_state_dict({**fresh.state_dict(), "enqueued": torch.tensor(8)})
-    assert fresh.keys_enqueued == 8 and fresh._neighbours_active()
+    assert fresh.video_queue.keys_written == fresh.audio_queue.keys_written == 4
+    eight = torch.tensor(8)
+    fresh.load_state_dict({**fresh.state_dict(), "video_queue.written": eight, "audio_queue.written": eight})
+    assert fresh.video_queue.keys_written == 8 and fresh._neighbours_active()
+
+
+def test_checkpoint_with_the_old_single_fill_count_loads() -> None:
+    """Regression: checkpoints written before the queues counted their own keys hold one
+    ``enqueued`` buffer; loading one (strict, as a resume does) gives that count to both queues."""
+    m = _method()
+    m.training_losses(_batch(2))
+    m.on_step_end()
+    old = {k: v for k, v in m.state_dict().items() if not k.endswith(".written")}
+    old["enqueued"] = torch.tensor(4)
+    fresh = torch.nn.ModuleDict({"method": _method()})
+    fresh.load_state_dict({f"method.{k}": v for k, v in old.items()})  # strict: no missing or unexpected key
+    q = fresh["method"]
+    assert int(q.video_queue.written) == int(q.audio_queue.written) == 4 and q.audio_queue.keys_written == 4
+    assert torch.equal(q.video_queue.queue, m.video_queue.queue)
 
 
 def test_weights_and_config_checks() -> None:

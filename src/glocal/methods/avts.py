@@ -54,6 +54,7 @@ from .common import (
     clip_transform,
     embedding_heat_maps,
 )
+from .support_set import SupportSet
 
 __all__ = ["AVTSConfig", "AVTS"]
 
@@ -121,9 +122,13 @@ class AVTSConfig(VideoEncoderConfig):
             raise ConfigError("method.weight_vv, weight_va and weight_pretext are all 0: nothing to train")
 
 
-def _read_enqueued(module: nn.Module, incompatible: Any) -> None:
-    """``load_state_dict`` post-hook: the host copy of the loaded fill count (one read per load)."""
-    module.keys_enqueued = int(module.enqueued)  # type: ignore[assignment]
+def _upgrade_fill_count(module: nn.Module, state: dict[str, Any], prefix: str, *args: Any) -> None:
+    """``load_state_dict`` pre-hook: a checkpoint from before the queues counted their own keys
+    holds one ``enqueued`` count for both (they are always written together): give it to each."""
+    old = state.pop(prefix + "enqueued", None)
+    if old is not None:
+        for name in ("video_queue", "audio_queue"):
+            state.setdefault(f"{prefix}{name}.written", old.clone())
 
 
 def _classifier(in_dim: int, hidden: int, classes: int) -> nn.Module:
@@ -138,8 +143,9 @@ class AVTS(Method):
     Terms: ``loss_vv``, ``loss_va``, ``loss_speed_{v,a}`` and ``loss_dir_{v,a}`` (or
     ``loss_speed_dir_{v,a}`` with ``speed_direction: joint``), ``loss_order_{vv,aa,va}``.
     Modules: ``video`` / ``audio`` (:class:`EncoderWithHead`), ``video_key`` / ``audio_key``
-    (:class:`MomentumEncoder`), ``video_queue`` / ``audio_queue`` (:class:`StagedQueue`), the
-    pretext classifiers in ``heads``.
+    (:class:`MomentumEncoder`), ``video_queue`` / ``audio_queue`` (:class:`SupportSet`: staged
+    queues that count the keys written, so the neighbour switch needs no host sync), the pretext
+    classifiers in ``heads``.
     """
 
     name = "avts"
@@ -147,9 +153,6 @@ class AVTS(Method):
     modalities = ("video", "audio")
     momentum_pairs = (("video", "video_key"), ("audio", "audio_key"))  # EMA of both key encoders, then ...
     step_queues = ("video_queue", "audio_queue")  # ... the step's gathered keys enter the queues
-
-    #: keys written per queue so far (checkpointed); :attr:`keys_enqueued` is its host copy
-    enqueued: Tensor
 
     def __init__(self, cfg: AVTSConfig, data: DataConfig) -> None:
         super().__init__(cfg, data)
@@ -163,11 +166,9 @@ class AVTS(Method):
                                          shuffle_bn=cfg.shuffle_bn)
         self.audio_key = MomentumEncoder(self.audio, cfg.momentum, bn_train=cfg.key_bn_train,
                                          shuffle_bn=cfg.shuffle_bn)
-        self.video_queue = StagedQueue(cfg.queue_size, cfg.proj_dim)
-        self.audio_queue = StagedQueue(cfg.queue_size, cfg.proj_dim)
-        self.register_buffer("enqueued", torch.zeros((), dtype=torch.long))  # keys written per queue so far
-        self.keys_enqueued = 0  # host copy of ``enqueued``: read every step without a host sync
-        self.register_load_state_dict_post_hook(_read_enqueued)
+        self.video_queue = SupportSet(cfg.queue_size, cfg.proj_dim)
+        self.audio_queue = SupportSet(cfg.queue_size, cfg.proj_dim)
+        self._register_load_state_dict_pre_hook(_upgrade_fill_count, with_module=True)
         cv, ca, h = venc.out_channels, aenc.out_channels, cfg.pretext_hidden
         heads: dict[str, nn.Module] = {}
         for mod, c in (("v", cv), ("a", ca)):
@@ -206,7 +207,7 @@ class AVTS(Method):
         """Whether queue neighbours join the positives this step (from the host copy of the fill
         count: no host sync)."""
         cfg = self.cfg
-        return cfg.nn_k > 0 and not (cfg.nn_require_full_queue and self.keys_enqueued < cfg.queue_size)
+        return cfg.nn_k > 0 and not (cfg.nn_require_full_queue and not self.video_queue.full)
 
     def _neighbours(self, q: Tensor, k: Tensor, key_queue: StagedQueue, query_queue: StagedQueue) -> Tensor:
         """``(N, nn_k)`` rows of ``key_queue`` that join the positives of ``q``."""
@@ -292,14 +293,6 @@ class AVTS(Method):
         out = {"loss_vv": c, "loss_va": c}
         out.update({f"loss_{name}": cross_entropy_chance(num_outputs(head)) for name, head in self.heads.items()})
         return out
-
-    def on_step_end(self) -> None:
-        """EMA update of both key encoders and the queue flush (:meth:`Method.on_step_end`), then
-        the fill count grows by the keys enqueued (on the device and its host copy)."""
-        staged = self.video_queue.num_staged  # from shapes: no host sync
-        super().on_step_end()
-        self.enqueued.add_(staged)
-        self.keys_enqueued += staged
 
     # ---------------------------------------------------------------- evaluation
     def video_features(self, video: Tensor) -> Tensor:

@@ -1,4 +1,6 @@
-"""A support set of past embeddings that knows how full it is (NNCLR's set of neighbour candidates).
+"""A queue of past embeddings that knows how full it is: NNCLR's support set of neighbour
+candidates (SimCLR's ``method.nn_support``) and AVTS's video and audio queues, whose
+nearest-neighbour positives wait until the queue has been filled once.
 
 :class:`SupportSet` is a :class:`~glocal.methods.common.StagedQueue` (keys gathered from every
 rank during the step, enqueued after the optimizer step) plus a checkpointed count of the keys
