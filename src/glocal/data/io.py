@@ -18,10 +18,10 @@ Entry points:
 - :func:`read_clip`: ``num_frames`` frames at ``fps`` from ``start`` + the audio of that span (a
   read_window of the clip).
 - :func:`read_audio`: audio only (wav/flac/ogg/mp3/m4a or a video's audio track).
+- :func:`probe`: metadata.
 
 A file without an audio stream gets its audio from a WAV beside it, ``NAME.EXT.audio.wav``,
 when there is one (what ``glocal prepare`` writes; :mod:`glocal.data.audio_sidecar`).
-- :func:`probe`: metadata.
 
 Frames are resized inside swscale (``size``: an int shorter side with the aspect kept, or
 ``(H, W)``) with one swscale context per window.

@@ -289,7 +289,7 @@ def reencode(src: str | Path, dst: str | Path, params: EncodeParams, *, threads:
                 raise ValueError("no video frame decodes")
     return {"frames": frames, "fps": out_rate if vin is not None else 0.0,
             "size": list(video.size) if video is not None and video.size else None,
-            "audio": astream is not None or sidecar is not None}
+            "audio": astream is not None or (sidecar is not None and sidecar.writer is not None)}
 
 
 class _Sidecar:
