@@ -206,7 +206,7 @@ class SidecarWriter:
         many samples per channel (the rest is cut off)."""
         if max_frames is not None and max_frames < self.frames:
             self.frames = max_frames
-            self._f.truncate(self._f.seek(0, os.SEEK_SET) + len(self._header()) + self.frames * 2 * self.channels)
+            self._f.truncate(len(self._header()) + self.frames * 2 * self.channels)  # the header's size is fixed
         self._f.seek(0, os.SEEK_END)
         if self.frames * 2 * self.channels & 1:
             self._f.write(b"\0")

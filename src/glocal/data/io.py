@@ -929,8 +929,13 @@ def _read_audio_window(
     mono: bool,
     audio_start: float,
     path: str,
+    sidecar: SidecarInfo | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decode ``n`` samples from ``start`` seconds -> (float32 ``(C, n)``, bool ``(n,)`` valid).
+
+    With a WAV ``sidecar`` (the audio of a file without an audio stream) the samples come from
+    it: a plain read at its own rate, else FFmpeg decodes and resamples it (sample 0 of the WAV
+    sits at ``sidecar.start`` on the file's timeline).
 
     Seeks ``_AUDIO_PREROLL`` before ``start`` -- not clamped to the stream start: a window in
     the first ``_AUDIO_PREROLL`` seconds must still get the packet before the first sample,
@@ -938,6 +943,14 @@ def _read_audio_window(
     samples came out wrong); if the seek overshoots the window start (no index), decodes
     again from the start of the stream.
     """
+    if sidecar is not None:
+        if sidecar.fast(sample_rate, mono):
+            return read_samples(sidecar, start, n, mono=mono)
+        with _open(sidecar.path) as wav:
+            if not wav.streams.audio:
+                raise DataError(f"{sidecar.path}: no audio stream in the sidecar of {path}; delete it or re-run "
+                                "`glocal prepare`")
+            return _read_audio_window(wav, start - sidecar.start, n, sample_rate, mono, 0.0, sidecar.path)
     astream = container.streams.audio[0]
     layout = _output_layout(astream, mono, path)
     window = _AudioWindow(start, n, sample_rate, layout.nb_channels)
@@ -961,29 +974,6 @@ def _audio_end(container: av.container.InputContainer, info: MediaInfo, sidecar:
         return sidecar.end
     end = _stream_end(container.streams.audio[0])
     return end if end is not None else info.duration
-
-
-def _read_audio_from(
-    container: av.container.InputContainer,
-    sidecar: SidecarInfo | None,
-    start: float,
-    n: int,
-    sample_rate: int,
-    mono: bool,
-    audio_start: float,
-    path: str,
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_read_audio_window` from the file's own audio stream, or from its WAV ``sidecar``:
-    a plain read at the sidecar's rate, else decoded and resampled by FFmpeg (sample 0 of the
-    WAV sits at ``sidecar.start`` on the file's timeline)."""
-    if sidecar is None:
-        return _read_audio_window(container, start, n, sample_rate, mono, audio_start, path)
-    if sidecar.fast(sample_rate, mono):
-        return read_samples(sidecar, start, n, mono=mono)
-    with _open(sidecar.path) as wav:
-        if not wav.streams.audio:
-            raise DataError(f"{sidecar.path}: no audio stream in the sidecar of {path}; delete it or re-run `glocal prepare`")
-        return _read_audio_window(wav, start - sidecar.start, n, sample_rate, mono, 0.0, sidecar.path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1153,8 +1143,8 @@ class MediaReader:
         a_start, a_dur = (float(t0), float(t1) - float(t0)) if audio is None else audio
         if read_audio and info.has_audio:
             n = max(0, int(round(a_dur * sample_rate)))
-            wave, valid = _read_audio_from(
-                container, self._sidecar, float(a_start), n, sample_rate, mono, info.audio_start, path
+            wave, valid = _read_audio_window(
+                container, float(a_start), n, sample_rate, mono, info.audio_start, path, self._sidecar
             )
         return DecodedWindow(frames, pts, wave, float(a_start), valid, int(sample_rate), info, tolerance)
 
@@ -1293,4 +1283,4 @@ def read_audio(
         info = _probe_container(container, p, decode_first=False, sidecar=sidecar)
         end = start + duration if duration is not None else _audio_end(container, info, sidecar)
         n = max(0, int(round((end - start) * sample_rate)))
-        return _read_audio_from(container, sidecar, float(start), n, sample_rate, mono, info.audio_start, p)
+        return _read_audio_window(container, float(start), n, sample_rate, mono, info.audio_start, p, sidecar)

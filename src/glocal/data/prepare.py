@@ -36,10 +36,10 @@ import av
 
 from ..config import build
 from ..errors import ConfigError, DataError, one_line
+from .audio_sidecar import SUFFIX as SIDECAR_SUFFIX, remove_sidecar, sidecar_path
 from .config import DataConfig
 from .denylist import write_deny_list
 from .formats import VIDEO_EXTENSIONS
-from .audio_sidecar import SUFFIX as SIDECAR_SUFFIX, remove_sidecar, sidecar_path
 from .reencode import EncodeParams
 
 __all__ = ["EncodeParams", "PrepareReport", "params_for", "prepare_dataset", "prepared_notes", "read_prepared",

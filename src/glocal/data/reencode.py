@@ -226,18 +226,12 @@ def reencode(src: str | Path, dst: str | Path, params: EncodeParams, *, threads:
         with av.open(dst, mode="w", format=container_format(dst)) as out:
             video = _VideoOut(out, params, out_rate, threads) if vin is not None else None
             feeder = _FrameRateCap(video, cap) if video is not None else None
-            astream = None
-            resampler = None
-            sidecar = _Sidecar(audio_path, params.sample_rate, declared_audio_end(inp) if ain is not None else None) \
-                if ain is not None and vin is not None and params.audio == "wav" else None
-            next_sample: int | None = None
-            if ain is not None:
-                if sidecar is None:
-                    astream = out.add_stream("aac", rate=params.sample_rate)
-                    astream.layout = "mono"
-                    astream.bit_rate = params.audio_bitrate
-                resampler = av.AudioResampler(format="fltp", layout="mono", rate=params.sample_rate,
-                                              options={"rematrix_maxval": "1.0"})
+            audio = None
+            if ain is not None:  # a sidecar only beside a video: an audio-only file keeps its audio inside
+                beside = vin is not None and params.audio == "wav"
+                if beside and audio_path is None:
+                    raise ValueError("audio=wav needs the sidecar's path (audio_path)")
+                audio = _AudioOut(out, params, audio_path if beside else None, declared_audio_end(inp))
             if video is not None:
                 # every stream must exist before the first packet is muxed (an audio packet may come first)
                 video._open(*first)
@@ -252,64 +246,67 @@ def reencode(src: str | Path, dst: str | Path, params: EncodeParams, *, threads:
                         feeder.push(frame, t)
                         last_t = t
                     else:
-                        t = _seconds(frame)
-                        for rf in resampler.resample(frame):
-                            if next_sample is None:
-                                next_sample = int(round((t or 0.0) * params.sample_rate))
-                            if sidecar is not None:
-                                sidecar.write(rf, next_sample)
-                                next_sample += rf.samples
-                                continue
-                            rf.pts = next_sample
-                            rf.time_base = Fraction(1, params.sample_rate)
-                            next_sample += rf.samples
-                            for p in astream.encode(rf):
-                                out.mux(p)
+                        audio.push(frame)
             if feeder is not None:
                 feeder.finish(1.0 / src_fps if src_fps > 0 else step)
                 video.close()
-            if sidecar is not None:
-                for rf in resampler.resample(None):
-                    next_sample = 0 if next_sample is None else next_sample
-                    sidecar.write(rf, next_sample)
-                    next_sample += rf.samples
-                sidecar.close()
-            if astream is not None:
-                for rf in resampler.resample(None):
-                    if next_sample is None:
-                        next_sample = 0
-                    rf.pts, rf.time_base = next_sample, Fraction(1, params.sample_rate)
-                    next_sample += rf.samples
-                    for p in astream.encode(rf):
-                        out.mux(p)
-                for p in astream.encode():
-                    out.mux(p)
+            if audio is not None:
+                audio.finish()
             frames = video.count if video is not None else 0
             if vin is not None and frames == 0:
                 raise ValueError("no video frame decodes")
     return {"frames": frames, "fps": out_rate if vin is not None else 0.0,
             "size": list(video.size) if video is not None and video.size else None,
-            "audio": astream is not None or (sidecar is not None and sidecar.writer is not None)}
+            "audio": audio is not None and audio.written}
 
 
-class _Sidecar:
-    """The WAV sidecar of one re-encode, opened at the first resampled audio frame (whose sample
-    index on the timeline becomes the file's start); an unwritten one leaves no file."""
+class _AudioOut:
+    """Resamples the source's audio frames to mono at ``sample_rate`` and lays them end to end
+    from the first frame's time, into an AAC stream of ``container`` or, with ``sidecar`` (a
+    path), into a 16-bit WAV there, opened at the first sample (its start on the timeline) and
+    cut at the source's declared audio ``end`` (the padding of its last AAC frame, which the
+    readers also cut)."""
 
-    def __init__(self, path: str | Path | None, rate: int, end: float | None) -> None:
-        if path is None:
-            raise ValueError("audio=wav needs the sidecar's path (audio_path)")
-        self.path, self.rate, self.end = path, rate, end
+    def __init__(self, container: av.container.OutputContainer, params: EncodeParams,
+                 sidecar: str | Path | None, end: float | None) -> None:
+        self.container, self.rate, self.sidecar, self.end = container, params.sample_rate, sidecar, end
+        self.resampler = av.AudioResampler(format="fltp", layout="mono", rate=self.rate,
+                                           options={"rematrix_maxval": "1.0"})
+        self.stream: av.AudioStream | None = None
+        if sidecar is None:
+            self.stream = container.add_stream("aac", rate=self.rate)
+            self.stream.layout = "mono"
+            self.stream.bit_rate = params.audio_bitrate
         self.writer: SidecarWriter | None = None
+        self.next_sample: int | None = None  # timeline index of the next resampled sample
 
-    def write(self, frame: av.AudioFrame, first_sample: int) -> None:
-        if self.writer is None:
-            self.writer = SidecarWriter(self.path, self.rate, 1, start=first_sample / self.rate)
-        self.writer.write(frame.to_ndarray())
+    @property
+    def written(self) -> bool:
+        """Whether the output holds audio (an AAC stream, or a sidecar with samples)."""
+        return self.stream is not None or self.writer is not None
 
-    def close(self) -> None:
-        """Finish the file; audio past the source's declared end (the padding of its last AAC
-        frame, which the readers also cut) is left out."""
-        if self.writer is not None:
+    def push(self, frame: av.AudioFrame | None) -> None:
+        """One source frame (None: drain the resampler)."""
+        t = _seconds(frame) if frame is not None else None
+        for rf in self.resampler.resample(frame):
+            if self.next_sample is None:
+                self.next_sample = int(round((t or 0.0) * self.rate))
+            if self.sidecar is not None:
+                if self.writer is None:
+                    self.writer = SidecarWriter(self.sidecar, self.rate, 1, start=self.next_sample / self.rate)
+                self.writer.write(rf.to_ndarray())
+            else:
+                rf.pts, rf.time_base = self.next_sample, Fraction(1, self.rate)
+                for p in self.stream.encode(rf):
+                    self.container.mux(p)
+            self.next_sample += rf.samples
+
+    def finish(self) -> None:
+        """Drain the resampler, then flush the encoder or finish the sidecar."""
+        self.push(None)
+        if self.stream is not None:
+            for p in self.stream.encode():
+                self.container.mux(p)
+        elif self.writer is not None:
             keep = None if self.end is None else max(0, int(round((self.end - self.writer.start) * self.rate)))
             self.writer.close(max_frames=keep)
