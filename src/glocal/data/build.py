@@ -30,12 +30,12 @@ def default_sampler(data_cfg: DataConfig, *, with_audio: bool = True) -> Contigu
 
 
 def train_clip_transform(data_cfg: DataConfig, *, blur_p: float = 0.0, per_frame: bool = False) -> ClipTransform:
-    """A training :class:`ClipTransform` from ``data.crop_size/crop_scale/flip_p/jitter/jitter_p/
-    grayscale_p`` plus Gaussian blur probability ``blur_p`` and ``per_frame`` draws."""
+    """A training :class:`ClipTransform` from ``data.crop_size/crop_scale/motion_crop_p/flip_p/jitter/
+    jitter_p/grayscale_p`` plus Gaussian blur probability ``blur_p`` and ``per_frame`` draws."""
     return ClipTransform(
         size=data_cfg.crop_size, scale=tuple(data_cfg.crop_scale), flip_p=data_cfg.flip_p,
         jitter=tuple(data_cfg.jitter), jitter_p=data_cfg.jitter_p, grayscale_p=data_cfg.grayscale_p,
-        blur_p=blur_p, per_frame=per_frame,
+        blur_p=blur_p, per_frame=per_frame, motion_crop_p=data_cfg.motion_crop_p,
     )
 
 

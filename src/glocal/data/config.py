@@ -39,6 +39,10 @@ class DataConfig:
     audio_speed_mode: Literal["sinc", "linear", "stretch"] = "sinc"
     #: random-resized-crop area range (fractions of the frame)
     crop_scale: Annotated[tuple[float, float], Interval(0.0, 1.0, lo_open=True)] = (0.2, 1.0)
+    #: probability that a training crop is centred on a moving pixel (motion-focused cropping,
+    #: glocal.data.motion_crop) instead of placed uniformly: for small moving objects over
+    #: per-video backgrounds, where two random crops share mostly background
+    motion_crop_p: Annotated[float, Range(0.0, 1.0)] = 0.0
     flip_p: Annotated[float, Range(0.0, 1.0)] = 0.5
     #: colour-jitter strengths (brightness, contrast, saturation, hue); hue in turns, <= 0.5
     jitter: tuple[Annotated[float, Range(0.0)], Annotated[float, Range(0.0)], Annotated[float, Range(0.0)],

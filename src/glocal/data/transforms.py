@@ -25,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .motion_crop import motion_map, sample_motion_crop
+
 __all__ = [
     "CropParams",
     "ClipTransform",
@@ -275,7 +277,11 @@ class ClipTransform:
     ``per_frame=False``: one draw for the whole clip (temporally consistent); ``True``: an
     independent draw for every frame (the returned crop is then a list, one per frame). With
     ``train=False`` it is a deterministic centre crop of the largest square (``scale`` ignored,
-    no photometric change). ``blur_sigma`` is in output pixels.
+    no photometric change). ``blur_sigma`` is in output pixels. ``motion_crop_p``: the
+    probability that a training crop is centred on a moving pixel instead of placed uniformly
+    (:mod:`glocal.data.motion_crop`; area and aspect as drawn from ``scale`` and ``ratio``; with
+    ``per_frame``, every frame's crop comes from the whole clip's motion map); a clip without
+    motion falls back to the uniform placement.
     """
 
     size: int = 112
@@ -289,11 +295,17 @@ class ClipTransform:
     blur_sigma: tuple[float, float] = (0.1, 2.0)
     per_frame: bool = False
     train: bool = True
+    motion_crop_p: float = 0.0
 
-    def sample_crop(self, rng: np.random.Generator, height: int, width: int) -> CropParams:
-        """Draw the crop geometry (and flip) for a ``height`` x ``width`` source."""
+    def sample_crop(self, rng: np.random.Generator, height: int, width: int,
+                    motion: tuple[np.ndarray, int] | None = None) -> CropParams:
+        """Draw the crop geometry (and flip) for a ``height`` x ``width`` source; ``motion``: the
+        clip's :func:`~glocal.data.motion_crop.motion_map` (used with ``motion_crop_p``)."""
         if self.train:
-            top, left, h, w = sample_resized_crop(rng, height, width, self.scale, self.ratio)
+            box = None
+            if motion is not None and self.motion_crop_p > 0 and rng.random() < self.motion_crop_p:
+                box = sample_motion_crop(rng, motion[0], motion[1], height, width, self.scale, self.ratio)
+            top, left, h, w = box or sample_resized_crop(rng, height, width, self.scale, self.ratio)
             flip = bool(rng.random() < self.flip_p)
         else:
             side = min(height, width)
@@ -318,9 +330,10 @@ class ClipTransform:
             photo["blur"] = float(rng.uniform(*self.blur_sigma))
         return photo
 
-    def sample(self, rng: np.random.Generator, height: int, width: int) -> tuple[CropParams, dict]:
-        """Draw crop geometry and photometric parameters for one clip."""
-        crop = self.sample_crop(rng, height, width)
+    def sample(self, rng: np.random.Generator, height: int, width: int,
+               motion: tuple[np.ndarray, int] | None = None) -> tuple[CropParams, dict]:
+        """Draw crop geometry and photometric parameters for one clip (``motion``: see :meth:`sample_crop`)."""
+        crop = self.sample_crop(rng, height, width, motion)
         return crop, self.sample_photo(rng)
 
     def apply(self, frames: torch.Tensor, crop: CropParams, photo: dict) -> torch.Tensor:
@@ -385,15 +398,16 @@ class ClipTransform:
         the whole clip with one draw, or every frame with its own (``per_frame``; crop then
         photometry, frame by frame). A given ``crop`` fixes the geometry of every piece."""
         _, h, w, _ = frames.shape
+        motion = motion_map(frames) if crop is None and self.train and self.motion_crop_p > 0 else None
         if not self.per_frame:
             if crop is None:
-                crop, photo = self.sample(rng, int(h), int(w))
+                crop, photo = self.sample(rng, int(h), int(w), motion)
             else:
                 photo = self.sample_photo(rng)
             return [(frames, crop, photo)]
         pieces = []
         for t in range(frames.shape[0]):
-            c = self.sample_crop(rng, int(h), int(w)) if crop is None else crop
+            c = self.sample_crop(rng, int(h), int(w), motion) if crop is None else crop
             pieces.append((frames[t : t + 1], c, self.sample_photo(rng)))
         return pieces
 
