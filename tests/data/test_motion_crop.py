@@ -42,6 +42,11 @@ def test_motion_map_matches_formula() -> None:
     np.testing.assert_allclose(m, _slow_motion_map(f), atol=1e-9)
 
 
+def test_motion_map_of_float_frames_is_the_scaled_uint8_map() -> None:
+    f = _moving_square(t=4, h=12, w=20, top=3, size=3, noise=3)
+    np.testing.assert_allclose(motion_map(f.float() / 255)[0], motion_map(f)[0] / 255, atol=1e-12)
+
+
 def test_motion_map_strides_large_frames_and_is_zero_for_stills() -> None:
     still = torch.full((5, 256, 320, 3), 7, dtype=torch.uint8)
     m, stride = motion_map(still)

@@ -33,7 +33,8 @@ _MAP_SIDE = 64
 
 
 def motion_map(frames: torch.Tensor) -> tuple[np.ndarray, int]:
-    """uint8 ``(T, H, W, 3)`` -> (float64 ``(h, w)`` median-subtracted motion map, stride).
+    """``(T, H, W, 3)`` frames (uint8, or float on any scale) -> (float64 ``(h, w)``
+    median-subtracted motion map, stride).
 
     The map is computed on every ``stride``-th row and column (``stride`` keeps its sides at most
     about 64); pixel ``(i, j)`` of the map stands for frame pixel ``(i * stride, j * stride)``.
@@ -42,8 +43,8 @@ def motion_map(frames: torch.Tensor) -> tuple[np.ndarray, int]:
     stride = max(1, min(h, w) // _MAP_SIDE)
     if t < 2:
         return np.zeros(((h + stride - 1) // stride, (w + stride - 1) // stride)), stride
-    x = frames[:, ::stride, ::stride].to(torch.int16)
-    change = (x[1:] - x[:-1]).abs().sum(dim=-1, dtype=torch.int32).double().mean(dim=0)
+    x = frames[:, ::stride, ::stride].to(torch.float64)
+    change = (x[1:] - x[:-1]).abs().sum(dim=-1).mean(dim=0)
     m = change.numpy()
     return np.maximum(m - np.median(m), 0.0), stride
 
