@@ -7,8 +7,8 @@ import torch
 
 from glocal.data.config import DataConfig
 from glocal.data.build import train_clip_transform
-from glocal.data.motion_crop import motion_map, sample_motion_crop
-from glocal.data.transforms import ClipTransform
+from glocal.data.motion_crop import motion_map
+from glocal.data.transforms import ClipTransform, CropParams, sample_motion_crop, sample_resized_crop
 
 
 def _moving_square(t: int = 8, h: int = 64, w: int = 64, top: int = 40, size: int = 8, noise: int = 0) -> torch.Tensor:
@@ -54,7 +54,7 @@ def test_motion_map_strides_large_frames_and_is_zero_for_stills() -> None:
     one, _ = motion_map(_moving_square(t=1))
     assert one.sum() == 0
     rng = np.random.default_rng(0)
-    assert sample_motion_crop(rng, m, stride, 256, 320, (0.2, 1.0)) is None
+    assert sample_motion_crop(rng, (m, stride), 256, 320, (0.2, 1.0)) is None
 
 
 def test_crops_centre_on_the_moving_square_and_stay_inside() -> None:
@@ -63,7 +63,7 @@ def test_crops_centre_on_the_moving_square_and_stay_inside() -> None:
     rng = np.random.default_rng(1)
     hits = 0
     for _ in range(200):
-        top, left, h, w = sample_motion_crop(rng, m, stride, 64, 64, (0.05, 0.1))
+        top, left, h, w = sample_motion_crop(rng, (m, stride), 64, 64, (0.05, 0.1))
         assert 0 <= top and top + h <= 64 and 0 <= left and left + w <= 64
         cy, cx = top + h / 2, left + w / 2
         # the square's path: rows 40-47, columns 10-25 (+ half a pixel of rounding)
@@ -78,7 +78,7 @@ def test_crop_area_follows_scale_and_shifts_inside_at_the_border() -> None:
     rng = np.random.default_rng(2)
     areas = []
     for _ in range(100):
-        top, left, h, w = sample_motion_crop(rng, m, stride, 64, 64, (0.25, 0.5))
+        top, left, h, w = sample_motion_crop(rng, (m, stride), 64, 64, (0.25, 0.5))
         assert top + h == 64 and left + w == 64  # pushed inside, flush with the corner
         areas.append(h * w / 64**2)
     assert 0.2 <= min(areas) and max(areas) <= 0.55
@@ -109,16 +109,25 @@ def test_clip_transform_motion_crop_p() -> None:
 
 
 def test_motion_crop_off_draws_as_before() -> None:
-    """motion_crop_p=0 draws nothing extra: the same crops as a transform without the field."""
+    """motion_crop_p=0 draws exactly the uniform RandomResizedCrop + flip sequence, nothing extra."""
     f = _moving_square(noise=2)
-    a = ClipTransform(size=16)
-    b = ClipTransform(size=16, motion_crop_p=0.0)
-    x, ca = a(f, np.random.default_rng(5))
-    y, cb = b(f, np.random.default_rng(5))
-    assert ca == cb and torch.equal(x, y)
-    # eval transforms never look at motion
-    e = ClipTransform(size=16, train=False, motion_crop_p=1.0)
-    assert e(f, np.random.default_rng(0))[1] == ClipTransform(size=16, train=False)(f, np.random.default_rng(9))[1]
+    tf = ClipTransform(size=16, scale=(0.1, 0.5), motion_crop_p=0.0)
+    for seed in range(20):
+        _, crop = tf(f, np.random.default_rng(seed))
+        ref = np.random.default_rng(seed)
+        top, left, h, w = sample_resized_crop(ref, 64, 64, (0.1, 0.5), tf.ratio)
+        flip = bool(ref.random() < tf.flip_p)
+        assert crop == CropParams(left / 64, top / 64, (left + w) / 64, (top + h) / 64, flip)
+
+
+def test_eval_transform_ignores_motion() -> None:
+    """With train=False the crop is the centred square even where all the motion is at the side."""
+    f = torch.full((6, 64, 96, 3), 50, dtype=torch.uint8)
+    f[::2, :, :8] = 200  # motion only in the left-most columns
+    _, crop = ClipTransform(size=16, train=False, motion_crop_p=1.0)(f, np.random.default_rng(0))
+    assert crop == CropParams(16 / 96, 0.0, 80 / 96, 1.0, False)
+    _, train_crop = ClipTransform(size=16, scale=(0.1, 0.1), motion_crop_p=1.0)(f, np.random.default_rng(0))
+    assert train_crop.x0 == 0.0  # the training crop goes to the motion
 
 
 def test_data_config_carries_motion_crop_p() -> None:

@@ -14,9 +14,10 @@ The motion map of a clip ``x`` (uint8 ``(T, H, W, 3)``) is the mean absolute fra
 
 The median is subtracted so that a uniform level of change (sensor noise, a panning camera's
 texture) does not count as motion. A crop's centre is drawn with probability proportional to
-``M``; its area and aspect ratio are drawn as a RandomResizedCrop's, and the box is shifted to lie
-inside the frame. A clip without motion (a still, one frame, or uniform change) gives ``None``:
-the caller falls back to an ordinary random crop.
+``M`` (:func:`sample_motion_centre`); :func:`glocal.data.transforms.sample_motion_crop` draws its
+area and aspect ratio as a RandomResizedCrop's and shifts the box to lie inside the frame. A clip
+without motion (a still, one frame, or uniform change) has no centre: the caller falls back to an
+ordinary random crop.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["motion_map", "sample_motion_crop"]
+__all__ = ["motion_map", "sample_motion_centre"]
 
 #: the motion map is computed on a grid of at most this many pixels per side (strided rows/columns)
 _MAP_SIDE = 64
@@ -49,37 +50,15 @@ def motion_map(frames: torch.Tensor) -> tuple[np.ndarray, int]:
     return np.maximum(m - np.median(m), 0.0), stride
 
 
-def sample_motion_crop(
-    rng: np.random.Generator,
-    motion: np.ndarray,
-    stride: int,
-    height: int,
-    width: int,
-    scale: tuple[float, float],
-    ratio: tuple[float, float] = (3 / 4, 4 / 3),
-    attempts: int = 10,
-) -> tuple[int, int, int, int] | None:
-    """A crop box ``(top, left, h, w)`` in frame pixels centred (as far as the frame allows) on a
-    pixel drawn with probability proportional to ``motion``; ``None`` when the map is all zero.
-
-    Area (a ``scale`` fraction of the frame) and aspect ratio (log-uniform in ``ratio``) as in
-    RandomResizedCrop; after ``attempts`` draws that do not fit, the largest centred square side.
-    """
+def sample_motion_centre(
+    rng: np.random.Generator, motion: np.ndarray, stride: int, height: int, width: int
+) -> tuple[int, int] | None:
+    """A frame pixel ``(y, x)`` drawn with probability proportional to ``motion`` (a map of
+    :func:`motion_map` with its ``stride``); None when the map is all zero."""
     total = float(motion.sum())
     if not math.isfinite(total) or total <= 0:
         return None
     flat = int(rng.choice(motion.size, p=(motion / total).ravel()))
     cy = min(height - 1, (flat // motion.shape[1]) * stride + stride // 2)
     cx = min(width - 1, (flat % motion.shape[1]) * stride + stride // 2)
-    log_r = (math.log(ratio[0]), math.log(ratio[1]))
-    h = w = min(height, width)
-    for _ in range(attempts):
-        target = height * width * rng.uniform(scale[0], scale[1])
-        aspect = math.exp(rng.uniform(*log_r))
-        cw, ch = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
-        if 0 < cw <= width and 0 < ch <= height:
-            h, w = ch, cw
-            break
-    top = min(max(cy - h // 2, 0), height - h)
-    left = min(max(cx - w // 2, 0), width - w)
-    return top, left, h, w
+    return cy, cx

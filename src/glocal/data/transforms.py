@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .motion_crop import motion_map, sample_motion_crop
+from .motion_crop import motion_map, sample_motion_centre
 
 __all__ = [
     "CropParams",
@@ -42,6 +42,8 @@ __all__ = [
     "gray_matrix",
     "normalize_clip",
     "photo_vector",
+    "sample_crop_size",
+    "sample_motion_crop",
     "sample_resized_crop",
 ]
 
@@ -81,15 +83,16 @@ def compose_crop(parent: CropParams, region: tuple[float, float, float, float]) 
     return CropParams(x0, parent.y0 + ry0 * h, x1, parent.y0 + ry1 * h, parent.flip)
 
 
-def sample_resized_crop(
+def sample_crop_size(
     rng: np.random.Generator,
     height: int,
     width: int,
     scale: tuple[float, float],
     ratio: tuple[float, float] = (3 / 4, 4 / 3),
     attempts: int = 10,
-) -> tuple[int, int, int, int]:
-    """RandomResizedCrop box ``(top, left, h, w)`` in pixels (falls back to a centre crop)."""
+) -> tuple[int, int] | None:
+    """A RandomResizedCrop's ``(h, w)`` in pixels: area a ``scale`` fraction of the frame, aspect
+    log-uniform in ``ratio``; None when none of ``attempts`` draws fits in the frame."""
     area = height * width
     log_r = (math.log(ratio[0]), math.log(ratio[1]))
     for _ in range(attempts):
@@ -98,11 +101,50 @@ def sample_resized_crop(
         w = int(round(math.sqrt(target * aspect)))
         h = int(round(math.sqrt(target / aspect)))
         if 0 < w <= width and 0 < h <= height:
-            top = int(rng.integers(0, height - h + 1))
-            left = int(rng.integers(0, width - w + 1))
-            return top, left, h, w
+            return h, w
+    return None
+
+
+def sample_resized_crop(
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    scale: tuple[float, float],
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    attempts: int = 10,
+) -> tuple[int, int, int, int]:
+    """RandomResizedCrop box ``(top, left, h, w)`` in pixels, placed uniformly (falls back to a
+    centre crop)."""
+    size = sample_crop_size(rng, height, width, scale, ratio, attempts)
+    if size is None:
+        side = min(height, width)
+        return (height - side) // 2, (width - side) // 2, side, side
+    h, w = size
+    top = int(rng.integers(0, height - h + 1))
+    left = int(rng.integers(0, width - w + 1))
+    return top, left, h, w
+
+
+def sample_motion_crop(
+    rng: np.random.Generator,
+    motion: tuple[np.ndarray, int],
+    height: int,
+    width: int,
+    scale: tuple[float, float],
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    attempts: int = 10,
+) -> tuple[int, int, int, int] | None:
+    """A RandomResizedCrop box ``(top, left, h, w)`` centred, as far as the frame allows, on a
+    pixel drawn from ``motion`` (a :func:`~glocal.data.motion_crop.motion_map` and its stride);
+    the largest square when no size draw fits; None when the clip has no motion."""
+    centre = sample_motion_centre(rng, motion[0], motion[1], height, width)
+    if centre is None:
+        return None
     side = min(height, width)
-    return (height - side) // 2, (width - side) // 2, side, side
+    h, w = sample_crop_size(rng, height, width, scale, ratio, attempts) or (side, side)
+    top = min(max(centre[0] - h // 2, 0), height - h)
+    left = min(max(centre[1] - w // 2, 0), width - w)
+    return top, left, h, w
 
 
 def normalize_clip(x: torch.Tensor) -> torch.Tensor:
@@ -304,7 +346,7 @@ class ClipTransform:
         if self.train:
             box = None
             if motion is not None and self.motion_crop_p > 0 and rng.random() < self.motion_crop_p:
-                box = sample_motion_crop(rng, motion[0], motion[1], height, width, self.scale, self.ratio)
+                box = sample_motion_crop(rng, motion, height, width, self.scale, self.ratio)
             top, left, h, w = box or sample_resized_crop(rng, height, width, self.scale, self.ratio)
             flip = bool(rng.random() < self.flip_p)
         else:
