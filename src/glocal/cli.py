@@ -179,7 +179,15 @@ def _cmd_study(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from .study.report import write_study_report
 
-    md, page = write_study_report(args.study_dir, args.out)
+    study_dir = args.study_dir
+    if args.archive:
+        from .study.archive import archive_study
+
+        n = archive_study(study_dir, args.archive)
+        print(f"glocal report: archived {n['cells']} cells ({n['files']} files, {n['bytes'] / 2**20:.1f} MB; "
+              f"{n['skipped']} checkpoints / locks / large files left out) -> {args.archive}")
+        study_dir = args.archive
+    md, page = write_study_report(study_dir, args.out)
     print(f"glocal report: wrote {md} and {page}")
     return 0
 
@@ -440,7 +448,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and its random-init twin), training curves per arm, CPU time per cell and in "
                                    "all. The HTML embeds its pictures (no scripts, no external files).")
     p.add_argument("study_dir", metavar="STUDY_DIR", help="the --out folder of `glocal study`")
-    p.add_argument("--out", help="report folder (default: STUDY_DIR)")
+    p.add_argument("--out", help="report folder (default: STUDY_DIR, or the --archive folder)")
+    p.add_argument("--archive", metavar="DIR", help="first copy the study without its checkpoints into DIR (a new "
+                                                   "folder: configs, results, logs, curves, contact sheets; small "
+                                                   "enough to commit or share) and report from the copy")
     p.set_defaults(func=_cmd_report)
     return parser
 

@@ -18,7 +18,7 @@ from ..errors import DataError
 from ..runtime.rundir import check_writable
 from ..train.plot import read_csv_columns
 from .config import RANDOM_INIT, StudyConfig
-from .files import read_json, write_atomic
+from .files import cell_folder, read_json, write_atomic
 from ..eval.render import Block, Heading, Image, Table, Text, to_html, to_markdown
 from .runner import format_minutes
 from .stats import mean_std, paired
@@ -37,9 +37,7 @@ def load_study(study_dir: str | Path) -> tuple[StudyConfig, dict[str, Any], dict
     cfg = build(StudyConfig, study["config"])
     reports = {}
     for cell in study["cells"]:
-        folder = Path(cell["dir"])
-        if not folder.exists():  # the study folder was moved or copied: its cells moved with it
-            folder = study_dir / "cells" / cell["dataset"] / cell["arm"] / f"seed{cell['seed']}"
+        folder = cell_folder(study_dir, cell)  # a moved, copied or archived study reads its own cells
         if (folder / "done.json").is_file() and (folder / "eval.json").is_file():
             reports[(cell["dataset"], cell["arm"], int(cell["seed"]))] = read_json(folder / "eval.json")
             cell["_folder"] = folder
