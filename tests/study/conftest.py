@@ -33,12 +33,15 @@ def recipe(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def study_raw(recipe: Path) -> Callable[..., dict[str, Any]]:
-    """``study_raw(**top)``: a raw study config, arms good / plain / bad over the recipe, 3 seeds."""
+def study_raw(recipe: Path, tmp_path: Path) -> Callable[..., dict[str, Any]]:
+    """``study_raw(**top)``: a raw study config, arms good / plain / bad over the recipe, 3 seeds, on
+    dataset ``w`` (an empty folder: the fake glocal reads nothing, the runner checks it exists)."""
+    world = tmp_path / "data_w"
+    world.mkdir(exist_ok=True)
 
     def make(**top: Any) -> dict[str, Any]:
         raw: dict[str, Any] = {
-            "data": {"w": "data/world"},
+            "data": {"w": str(world)},
             "arms": [{"name": "good", "config": str(recipe)},
                      {"name": "plain", "config": str(recipe), "overrides": ["method.weight_local=0"]},
                      {"name": "bad", "config": str(recipe), "overrides": ["method.weight_global=0"]}],

@@ -42,7 +42,7 @@ def test_cell_config_layers_the_overrides(study_cfg, tmp_path):
     assert plain["method"]["weight_local"] == 0.0  # the arm's override wins over the study's
     assert plain["optim"]["lr"] == 0.01 and plain["train"]["seed"] == 2 and plain["train"]["num_threads"] == 3
     assert plain["train"]["out_dir"] == str(tmp_path / "cells" / "w" / "plain" / "seed2" / "pretrain")
-    assert plain["data"]["root"] == "data/world" and plain["train"]["progress"] is False
+    assert plain["data"]["root"] == str(tmp_path / "data_w") and plain["train"]["progress"] is False
     good = cell_config(cfg, Cell("w", "good", 2), tmp_path)
     assert good["method"]["weight_local"] == 0.5 and good["train"]["epochs"] == 1  # from the recipe
 

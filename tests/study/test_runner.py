@@ -238,3 +238,12 @@ def test_a_study_run_bit_by_bit_keeps_every_finished_cell_in_its_index(study_cfg
     md, _ = write_study_report(out)
     claim = next(line for line in md.read_text().splitlines() if line.startswith("good beats plain"))
     assert "w: not run" not in claim, claim  # both arms' cells are read
+
+
+def test_a_missing_dataset_stops_the_study_before_any_cell(study_cfg, calls, tmp_path):
+    """A dataset folder that does not exist is one line naming it and the fix, before any cell runs
+    (it used to fail every cell on it, one after another, each with the loader's error)."""
+    cfg = study_cfg(data={"w": str(tmp_path / "no_such_world")})
+    with pytest.raises(DataError, match=r"dataset 'w': .*no_such_world not found.*glocal synth --out.*data\.w=PATH"):
+        StudyRunner(cfg, tmp_path / "study", command=FAKE, log=lambda s: None, config_path="s.yaml").run()
+    assert calls() == []  # nothing was started

@@ -67,6 +67,20 @@ def cell_cpu_seconds(folder: Path) -> float:
     return total
 
 
+def _check_dataset(cell: Cell, resolved: dict[str, Any]) -> None:
+    """:class:`DataError` naming the dataset when a cell still to run has no data to read: one line
+    before any work, not a failed cell for every arm and seed. ``data.root`` is a dataset folder or
+    a manifest file (``docs/data_formats.md``); relative paths are read from the working folder, as
+    the cells' subprocesses read them."""
+    root = Path(str((resolved.get("data") or {}).get("root", "")))
+    if not root.exists():
+        raise DataError(f"dataset '{cell.dataset}': {root} not found (cell {cell.key} and every other cell on it "
+                        f"would fail); build it first (a world: `glocal synth --out {root}`; a real-parts set: "
+                        f"`python benchmarks/data/real_parts.py --out {root}` with the options in docs/real_parts.md), "
+                        f"or point the study at it with data.{cell.dataset}=PATH, or leave it out with "
+                        f"only_datasets=[...]")
+
+
 def _running_pid(path: Path) -> int | None:
     """The live process named by a cell's ``running.pid`` (None: no file, not a pid, or that process is gone)."""
     try:
@@ -166,6 +180,8 @@ class StudyRunner:
                 raise DataError(f"cell {cell.key} is being run by process {owner} (another glocal study on "
                                 f"{self.out}?); stop it first, or delete {folder / 'running.pid'} if it is gone")
             done = self._done(cell)
+            if done is None:
+                _check_dataset(cell, resolved)
             st = {"key": cell.key, "dataset": cell.dataset, "arm": cell.arm, "seed": cell.seed}
             if done is not None:
                 st.update(state="done", cpu_s=done.get("cpu_s"), wall_s=done.get("wall_s"))
