@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+
 from ..errors import ConfigError, DataError
 from ..runtime.rundir import check_writable
-from .files import cell_folder, read_json, write_json
+from .files import read_json, write_json
+from .grid import Cell, cell_folder
 
 __all__ = ["SKIPPED_SUFFIXES", "archive_study"]
 
@@ -42,7 +44,7 @@ def archive_study(study_dir: str | Path, dest: str | Path, max_file_mb: float = 
     counts = {"cells": 0, "files": 0, "bytes": 0, "skipped": 0}
     cells = []
     for cell in study["cells"]:
-        rel = Path("cells") / cell["dataset"] / cell["arm"] / f"seed{cell['seed']}"
+        rel = Cell.of(cell).folder("")  # cells/<dataset>/<arm>/seed<k>, relative to the copy
         src = cell_folder(study_dir, cell)
         cells.append({**cell, "dir": rel.as_posix()})
         if not src.is_dir():

@@ -20,7 +20,7 @@ from ..errors import ConfigError
 from ..train.config import config_from_dict
 from .config import StudyConfig
 
-__all__ = ["Cell", "expand", "cell_config", "usable_cores", "default_parallel", "estimate_cpu_minutes",
+__all__ = ["Cell", "cell_folder", "expand", "cell_config", "usable_cores", "default_parallel", "estimate_cpu_minutes",
            "describe_plan", "cell_tasks", "sheet_videos"]
 
 
@@ -39,6 +39,22 @@ class Cell:
 
     def folder(self, out: str | Path) -> Path:
         return Path(out) / "cells" / self.dataset / self.arm / f"seed{self.seed}"
+
+    @classmethod
+    def of(cls, entry: dict[str, Any]) -> "Cell":
+        """The cell of a ``study.json`` entry (``dataset``, ``arm``, ``seed``)."""
+        return cls(entry["dataset"], entry["arm"], int(entry["seed"]))
+
+
+def cell_folder(study_dir: Path, entry: dict[str, Any]) -> Path:
+    """The folder of a ``study.json`` cell entry: the one inside ``study_dir``, where the runner puts
+    it, when it exists (a moved or archived copy reads its own cells, never the original's), else
+    the recorded ``dir`` (relative to ``study_dir`` when it is relative)."""
+    inside = Cell.of(entry).folder(study_dir)
+    if inside.exists():
+        return inside
+    recorded = Path(entry["dir"])
+    return recorded if recorded.is_absolute() else study_dir / recorded
 
 
 def expand(cfg: StudyConfig, selection: bool = True) -> list[Cell]:

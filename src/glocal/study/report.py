@@ -18,7 +18,8 @@ from ..errors import DataError
 from ..runtime.rundir import check_writable
 from ..train.plot import read_csv_columns
 from .config import RANDOM_INIT, StudyConfig
-from .files import cell_folder, read_json, write_atomic
+from .files import read_json, write_atomic
+from .grid import cell_folder
 from ..eval.render import Block, Heading, Image, Table, Text, to_html, to_markdown
 from .runner import format_minutes
 from .stats import mean_std, paired
