@@ -12,6 +12,7 @@ import yaml
 
 from glocal.config import build
 from glocal.study.config import StudyConfig
+from glocal.study.runner import StudyRunner
 
 HERE = Path(__file__).resolve().parent
 FAKE = [sys.executable, str(HERE / "fake_glocal.py")]
@@ -75,3 +76,13 @@ def calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[
     path.touch()
     monkeypatch.setenv("FAKE_CALLS", str(path))
     return lambda: [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+@pytest.fixture
+def finished_study(study_cfg, calls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A study of the three arms over 3 seeds run with the fake glocal, ``w/bad/seed2`` failed:
+    8 of 9 cells finished."""
+    out = tmp_path / "study"
+    monkeypatch.setenv("FAKE_FAIL", "w/bad/seed2")
+    StudyRunner(study_cfg(), out, command=FAKE, log=lambda s: None, config_path="s.yaml").run()
+    return out

@@ -11,17 +11,6 @@ from glocal.cli import main
 from glocal.errors import ConfigError, DataError
 from glocal.study.archive import archive_study
 from glocal.study.report import write_study_report
-from glocal.study.runner import StudyRunner
-
-from .conftest import FAKE
-
-
-@pytest.fixture
-def finished_study(study_cfg, calls, tmp_path, monkeypatch):
-    out = tmp_path / "study"
-    monkeypatch.setenv("FAKE_FAIL", "w/bad/seed2")
-    StudyRunner(study_cfg(), out, command=FAKE, log=lambda s: None, config_path="s.yaml").run()
-    return out
 
 
 def _verdict_lines(md: str) -> list[str]:

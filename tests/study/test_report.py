@@ -10,17 +10,6 @@ import pytest
 from glocal.cli import main
 from glocal.errors import DataError
 from glocal.study.report import write_study_report
-from glocal.study.runner import StudyRunner
-
-from .conftest import FAKE
-
-
-@pytest.fixture
-def finished_study(study_cfg, calls, tmp_path, monkeypatch):
-    out = tmp_path / "study"
-    monkeypatch.setenv("FAKE_FAIL", "w/bad/seed2")
-    StudyRunner(study_cfg(), out, command=FAKE, log=lambda s: None, config_path="s.yaml").run()
-    return out
 
 
 def test_report_states_verdicts_numbers_and_cpu(finished_study, tmp_path):

@@ -53,13 +53,14 @@ def archive_study(study_dir: str | Path, dest: str | Path, max_file_mb: float = 
         for path in sorted(src.rglob("*")):
             if path.is_symlink() or not path.is_file():
                 continue  # sheet_inputs/ holds links to the dataset's videos
-            if path.suffix in SKIPPED_SUFFIXES or path.stat().st_size > limit:
+            size = path.stat().st_size
+            if path.suffix in SKIPPED_SUFFIXES or size > limit:
                 counts["skipped"] += 1
                 continue
             target = dest / rel / path.relative_to(src)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
             counts["files"] += 1
-            counts["bytes"] += path.stat().st_size
+            counts["bytes"] += size
     write_json(dest / "study.json", {**study, "cells": cells, "archived_from": str(study_dir)})
     return counts
