@@ -83,6 +83,10 @@ class VideoEncoderConfig:
     #: over positions, or each channel's max over positions (keeps an object that covers a few
     #: positions instead of averaging it into the background; resnet2d: per frame, then consensus)
     spatial_pool: Literal["mean", "max"] = "mean"
+    #: spatial stride of the backbone's last stage: 2 (the ResNet layout) or 1, which doubles the
+    #: map's side (r3d / r2plus1d at 64 px: 4x4 -> 8x8; resnet2d: 2x2 -> 4x4) so that a small
+    #: object covers several positions, at the cost of the last stage's compute (x 4)
+    last_stride: Literal[1, 2] = 2
 
     def validate_encoder(self) -> None:
         """The depths the backbone has (called from the method config's ``validate``)."""
@@ -139,10 +143,11 @@ class ClipEncoder(nn.Module):
 def build_clip_encoder(cfg: VideoEncoderConfig, consensus: Literal["mean", "max"] = "mean") -> ClipEncoder:
     """The pooled video encoder named by ``cfg.backbone`` / ``depth`` / ``width_mult``."""
     if cfg.backbone == "resnet2d":
-        return ClipEncoder(ResNet2D(depth=cfg.depth, width_mult=cfg.width_mult), frame_wise=True, consensus=consensus,
+        return ClipEncoder(ResNet2D(depth=cfg.depth, width_mult=cfg.width_mult, last_stride=cfg.last_stride),
+                           frame_wise=True, consensus=consensus,
                            residual=cfg.video_input == "residual", pool=cfg.spatial_pool)
     trunk = build_video_backbone(cfg.backbone, depth=cfg.depth, width_mult=cfg.width_mult,
-                                 temporal_stride=cfg.temporal_stride)
+                                 temporal_stride=cfg.temporal_stride, stage_strides=(1, 2, 2, cfg.last_stride))
     return ClipEncoder(trunk, frame_wise=False, residual=cfg.video_input == "residual", pool=cfg.spatial_pool)
 
 

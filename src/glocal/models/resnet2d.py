@@ -104,19 +104,23 @@ class ResNet2D(nn.Module):
 
     Stem: 7x7 conv stride 2 -> BN -> ReLU -> 3x3 max-pool stride 2; stages of widths
     ``64·m, 128·m, 256·m, 512·m`` (rounded, at least 1; bottlenecks output 4x) with spatial strides
-    1, 2, 2, 2. Kaiming-normal (fan_out) conv init, BN weight 1 / bias 0.
+    1, 2, 2, 2 (``last_stride=1``: 1, 2, 2, 1, a map twice as fine). Kaiming-normal (fan_out)
+    conv init, BN weight 1 / bias 0.
 
-    ``forward(x: (B, C, T, H, W)) -> (B, out_channels, T, H / 32, W / 32)``; a 4-D image batch
-    ``(B, C, H, W)`` is accepted too and gives ``(B, out_channels, H / 32, W / 32)``.
+    ``forward(x: (B, C, T, H, W)) -> (B, out_channels, T, H / 32, W / 32)`` (``H / 16`` with
+    ``last_stride=1``); a 4-D image batch ``(B, C, H, W)`` is accepted too and gives
+    ``(B, out_channels, H / 32, W / 32)``.
     """
 
     def __init__(self, depth: int = 50, width_mult: float = 1.0, in_channels: int = 3,
-                 zero_init_residual: bool = False) -> None:
+                 zero_init_residual: bool = False, last_stride: int = 2) -> None:
         super().__init__()
         if depth not in RESNET2D_DEPTHS:
             raise ConfigError(f"resnet2d depth must be one of {sorted(RESNET2D_DEPTHS)}, got {depth!r}")
         if not (isinstance(width_mult, (int, float)) and width_mult > 0):
             raise ConfigError(f"width_mult must be a positive number, got {width_mult!r}")
+        if last_stride not in (1, 2):
+            raise ConfigError(f"resnet2d last_stride must be 1 or 2, got {last_stride!r}")
         kind, layers = RESNET2D_DEPTHS[depth]
         block: type[BasicBlockFrame] | type[BottleneckFrame] = BasicBlockFrame if kind == "basic" else BottleneckFrame
         widths = [max(1, int(round(w * width_mult))) for w in (64, 128, 256, 512)]
@@ -128,7 +132,8 @@ class ResNet2D(nn.Module):
         for i, (w, n) in enumerate(zip(widths, layers)):
             blocks = []
             for j in range(n):
-                blocks.append(block(cin, w, 2 if (i > 0 and j == 0) else 1))
+                stride = (last_stride if i == 3 else 2) if (i > 0 and j == 0) else 1
+                blocks.append(block(cin, w, stride))
                 cin = w * block.expansion
             self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
         self.depth = depth
