@@ -135,6 +135,18 @@ def test_localization_maps_cover_the_clip_and_follow_the_audio() -> None:
     assert not torch.allclose(maps, other)  # another clip's sound moves the map
 
 
+def test_last_stride_reaches_the_localization_maps() -> None:
+    """method.last_stride=1 gives AVID's sound-source maps twice the side (32 px: 2x2 -> 4x4)."""
+    batch = _batch()
+    sides = []
+    for last in (2, 1):
+        m = _method(last_stride=last).eval()
+        with torch.no_grad():
+            maps, _ = m.localization_maps(batch["clip/video"], batch["clip/audio"])
+        sides.append(tuple(maps.shape[-2:]))
+    assert sides == [(2, 2), (4, 4)]
+
+
 def test_localization_maps_leave_the_heads_batchnorm_alone_in_train_mode() -> None:
     """Regression: BatchNorm re-estimation for the random-init twin runs every hook in train mode,
     with batches of one; the heads (trained on pooled features) must use their running statistics

@@ -124,6 +124,28 @@ def test_clip_encoder_spatial_max_pool_against_the_map(backbone: str, depth: int
         check(VideoEncoderConfig(spatial_pool="median"), prefix="method.")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("backbone,depth", [("r3d", 10), ("r2plus1d", 10), ("resnet2d", 18)])
+def test_last_stride_one_doubles_the_map_and_keeps_the_parameters(backbone: str, depth: int) -> None:
+    """last_stride=1: the last stage keeps its input's resolution (map side x 2; 64 px: r3d 4 -> 8,
+    resnet2d 2 -> 4), with the same parameters (names and shapes), so only the map changes."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 4, 64, 64)
+    sides, shapes = [], []
+    for last in (2, 1):
+        cfg = VideoEncoderConfig(backbone=backbone, depth=depth, width_mult=0.125, last_stride=last)  # type: ignore[arg-type]
+        enc = build_clip_encoder(cfg).eval()
+        with torch.no_grad():
+            fmap = enc.feature_map(x)
+            assert enc(x).shape == (2, enc.out_channels)
+        sides.append(fmap.shape[-2:])
+        shapes.append({k: v.shape for k, v in enc.state_dict().items()})
+    expected = {"resnet2d": (2, 2)}.get(backbone, (4, 4))
+    assert tuple(sides[0]) == expected and tuple(sides[1]) == (2 * expected[0], 2 * expected[1])
+    assert shapes[0] == shapes[1]
+    with pytest.raises(ConfigError, match="method.last_stride"):
+        check(VideoEncoderConfig(last_stride=3), prefix="method.")  # type: ignore[arg-type]
+
+
 def test_video_input_is_validated() -> None:
     with pytest.raises(ConfigError, match="method.video_input"):
         check(VideoEncoderConfig(video_input="flow"), prefix="method.")  # type: ignore[arg-type]
