@@ -107,9 +107,9 @@ class ResNet2D(nn.Module):
     1, 2, 2, 2 (``last_stride=1``: 1, 2, 2, 1, a map twice as fine). Kaiming-normal (fan_out)
     conv init, BN weight 1 / bias 0.
 
-    ``forward(x: (B, C, T, H, W)) -> (B, out_channels, T, H / 32, W / 32)`` (``H / 16`` with
-    ``last_stride=1``); a 4-D image batch ``(B, C, H, W)`` is accepted too and gives
-    ``(B, out_channels, H / 32, W / 32)``.
+    ``forward(x: (B, C, T, H, W)) -> (B, out_channels, T, H / 32, W / 32)``; a 4-D image batch
+    ``(B, C, H, W)`` is accepted too and gives ``(B, out_channels, H / 32, W / 32)``. With
+    ``last_stride=1`` both maps are ``H / 16 x W / 16``.
     """
 
     def __init__(self, depth: int = 50, width_mult: float = 1.0, in_channels: int = 3,
