@@ -236,3 +236,15 @@ def test_forward_with_tap_returns_the_stage_map_and_the_final_map():
     assert torch.allclose(s2, ref2)
     with pytest.raises(ValueError, match="tap"):
         net.forward_with_tap(x, len(net.stages) + 1)
+
+
+def test_last_stride_sets_only_the_last_stage_of_a_named_backbone() -> None:
+    """``last_stride`` replaces the last stage's spatial stride and keeps the name's others:
+    r3d (1, 2, 2, 2) -> (1, 2, 2, 1), a map twice as fine; a bad value is refused by name."""
+    x = torch.randn(1, 3, 2, 64, 64)
+    coarse = build_video_backbone("r3d", depth=10, width_mult=0.125)
+    fine = build_video_backbone("r3d", depth=10, width_mult=0.125, last_stride=1)
+    assert tuple(coarse(x).shape[-2:]) == (4, 4) and tuple(fine(x).shape[-2:]) == (8, 8)
+    assert build_video_backbone("r3d", depth=10, width_mult=0.125, last_stride=2)(x).shape == coarse(x).shape
+    with pytest.raises(ConfigError, match="last_stride must be 1 or 2"):
+        build_video_backbone("r3d", depth=10, last_stride=4)

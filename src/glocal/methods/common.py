@@ -147,7 +147,7 @@ def build_clip_encoder(cfg: VideoEncoderConfig, consensus: Literal["mean", "max"
                            frame_wise=True, consensus=consensus,
                            residual=cfg.video_input == "residual", pool=cfg.spatial_pool)
     trunk = build_video_backbone(cfg.backbone, depth=cfg.depth, width_mult=cfg.width_mult,
-                                 temporal_stride=cfg.temporal_stride, stage_strides=(1, 2, 2, cfg.last_stride))
+                                 temporal_stride=cfg.temporal_stride, last_stride=cfg.last_stride)
     return ClipEncoder(trunk, frame_wise=False, residual=cfg.video_input == "residual", pool=cfg.spatial_pool)
 
 

@@ -129,11 +129,10 @@ class ResNet2D(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1))
         cin = widths[0]
-        for i, (w, n) in enumerate(zip(widths, layers)):
+        for i, (w, n, stage_stride) in enumerate(zip(widths, layers, (1, 2, 2, last_stride))):
             blocks = []
             for j in range(n):
-                stride = (last_stride if i == 3 else 2) if (i > 0 and j == 0) else 1
-                blocks.append(block(cin, w, stride))
+                blocks.append(block(cin, w, stage_stride if j == 0 else 1))
                 cin = w * block.expansion
             self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
         self.depth = depth

@@ -510,16 +510,22 @@ def build_video_backbone(
         depth: 10, 18 or 34 (blocks per stage (1,1,1,1), (2,2,2,2), (3,4,6,3)).
         width_mult: scales every width (stem included), rounded, at least 1.
         **overrides: any :class:`ResNet3D` argument (taken literally, not scaled), plus
-            ``temporal_stride: bool`` (shorthand for ``temporal_strides=(1, 2, 2, 2)``).
+            ``temporal_stride: bool`` (shorthand for ``temporal_strides=(1, 2, 2, 2)``) and
+            ``last_stride: 1 | 2`` (the last stage's spatial stride, the others as the name has them).
     """
     cfg = _factory_defaults(name, depth, width_mult)
     temporal_stride = overrides.pop("temporal_stride", False)
     if not isinstance(temporal_stride, bool):
         raise ConfigError(f"temporal_stride must be True or False, got {temporal_stride!r}")
+    last_stride = overrides.pop("last_stride", None)
+    if last_stride is not None:
+        if last_stride not in (1, 2):
+            raise ConfigError(f"last_stride must be 1 or 2, got {last_stride!r}")
+        cfg["stage_strides"] = tuple(cfg["stage_strides"][:-1]) + (int(last_stride),)
     unknown = sorted(set(overrides) - _CTOR_KEYS)
     if unknown:
         raise ConfigError(
-            f"unknown backbone option(s) {unknown}; allowed: {sorted(_CTOR_KEYS | {'temporal_stride'})}"
+            f"unknown backbone option(s) {unknown}; allowed: {sorted(_CTOR_KEYS | {'temporal_stride', 'last_stride'})}"
         )
     if temporal_stride:
         cfg["temporal_strides"] = (1,) + (2,) * (len(cfg["layers"]) - 1)
