@@ -18,6 +18,7 @@ from glocal.methods.common import (
     build_clip_encoder,
     residual_frames,
 )
+from glocal.models.pooling import motion_weights
 from glocal.models.resnet2d import ResNet2D, TSNConsensus, frame_conv
 
 
@@ -103,29 +104,38 @@ def test_clip_encoder_residual_input_sees_frame_differences(backbone: str, depth
     assert not rgb.residual and rgb.backbone_input(x) is x
 
 
-@pytest.mark.parametrize("pool", ["max", "meanmax"])
+@pytest.mark.parametrize("pool", ["max", "meanmax", "motion"])
 @pytest.mark.parametrize("backbone,depth", [("r3d", 10), ("resnet2d", 18)])
 def test_clip_encoder_spatial_pool_against_the_map(backbone: str, depth: int, pool: str) -> None:
     """spatial_pool=max: each channel's largest value over the positions of the backbone map;
-    meanmax: that plus the channel's mean (3-D: over (T', h, w); frame-wise: over (h, w) per frame,
+    meanmax: that plus the channel's mean; motion: the positions weighted by the clip's motion
+    weights at the map's resolution (3-D: over (T', h, w); frame-wise: over (h, w) per frame,
     then the mean over frames). Reference: one Python loop per sample and channel."""
     torch.manual_seed(0)
     cfg = VideoEncoderConfig(backbone=backbone, depth=depth, width_mult=0.125, spatial_pool=pool)  # type: ignore[arg-type]
     enc = build_clip_encoder(cfg).eval()
     x = torch.randn(2, 3, 4, 64, 64)  # resnet2d: a 2x2 map per frame (1x1 at 32 px)
 
-    def ref_pool(v: torch.Tensor) -> torch.Tensor:
-        return v.max() + (v.mean() if pool == "meanmax" else 0.0)
+    x[:, :, :, :32, :32] += torch.arange(4.0).view(1, 1, 4, 1, 1)  # the top-left quarter changes most
 
     with torch.no_grad():
         fmap = enc.feature_map(x)  # (B, C, T', h, w)
         b, c = fmap.shape[:2]
         assert fmap.shape[-1] > 1 and (fmap >= 0).all()  # several positions, post-ReLU: max and mean differ
-        if backbone == "resnet2d":
-            ref = torch.stack([torch.stack([ref_pool(fmap[i, k, t]) for t in range(fmap.shape[2])]).mean()
+        frame_wise = backbone == "resnet2d"
+        weights = motion_weights(x, tuple(fmap.shape[2:]), per_frame=frame_wise)  # type: ignore[arg-type]
+        assert weights[:, :, : fmap.shape[3] // 2, : fmap.shape[4] // 2].sum() > weights.sum() / 2
+
+        def ref_pool(v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:  # one channel, its weights
+            if pool == "motion":
+                return (v * w).sum()
+            return v.max() + (v.mean() if pool == "meanmax" else 0.0)
+
+        if frame_wise:
+            ref = torch.stack([torch.stack([ref_pool(fmap[i, k, t], weights[i, t]) for t in range(fmap.shape[2])]).mean()
                                for i in range(b) for k in range(c)]).view(b, c)
         else:
-            ref = torch.stack([ref_pool(fmap[i, k]) for i in range(b) for k in range(c)]).view(b, c)
+            ref = torch.stack([ref_pool(fmap[i, k], weights[i]) for i in range(b) for k in range(c)]).view(b, c)
         torch.testing.assert_close(enc(x), ref)
     with pytest.raises(ConfigError, match="method.spatial_pool"):
         check(VideoEncoderConfig(spatial_pool="median"), prefix="method.")  # type: ignore[arg-type]

@@ -40,6 +40,7 @@ from ..data.logmel import subtract_noise_floor
 from ..data.samplers import PairSampler
 from ..data.build import train_clip_transform
 from ..models import MLPHead, ResNet1DAudio, build_video_backbone
+from ..models.pooling import SPATIAL_POOLS, SpatialPool, pool_positions
 from ..models.resnet2d import ResNet2D, TSNConsensus
 from ..objectives import FeatureQueue, momentum_update
 from ..runtime.gather import all_gather_no_grad, dist_info, shuffled_forward
@@ -82,9 +83,11 @@ class VideoEncoderConfig:
     #: how the backbone map becomes the clip feature, in training and in ``video_features``: mean
     #: over positions, or each channel's max over positions (keeps an object that covers a few
     #: positions instead of averaging it into the background; resnet2d: per frame, then consensus),
-    #: or their sum, ``meanmax`` (the global mean-plus-max pooling of PANNs, Kong et al. 2020: the
-    #: max keeps the small object, the mean the rest of the scene)
-    spatial_pool: Literal["mean", "max", "meanmax"] = "mean"
+    #: their sum, ``meanmax`` (the global mean-plus-max pooling of PANNs, Kong et al. 2020), or
+    #: ``motion``: the mean weighted by each position's share of the clip's motion energy (what
+    #: moves makes the feature, a static or slowly panning background does not;
+    #: :mod:`glocal.models.pooling`)
+    spatial_pool: SpatialPool = "mean"
     #: spatial stride of the backbone's last stage: 2 (the ResNet layout) or 1, which doubles the
     #: map's side (r3d / r2plus1d at 64 px: 4x4 -> 8x8; resnet2d: 2x2 -> 4x4) so that a small
     #: object covers several positions, at the cost of the last stage's compute (x 4)
@@ -106,25 +109,11 @@ def residual_frames(video: Tensor) -> Tensor:
     return video[:, :, 1:] - video[:, :, :-1]
 
 
-SpatialPool = Literal["mean", "max", "meanmax"]
-
-
-def pool_positions(fmap: Tensor, pool: SpatialPool, dims: tuple[int, ...]) -> Tensor:
-    """Each channel of ``fmap`` pooled over the axes ``dims``: their mean, their max, or
-    ``meanmax`` = mean + max (e.g. ``(B, C, T', H', W')`` over ``(2, 3, 4)`` -> ``(B, C)``)."""
-    if pool == "mean":
-        return fmap.mean(dim=dims)
-    if pool == "max":
-        return fmap.amax(dim=dims)
-    if pool == "meanmax":
-        return fmap.mean(dim=dims) + fmap.amax(dim=dims)
-    raise ValueError(f"pool must be 'mean', 'max' or 'meanmax', got {pool!r}")
-
-
 class ClipEncoder(nn.Module):
     """Backbone + global pooling: ``forward(video (B, 3, T, H, W)) -> (B, C)``.
 
-    3-D backbones: mean (``pool="max"``: max; ``"meanmax"``: mean + max) over ``(T', H', W')``.
+    3-D backbones: mean (``pool="max"``: max; ``"meanmax"``: mean + max; ``"motion"``: motion-weighted
+    mean, :func:`~glocal.models.pooling.pool_positions`) over ``(T', H', W')``.
     ``resnet2d``: every frame through the 2-D ResNet, pooled over positions per frame, then TSN
     consensus over the ``T`` frames (``mean`` equals the mean over all positions and frames).
     ``out_channels`` = ``C``.
@@ -133,7 +122,7 @@ class ClipEncoder(nn.Module):
     def __init__(self, trunk: nn.Module, frame_wise: bool, consensus: Literal["mean", "max"] = "mean",
                  residual: bool = False, pool: SpatialPool = "mean") -> None:
         super().__init__()
-        check_choice("spatial pool", pool, ("mean", "max", "meanmax"))
+        check_choice("spatial pool", pool, SPATIAL_POOLS)
         self.trunk = trunk
         self.pool = pool
         self.residual = residual
@@ -153,9 +142,9 @@ class ClipEncoder(nn.Module):
     def forward(self, video: Tensor) -> Tensor:
         fmap = self.feature_map(video)  # (B, C, T', H', W')
         if self.frame_wise:
-            per_frame = pool_positions(fmap, self.pool, (3, 4))  # (B, C, T)
+            per_frame = pool_positions(fmap, self.pool, (3, 4), video)  # (B, C, T)
             return self.consensus(per_frame.transpose(1, 2))  # (B, T, C) -> (B, C)
-        return pool_positions(fmap, self.pool, (2, 3, 4))
+        return pool_positions(fmap, self.pool, (2, 3, 4), video)
 
 
 def build_clip_encoder(cfg: VideoEncoderConfig, consensus: Literal["mean", "max"] = "mean") -> ClipEncoder:
