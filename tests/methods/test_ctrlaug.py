@@ -81,8 +81,11 @@ def test_registered_losses_finite_and_gradients_reach_every_module() -> None:
         assert any(p.grad.abs().sum() > 0 for p in getattr(m, name).parameters()), name
 
 
-def test_terms_match_recomputation_from_per_view_embeddings() -> None:
-    m = _method().eval()  # eval: BatchNorm uses running statistics, so per-view passes are comparable
+@pytest.mark.parametrize("pool", ["mean", "max"])
+def test_terms_match_recomputation_from_per_view_embeddings(pool: str) -> None:
+    """Each term recomputed from per-view passes; the clip features pooled as video_features pools
+    them (spatial_pool=max: regression, training used to mean-pool the global clip whatever the key)."""
+    m = _method(spatial_pool=pool).eval()  # eval: BatchNorm uses running statistics, so per-view passes are comparable
     batch = _batch()
     boxes = batch["target/boxes"]
     with torch.no_grad():
@@ -90,7 +93,7 @@ def test_terms_match_recomputation_from_per_view_embeddings() -> None:
         losses = m.training_losses(batch)
         trunk = m.encoder.trunk
         fmap_g = trunk(batch["global/video"])  # (B, C, T', H', W')
-        z_g = m.head(fmap_g.mean(dim=(2, 3, 4)))
+        z_g = m.head(m.video_features(batch["global/video"]))
         z_l = torch.stack([m.head(m.encoder(batch[f"local{i}/video"])) for i in range(N)], dim=1)
         t, h, w = fmap_g.shape[2:]
         z_c = torch.stack([m.head(fmap_g[:, :, i, j, k]) for i in range(t) for j in range(h) for k in range(w)], 1)

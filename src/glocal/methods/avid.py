@@ -157,7 +157,7 @@ class AVID(Method):
         out = {"loss": loss, "loss_v2a": loss_v2a.detach(), "loss_a2v": loss_a2v.detach()}
         v_clip = F.normalize(v.mean(dim=1), dim=1)  # for the diagnostics only
         out.update(diag_entries(**{"pair/loss_v2a": torch.stack([v_clip, a]),
-                                   "feat/video": fmap.float().mean(dim=(2, 3, 4))}))
+                                   "feat/video": self.video.pool_map(fmap, video).float()}))  # as video_features
         return out
 
     def loss_chance(self, batch: dict[str, Any]) -> dict[str, float]:

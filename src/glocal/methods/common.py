@@ -140,7 +140,11 @@ class ClipEncoder(nn.Module):
         return residual_frames(video) if self.residual else video
 
     def forward(self, video: Tensor) -> Tensor:
-        fmap = self.feature_map(video)  # (B, C, T', H', W')
+        return self.pool_map(self.feature_map(video), video)
+
+    def pool_map(self, fmap: Tensor, video: Tensor) -> Tensor:
+        """This encoder's pooling of its map ``(B, C, T', H', W')`` of ``video`` -> ``(B, C)`` (for
+        methods that take the map first, e.g. to read its cells too, and pool it afterwards)."""
         if self.frame_wise:
             per_frame = pool_positions(fmap, self.pool, (3, 4), video)  # (B, C, T)
             return self.consensus(per_frame.transpose(1, 2))  # (B, T, C) -> (B, C)

@@ -227,8 +227,10 @@ class CtrlAug(Method):
         early_l, fmap_l = self._maps(locs.flatten(0, 1))
         cells = fmap_g if cfg.region_grid is None else F.adaptive_avg_pool3d(fmap_g, tuple(cfg.region_grid))
         gt, gh, gw = cells.shape[2:]
-        h_l = fmap_l.mean(dim=(2, 3, 4))  # (BN, C)
-        z_g, z_l, z_c = self._embed(fmap_g.mean(dim=(2, 3, 4)), h_l, cells.flatten(2).transpose(1, 2).flatten(0, 1))
+        # pooled as the encoder pools (method.spatial_pool), so training and video_features agree
+        h_l = self.encoder.pool_map(fmap_l, locs.flatten(0, 1))  # (BN, C)
+        h_g = self.encoder.pool_map(fmap_g, glob)  # (B, C): what video_features returns
+        z_g, z_l, z_c = self._embed(h_g, h_l, cells.flatten(2).transpose(1, 2).flatten(0, 1))
         z_l, z_c = z_l.reshape(b, n, -1), z_c.reshape(b, gt * gh * gw, -1)
         with fp32(glob.device):
             targets = region_soft_targets(boxes, grid_cell_boxes(gt, gh, gw, device=boxes.device),
@@ -245,7 +247,7 @@ class CtrlAug(Method):
                "loss_mi": l_mi.detach(), "loss_order": l_order.detach()}
         out.update(diag_entries(**{
             "pair/loss_inst": torch.stack([z_l.flatten(0, 1), z_g[:, None].expand(b, n, -1).flatten(0, 1)]),
-            "feat/video": fmap_g.float().mean(dim=(2, 3, 4)),
+            "feat/video": h_g.float(),
         }))
         return out
 
