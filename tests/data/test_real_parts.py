@@ -142,3 +142,25 @@ def test_shared_background_changes_only_the_background() -> None:
         assert own.plants == same.plants and own.sound_stem == same.sound_stem
         assert [(a.label, a.stem, a.size) for a in own.animals] == [(a.label, a.stem, a.size) for a in same.animals]
         np.testing.assert_array_equal(own.animals[0].centers, same.animals[0].centers)
+
+
+def test_motion_share_diagnostic_reads_the_masks(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks/data/motion_share.py on the tiny set: shares are fractions, the sounding animal's
+    share is part of either animal's, and the uniform share is the masks' area."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "motion_share.py"
+    spec = importlib.util.spec_from_file_location("motion_share", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.main([str(tiny), "--videos", "3", "--frames", "8", "--step", "2", "--size", "32", "--map", "2,4,4"])
+    out = capsys.readouterr().out
+    shares = dict(part.rsplit(" ", 1) for part in out.split(": ", 1)[1].strip().split(", "))
+    vals = {k: float(v) for k, v in shares.items()}
+    assert 0 < vals["uniform_source"] < vals["uniform_either"] < 1
+    assert 0 <= vals["motion_source"] <= vals["motion_either"] <= 1
+    entry = json.loads((tiny / "annotations.json").read_text())["videos"]
+    rows = [r for r in csv.DictReader(open(tiny / "manifest.csv")) if r["split"] == "train"][:3]
+    area = np.mean([(np.load(tiny / entry[r["path"]]["source_masks"])["masks"][0:16:2] > 0).mean() for r in rows])
+    assert vals["uniform_source"] == pytest.approx(area, abs=2e-3)
