@@ -5,13 +5,14 @@ an object that covers a few positions instead of averaging it into the backgroun
 their sum (the global pooling of PANNs, Kong et al. 2020); ``motion`` a weighted mean whose
 weights are the clip's motion energy at each position (:func:`motion_weights`), so that what
 moves (the animals, the players) makes the feature and a still or slowly panning background
-does not, as in motion-focused contrastive learning (Li et al., ICCV 2021, who weight by motion
-where we weight the pooling).
+does not. The motion map is the one of motion-focused contrastive learning (MCL, Li et al., ICCV
+2021), which uses it to choose crops and to guide where the network looks; here it weights the
+pooling.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +21,7 @@ from torch import Tensor
 __all__ = ["SpatialPool", "SPATIAL_POOLS", "motion_weights", "pool_positions", "pool_with_weights"]
 
 SpatialPool = Literal["mean", "max", "meanmax", "motion"]
-SPATIAL_POOLS: tuple[str, ...] = ("mean", "max", "meanmax", "motion")
+SPATIAL_POOLS: tuple[str, ...] = get_args(SpatialPool)
 
 
 def motion_weights(video: Tensor, size: tuple[int, int, int], per_frame: bool = False) -> Tensor:
@@ -30,7 +31,8 @@ def motion_weights(video: Tensor, size: tuple[int, int, int], per_frame: bool = 
     difference), averaged into the ``size = (T', h, w)`` cells of the map, then
     ``M = max(0, E - median(E))`` (the median over the clip's cells, or over each frame's with
     ``per_frame``, so that a uniform level of change, noise or a panning texture, is not motion)
-    and ``W = M / sum(M)``. A clip (frame) without motion above its median gets uniform weights,
+    (cells less than ``1e-5`` of the largest above it count as 0: rounding noise) and
+    ``W = M / sum(M)``. A clip (frame) without motion above its median gets uniform weights,
     i.e. the mean. No gradient flows through the weights.
 
     Args:
