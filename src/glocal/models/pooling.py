@@ -30,8 +30,8 @@ def motion_weights(video: Tensor, size: tuple[int, int, int], per_frame: bool = 
     ``E[t, y, x] = sum_c |v[c, t+1, y, x] - v[c, t, y, x]|`` (the last frame repeats the last
     difference), averaged into the ``size = (T', h, w)`` cells of the map, then
     ``M = max(0, E - median(E))`` (the median over the clip's cells, or over each frame's with
-    ``per_frame``, so that a uniform level of change, noise or a panning texture, is not motion)
-    (cells less than ``1e-5`` of the largest above it count as 0: rounding noise) and
+    ``per_frame``, so that a uniform level of change, noise or a panning texture, is not motion;
+    a cell above it by less than ``1e-5`` of the largest cell counts as 0, rounding noise) and
     ``W = M / sum(M)``. A clip (frame) without motion above its median gets uniform weights,
     i.e. the mean. No gradient flows through the weights.
 
