@@ -154,7 +154,7 @@ def test_motion_share_diagnostic_reads_the_masks(tiny: Path, capsys: pytest.Capt
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    mod.main([str(tiny), "--videos", "3", "--frames", "8", "--step", "2", "--size", "32", "--map", "2,4,4"])
+    mod.main([str(tiny), "--videos", "3", "--frames", "8", "--fps", "8", "--size", "32", "--map", "2,4,4"])
     out = capsys.readouterr().out
     shares = dict(part.rsplit(" ", 1) for part in out.split(": ", 1)[1].strip().split(", "))
     vals = {k: float(v) for k, v in shares.items()}
@@ -162,5 +162,7 @@ def test_motion_share_diagnostic_reads_the_masks(tiny: Path, capsys: pytest.Capt
     assert 0 <= vals["motion_source"] <= vals["motion_either"] <= 1
     entry = json.loads((tiny / "annotations.json").read_text())["videos"]
     rows = [r for r in csv.DictReader(open(tiny / "manifest.csv")) if r["split"] == "train"][:3]
-    area = np.mean([(np.load(tiny / entry[r["path"]]["source_masks"])["masks"][0:16:2] > 0).mean() for r in rows])
+    # clip frame k at k / 8 s is annotation frame floor(k / 8 * fps)
+    area = np.mean([(m[[int(k / 8 * float(entry[r["path"]]["fps"])) for k in range(8)]] > 0).mean()
+                    for r in rows for m in [np.load(tiny / entry[r["path"]]["source_masks"])["masks"]]])
     assert vals["uniform_source"] == pytest.approx(area, abs=2e-3)

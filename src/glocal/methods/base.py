@@ -18,6 +18,7 @@ from ..data.build import build_dataset, default_sampler, default_transforms
 from ..data.config import DataConfig
 from ..data.dataset import MultiViewDataset
 from ..data.views import ViewSampler
+from ..models.pooling import pool_positions
 
 __all__ = ["Method", "sound_weighted_pool", "fp32", "DIAG_PREFIXES", "diag_entries", "num_outputs", "MomentumCopy", "StepQueue"]
 
@@ -192,7 +193,7 @@ class Method(nn.Module):
         if pool == "mean":
             return self.video_features(video)
         if pool == "max":
-            return torch.cat([m.float().flatten(2).amax(dim=2) for m in self.video_feature_maps(video)], dim=1)
+            return torch.cat([pool_positions(m.float(), "max", (2, 3, 4)) for m in self.video_feature_maps(video)], dim=1)
         if pool != "sound":
             raise ValueError(f"pool must be 'mean', 'max' or 'sound', got {pool!r}")
         if type(self).heat_maps_from is Method.heat_maps_from:
