@@ -90,6 +90,11 @@ class AVTSConfig(VideoEncoderConfig):
     shuffle_bn: bool = False  # MoCo's shuffling BN for both key encoders (no-op with one process)
     tau: Annotated[float, Range(1e-4, 100.0)] = 0.1
     in_batch_negatives: bool = False  # also the other samples' keys (MoCo: queue only)
+    #: keys of the V-A / A-V contrast: ``momentum`` (the EMA encoders' embeddings, no gradient; MoCo)
+    #: or ``online`` (the online embeddings of the other modality, with gradients in both
+    #: directions, as AVID and CLIP do; the queues still hold EMA keys). On small real sets the
+    #: momentum keys let the V-A term collapse to chance (docs/methods_results.md, "AVTS")
+    va_keys: Literal["momentum", "online"] = "momentum"
     gather_negatives: bool = False  # in-batch keys of every rank
     nn_k: Annotated[int, Range(0)] = 5  # queue neighbours per query (0: plain MoCo InfoNCE; <= queue_size)
     nn_positives: bool = True  # neighbours are extra positives (False: only removed from negatives)
@@ -212,7 +217,7 @@ class AVTS(Method):
     def _neighbours(self, q: Tensor, k: Tensor, key_queue: StagedQueue, query_queue: StagedQueue) -> Tensor:
         """``(N, nn_k)`` rows of ``key_queue`` that join the positives of ``q``."""
         cfg = self.cfg
-        anchor = k if cfg.nn_anchor == "key" else q.detach()
+        anchor = k.detach() if cfg.nn_anchor == "key" else q.detach()
         bank = key_queue if cfg.nn_queue == "key" else query_queue  # rows aligned: same clip in both queues
         return bank.knn(anchor, cfg.nn_k)
 
@@ -259,12 +264,14 @@ class AVTS(Method):
         z_v, z_a, k_v, k_a = z_v.float(), z_a.float(), k_v.float(), k_a.float()
         qv, qa = self.video_queue, self.audio_queue
         nn = self._neighbours_active()
+        # V-A keys: the EMA embeddings, or the online ones (gradients reach both encoders)
+        kv_va, ka_va = (z_v, z_a) if cfg.va_keys == "online" else (k_v, k_a)
         with fp32(video.device):
             # V-V: clip a's query vs clip b's key and vice versa; same-video keys never negatives
             loss_vv = 0.5 * (self._contrast(z_v[:b], k_v[b:], qv, qv, nn) + self._contrast(z_v[b:], k_v[:b], qv, qv, nn))
             # V-A / A-V: each clip against its own (co-located, equally transformed) audio
             loss_va = 0.25 * sum(
-                self._contrast(z_v[s], k_a[s], qa, qv, nn) + self._contrast(z_a[s], k_v[s], qv, qa, nn)
+                self._contrast(z_v[s], ka_va[s], qa, qv, nn) + self._contrast(z_a[s], kv_va[s], qv, qa, nn)
                 for s in (slice(0, b), slice(b, 2 * b))
             )
             pre = self._pretext(f_v.float(), f_a.float(), batch)
@@ -278,7 +285,7 @@ class AVTS(Method):
         out = {"loss": total, "loss_vv": loss_vv.detach(), "loss_va": loss_va.detach()}
         out.update({f"loss_{name}": value.detach() for name, value in pre.items()})
         out.update(diag_entries(**{"pair/loss_vv": torch.stack([z_v[:b], k_v[b:]]),
-                                   "pair/loss_va": torch.stack([z_v, k_a]), "feat/video": f_v[:b].float()}))
+                                   "pair/loss_va": torch.stack([z_v, ka_va]), "feat/video": f_v[:b].float()}))
         return out
 
     def loss_chance(self, batch: dict[str, Any]) -> dict[str, float]:
