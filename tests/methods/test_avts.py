@@ -131,6 +131,51 @@ def test_contrast_terms_match_reference(full: bool) -> None:
     assert losses["loss_va"].item() == pytest.approx(va, rel=1e-4)
 
 
+def test_online_va_keys_use_the_online_embeddings_with_gradients() -> None:
+    """``va_keys: online``: V-A keys are the other modality's online embeddings (not the EMA
+    copies, which are perturbed here so the two differ); V-V keeps the EMA keys; the V-A term
+    alone sends gradients into both encoders through the keys."""
+    m = _method(va_keys="online").eval()
+    with torch.no_grad():
+        for key in (m.video_key, m.audio_key):
+            for p in key.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+    batch = _batch()
+    with torch.no_grad():
+        losses = m.training_losses(batch)
+        video = torch.cat([batch["a/video"], batch["b/video"]])
+        audio = torch.cat([batch["a/audio"], batch["b/audio"]])
+        zv, za = m.video(video)[1], m.audio(audio)[1]
+        kv, ka = m.video_key(video)[1], m.audio_key(audio)[1]
+    qv, qa, tau, a, b = m.video_queue.queue, m.audio_queue.queue, m.cfg.tau, slice(0, B), slice(B, 2 * B)
+
+    def ref(q, k, queue):
+        return _ref_nce(q, k, queue, None, 0, tau)
+
+    online = 0.25 * sum(ref(zv[s], za[s], qa) + ref(za[s], zv[s], qv) for s in (a, b))
+    momentum = 0.25 * sum(ref(zv[s], ka[s], qa) + ref(za[s], kv[s], qv) for s in (a, b))
+    assert abs(online - momentum) > 1e-3  # the perturbed EMA copies give other keys
+    assert losses["loss_va"].item() == pytest.approx(online, rel=1e-4)
+    vv = 0.5 * (ref(zv[a], kv[b], qv) + ref(zv[b], kv[a], qv))
+    assert losses["loss_vv"].item() == pytest.approx(vv, rel=1e-4)
+
+    # gradients: the V-A loss alone (weight_vv = weight_pretext = 0) against a differentiable
+    # reference whose keys are the online embeddings, so both directions reach both encoders
+    m.cfg.weight_vv, m.cfg.weight_pretext = 0.0, 0.0
+    m.training_losses(batch)["loss"].backward()
+    got = [p.grad.clone() for p in m.video.parameters()]
+    m.zero_grad()
+    zv, za = m.video(video)[1], m.audio(audio)[1]
+
+    def nce(q, k, queue):
+        logits = torch.cat([(q * k).sum(1, keepdim=True), q @ queue.T], dim=1) / tau
+        return F.cross_entropy(logits, torch.zeros(q.shape[0], dtype=torch.long))
+
+    (0.25 * sum(nce(zv[s], za[s], qa) + nce(za[s], zv[s], qv) for s in (a, b))).backward()
+    for g, p in zip(got, m.video.parameters()):
+        torch.testing.assert_close(g, p.grad, rtol=1e-3, atol=1e-6)
+
+
 def test_neighbour_search_knobs() -> None:
     m = _method(nn_require_full_queue=False)
     q, k = F.normalize(torch.randn(3, 16), dim=1), F.normalize(torch.randn(3, 16), dim=1)

@@ -10,6 +10,7 @@ top-``nn_k`` queue neighbours as positives, the rest of ``Q`` as negatives)::
 
     L_vv = ½ [L(z_v^a, k_v^b, Q_v) + L(z_v^b, k_v^a, Q_v)]
     L_va = ¼ Σ_{c ∈ {a, b}} [L(z_v^c, k_a^c, Q_a) + L(z_a^c, k_v^c, Q_v)]
+           (``va_keys: online``: ``z_a^c`` / ``z_v^c`` with gradients in place of ``k_a^c`` / ``k_v^c``)
     L_pre = w_s (CE_speed^v + CE_speed^a) + w_d (CE_dir^v + CE_dir^a)
             + w_vv CE_ord^{vv} + w_aa CE_ord^{aa} + w_va CE_ord^{va}
     L = weight_vv L_vv + weight_va L_va + weight_pretext L_pre
