@@ -10,7 +10,8 @@ top-``nn_k`` queue neighbours as positives, the rest of ``Q`` as negatives)::
 
     L_vv = ½ [L(z_v^a, k_v^b, Q_v) + L(z_v^b, k_v^a, Q_v)]
     L_va = ¼ Σ_{c ∈ {a, b}} [L(z_v^c, k_a^c, Q_a) + L(z_a^c, k_v^c, Q_v)]
-           (``va_keys: online``: ``z_a^c`` / ``z_v^c`` with gradients in place of ``k_a^c`` / ``k_v^c``)
+           (``va_keys: online``: ``z_a^c`` / ``z_v^c`` with gradients in place of ``k_a^c`` / ``k_v^c``;
+           ``va_queue: false``: no queue rows, the other samples' keys as negatives)
     L_pre = w_s (CE_speed^v + CE_speed^a) + w_d (CE_dir^v + CE_dir^a)
             + w_vv CE_ord^{vv} + w_aa CE_ord^{aa} + w_va CE_ord^{va}
     L = weight_vv L_vv + weight_va L_va + weight_pretext L_pre
@@ -96,6 +97,12 @@ class AVTSConfig(VideoEncoderConfig):
     #: directions, as AVID and CLIP do; the queues still hold EMA keys). On small real sets the
     #: momentum keys let the V-A term collapse to chance (docs/methods_results.md, "AVTS")
     va_keys: Literal["momentum", "online"] = "momentum"
+    #: the V-A / A-V terms also take the queues' keys as negatives (and neighbours). ``false``:
+    #: in-batch keys only (needs ``in_batch_negatives``). Past keys of the other modality sit
+    #: apart from the current ones, so while the in-batch keys barely differ (early training,
+    #: hard data) the cheapest way down is to pull both modalities onto one point, away from the
+    #: queue, and the V-A term collapses to chance (docs/methods_results.md, "AVTS's V-A collapse")
+    va_queue: bool = True
     gather_negatives: bool = False  # in-batch keys of every rank
     nn_k: Annotated[int, Range(0)] = 5  # queue neighbours per query (0: plain MoCo InfoNCE; <= queue_size)
     nn_positives: bool = True  # neighbours are extra positives (False: only removed from negatives)
@@ -122,6 +129,8 @@ class AVTSConfig(VideoEncoderConfig):
     def validate(self) -> None:
         self.validate_encoder()
         check_range("method.nn_k", self.nn_k, 0, self.queue_size)
+        if not self.va_queue and not self.in_batch_negatives:
+            raise ConfigError("method.va_queue=false needs method.in_batch_negatives=true (the V-A terms would have no negatives)")
         if self.gather_negatives and not self.in_batch_negatives:
             raise ConfigError("method.gather_negatives=true needs method.in_batch_negatives=true (nothing to gather)")
         if self.weight_vv + self.weight_va + self.weight_pretext == 0:
@@ -223,10 +232,14 @@ class AVTS(Method):
         return bank.knn(anchor, cfg.nn_k)
 
     def _contrast(self, q: Tensor, k: Tensor, key_queue: StagedQueue, query_queue: StagedQueue,
-                  use_nn: bool) -> Tensor:
+                  use_nn: bool, use_queue: bool = True) -> Tensor:
         """:func:`nn_augmented_nce` of queries ``q`` against keys ``k`` ``(N, D)`` and ``key_queue``
-        (with ``q``'s queue neighbours as extra positives when ``use_nn``)."""
+        (with ``q``'s queue neighbours as extra positives when ``use_nn``; ``use_queue=False``:
+        in-batch keys only, no queue rows and no neighbours)."""
         cfg = self.cfg
+        if not use_queue:
+            return nn_augmented_nce(q, k, key_queue.queue[:0], None, tau=cfg.tau,
+                                    in_batch_negatives=cfg.in_batch_negatives, gather=cfg.gather_negatives)
         nn_idx = self._neighbours(q, k, key_queue, query_queue) if use_nn else None
         return nn_augmented_nce(q, k, key_queue.queue, nn_idx, tau=cfg.tau, nn_positives=cfg.nn_positives,
                                 in_batch_negatives=cfg.in_batch_negatives, gather=cfg.gather_negatives)
@@ -272,7 +285,8 @@ class AVTS(Method):
             loss_vv = 0.5 * (self._contrast(z_v[:b], k_v[b:], qv, qv, nn) + self._contrast(z_v[b:], k_v[:b], qv, qv, nn))
             # V-A / A-V: each clip against its own (co-located, equally transformed) audio
             loss_va = 0.25 * sum(
-                self._contrast(z_v[s], ka_va[s], qa, qv, nn) + self._contrast(z_a[s], kv_va[s], qv, qa, nn)
+                self._contrast(z_v[s], ka_va[s], qa, qv, nn, cfg.va_queue)
+                + self._contrast(z_a[s], kv_va[s], qv, qa, nn, cfg.va_queue)
                 for s in (slice(0, b), slice(b, 2 * b))
             )
             pre = self._pretext(f_v.float(), f_a.float(), batch)
@@ -298,7 +312,8 @@ class AVTS(Method):
         m = cfg.nn_k if self._neighbours_active() else 0
         c = nn_augmented_chance(n_keys, cfg.queue_size, m, nn_positives=cfg.nn_positives,
                                 in_batch_negatives=cfg.in_batch_negatives)
-        out = {"loss_vv": c, "loss_va": c}
+        c_va = c if cfg.va_queue else nn_augmented_chance(n_keys, 0, 0, in_batch_negatives=True)
+        out = {"loss_vv": c, "loss_va": c_va}
         out.update({f"loss_{name}": cross_entropy_chance(num_outputs(head)) for name, head in self.heads.items()})
         return out
 
