@@ -176,6 +176,50 @@ def test_online_va_keys_use_the_online_embeddings_with_gradients() -> None:
         torch.testing.assert_close(g, p.grad, rtol=1e-3, atol=1e-6)
 
 
+def test_va_queue_off_uses_in_batch_keys_only_and_its_chance_level() -> None:
+    m = _method(in_batch_negatives=True, va_queue=False).eval()
+    batch = _batch()
+    with torch.no_grad():
+        losses = m.training_losses(batch)
+        video = torch.cat([batch["a/video"], batch["b/video"]])
+        audio = torch.cat([batch["a/audio"], batch["b/audio"]])
+        zv, za = m.video(video)[1], m.audio(audio)[1]
+        kv, ka = m.video_key(video)[1], m.audio_key(audio)[1]
+    tau, a, b = m.cfg.tau, slice(0, B), slice(B, 2 * B)
+
+    def in_batch(q, k):  # row i: k_i positive, the other rows of k negatives, nothing else
+        return sum(-math.log(math.exp(float(q[i] @ k[i]) / tau)
+                             / sum(math.exp(float(q[i] @ k[j]) / tau) for j in range(q.shape[0])))
+                   for i in range(q.shape[0])) / q.shape[0]
+
+    va = 0.25 * sum(in_batch(zv[s], ka[s]) + in_batch(za[s], kv[s]) for s in (a, b))
+    assert losses["loss_va"].item() == pytest.approx(va, rel=1e-4)
+    chance = m.loss_chance(batch)
+    assert chance["loss_va"] == pytest.approx(math.log(B))
+    assert chance["loss_vv"] > chance["loss_va"]  # V-V keeps its queue (and neighbours)
+    with pytest.raises(ConfigError, match="va_queue"):
+        check(AVTSConfig(**{**TINY, "va_queue": False}))  # type: ignore[arg-type]
+
+
+def test_queue_rows_reward_merging_the_modalities_and_in_batch_keys_do_not() -> None:
+    """Why ``va_queue`` exists. Every query the same point ``u`` and every key the same point
+    ``w`` (the two modalities' embeddings before they tell samples apart): with in-batch keys only
+    the loss is ``ln N`` whatever ``u·w``; with queue rows elsewhere it falls as ``u`` moves onto
+    ``w``, so the gradient pulls the modalities onto one point instead of apart."""
+    from glocal.objectives import nn_augmented_nce
+
+    n, d, tau = 8, 16, 0.1
+    w = F.normalize(torch.randn(d, generator=torch.Generator().manual_seed(0)), dim=0)
+    queue = F.normalize(torch.randn(32, d, generator=torch.Generator().manual_seed(1)), dim=1)
+    far, near = F.normalize(torch.randn(d, generator=torch.Generator().manual_seed(2)), dim=0), w
+    keys = w.expand(n, d)
+    for u in (far, near):
+        q = u.expand(n, d)
+        assert nn_augmented_nce(q, keys, queue[:0], None, tau=tau, in_batch_negatives=True).item() == pytest.approx(math.log(n))
+    queued = [nn_augmented_nce(u.expand(n, d), keys, queue, None, tau=tau, in_batch_negatives=True).item() for u in (far, near)]
+    assert queued[1] < queued[0] - 1.0 and queued[1] == pytest.approx(math.log(n), abs=0.05)
+
+
 def test_neighbour_search_knobs() -> None:
     m = _method(nn_require_full_queue=False)
     q, k = F.normalize(torch.randn(3, 16), dim=1), F.normalize(torch.randn(3, 16), dim=1)
