@@ -70,6 +70,18 @@ def test_chance_lines_and_warning():
     assert chance_lines(row, epoch=9, warn_epochs=0, tolerance=0.02, hints={})[1] == []
 
 
+def test_collapse_warning_from_uniformity():
+    """AVTS's V-A term on real parts: every embedding on one point (uniformity ~0), loss at chance."""
+    row = {"loss_va": 4.159, "loss_va/chance": math.log(64), "loss_va/uniform": -0.002, "loss_vv/uniform": -1.3}
+    assert not [w for w in chance_lines(row, epoch=2, warn_epochs=3, tolerance=0.02, hints={})[1] if "collapsed" in w]
+    warns = chance_lines(row, epoch=3, warn_epochs=3, tolerance=0.02, hints={"loss_va": "HINT"})[1]
+    collapsed = [w for w in warns if "collapsed" in w]
+    assert len(collapsed) == 1 and collapsed[0].startswith("warning: loss_va's embeddings have collapsed onto one point")
+    assert "-0.002" in collapsed[0] and "HINT" in collapsed[0]
+    spread = {**row, "loss_va/uniform": -0.06}  # just past the threshold: no collapse warning
+    assert not [w for w in chance_lines(spread, epoch=5, warn_epochs=3, tolerance=0.02, hints={})[1] if "collapsed" in w]
+
+
 def _rows(path):
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))

@@ -93,8 +93,9 @@ class AVID(Method):
     config_class = AVIDConfig
     modalities = ("video", "audio")
     step_queues = ("video_queue", "audio_queue")  # the step's embeddings enter the memories (None: no memory)
-    chance_hints = {t: "method.queue_size > 0 for more negatives, a larger batch, method.tau 0.07-0.2; check audio "
-                       "is present (data.missing_audio)" for t in ("loss_v2a", "loss_a2v")}
+    chance_hints = {t: "a larger batch, method.tau 0.07-0.2; check audio is present (data.missing_audio); "
+                       "method.queue_size > 0 adds negatives, but past embeddings of the other modality can pull "
+                       "both onto one point (watch loss_v2a/uniform)" for t in ("loss_v2a", "loss_a2v")}
 
     def __init__(self, cfg: AVIDConfig, data: DataConfig) -> None:
         super().__init__(cfg, data)

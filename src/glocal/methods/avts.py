@@ -168,6 +168,8 @@ class AVTS(Method):
     modalities = ("video", "audio")
     momentum_pairs = (("video", "video_key"), ("audio", "audio_key"))  # EMA of both key encoders, then ...
     step_queues = ("video_queue", "audio_queue")  # ... the step's gathered keys enter the queues
+    chance_hints = {"loss_va": "method.in_batch_negatives=true method.va_queue=false: the queues' past keys of the other "
+                               "modality can pull both modalities onto one point (docs/methods_results.md)"}
 
     def __init__(self, cfg: AVTSConfig, data: DataConfig) -> None:
         super().__init__(cfg, data)

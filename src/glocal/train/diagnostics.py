@@ -31,6 +31,11 @@ __all__ = ["split_outputs", "EpochDiagnostics", "chance_lines", "GENERIC_HINT"]
 GENERIC_HINT = ("check that the loss sees real positives (data, augmentations); try a lower optim.lr or a "
                 "longer optim.warmup_epochs, another method.tau, a larger train.batch_size")
 
+#: a term's embeddings count as collapsed onto one point when its uniformity ``<term>/uniform``
+#: (0 when every embedding is equal; about -4 for points spread over a high-dimensional sphere)
+#: is above minus this
+COLLAPSE_UNIFORMITY = 0.05
+
 
 def split_outputs(out: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """``training_losses`` output -> (loss entries incl. ``"loss"``, reserved diagnostic entries)."""
@@ -100,7 +105,8 @@ def chance_columns(terms: dict[str, float], chance: dict[str, float]) -> dict[st
 
 def chance_lines(row: dict[str, Any], epoch: int, warn_epochs: int, tolerance: float,
                  hints: dict[str, str]) -> tuple[list[str], list[str]]:
-    """Per-term report lines and "still at chance" warnings of an epoch row.
+    """Per-term report lines, "still at chance" warnings and collapse warnings of an epoch row
+    (``<term>/uniform`` above ``-COLLAPSE_UNIFORMITY``).
 
     Args:
         row: the epoch row (``<term>`` means and ``<term>/chance``).
@@ -124,5 +130,14 @@ def chance_lines(row: dict[str, Any], epoch: int, warn_epochs: int, tolerance: f
                 f"warning: {term} is still at chance after {epoch} epochs ({loss:.4g} vs {c:.4g}, within "
                 f"{100 * tolerance:g} %): nothing is being learned by this term; see docs/diagnostics.md "
                 f"(try {hint + '; ' if hint else ''}{GENERIC_HINT})"
+            )
+    for key in sorted(k for k in row if k.endswith("/uniform")):
+        term, u = key[: -len("/uniform")], float(row[key])
+        if warn_epochs and epoch >= warn_epochs and math.isfinite(u) and u > -COLLAPSE_UNIFORMITY:
+            hint = hints.get(term, "")
+            warnings.append(
+                f"warning: {term}'s embeddings have collapsed onto one point after {epoch} epochs (uniformity "
+                f"{u:.3g}; 0 = all equal): the term can only sit at chance now; see docs/diagnostics.md"
+                f"{' (try ' + hint + ')' if hint else ''}"
             )
     return lines, warnings
