@@ -94,8 +94,9 @@ class AVTSConfig(VideoEncoderConfig):
     in_batch_negatives: bool = False  # also the other samples' keys (MoCo: queue only)
     #: keys of the V-A / A-V contrast: ``momentum`` (the EMA encoders' embeddings, no gradient; MoCo)
     #: or ``online`` (the online embeddings of the other modality, with gradients in both
-    #: directions, as AVID and CLIP do; the queues still hold EMA keys). On small real sets the
-    #: momentum keys let the V-A term collapse to chance (docs/methods_results.md, "AVTS")
+    #: directions, as AVID and CLIP do; the queues still hold EMA keys). On the real-parts set
+    #: neither choice stopped the V-A collapse that ``va_queue`` is about, nor led on val
+    #: (docs/methods_results.md, "AVTS's V-A collapse")
     va_keys: Literal["momentum", "online"] = "momentum"
     #: the V-A / A-V terms also take the queues' keys as negatives (and neighbours). ``false``:
     #: in-batch keys only (needs ``in_batch_negatives``). Past keys of the other modality sit
