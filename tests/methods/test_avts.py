@@ -107,6 +107,17 @@ def _ref_nce(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, anchor: torc
     return total / q.shape[0]
 
 
+def _losses_and_embeddings(m: AVTS, batch: dict[str, torch.Tensor]):
+    """Without gradients: the method's losses on ``batch``, its clips a then b ``(2B, ...)`` and
+    the online / EMA embeddings of both modalities ``(2B, D)``: ``zv, za, kv, ka``."""
+    with torch.no_grad():
+        losses = m.training_losses(batch)
+        video = torch.cat([batch["a/video"], batch["b/video"]])
+        audio = torch.cat([batch["a/audio"], batch["b/audio"]])
+        embeddings = m.video(video)[1], m.audio(audio)[1], m.video_key(video)[1], m.audio_key(audio)[1]
+    return losses, (video, audio), embeddings
+
+
 @pytest.mark.parametrize("full", [False, True])
 def test_contrast_terms_match_reference(full: bool) -> None:
     m = _method().eval()
@@ -114,12 +125,7 @@ def test_contrast_terms_match_reference(full: bool) -> None:
         full_count = torch.tensor(m.cfg.queue_size)
         m.load_state_dict({**m.state_dict(), "video_queue.written": full_count, "audio_queue.written": full_count})
     batch = _batch()
-    with torch.no_grad():
-        losses = m.training_losses(batch)
-        video = torch.cat([batch["a/video"], batch["b/video"]])
-        audio = torch.cat([batch["a/audio"], batch["b/audio"]])
-        zv, za = m.video(video)[1], m.audio(audio)[1]
-        kv, ka = m.video_key(video)[1], m.audio_key(audio)[1]
+    losses, (video, audio), (zv, za, kv, ka) = _losses_and_embeddings(m, batch)
     qv, qa, tau, a, b = m.video_queue.queue, m.audio_queue.queue, m.cfg.tau, slice(0, B), slice(B, 2 * B)
 
     def ref(q, k, queue):
@@ -141,12 +147,7 @@ def test_online_va_keys_use_the_online_embeddings_with_gradients() -> None:
             for p in key.parameters():
                 p.add_(0.05 * torch.randn_like(p))
     batch = _batch()
-    with torch.no_grad():
-        losses = m.training_losses(batch)
-        video = torch.cat([batch["a/video"], batch["b/video"]])
-        audio = torch.cat([batch["a/audio"], batch["b/audio"]])
-        zv, za = m.video(video)[1], m.audio(audio)[1]
-        kv, ka = m.video_key(video)[1], m.audio_key(audio)[1]
+    losses, (video, audio), (zv, za, kv, ka) = _losses_and_embeddings(m, batch)
     qv, qa, tau, a, b = m.video_queue.queue, m.audio_queue.queue, m.cfg.tau, slice(0, B), slice(B, 2 * B)
 
     def ref(q, k, queue):
@@ -179,12 +180,7 @@ def test_online_va_keys_use_the_online_embeddings_with_gradients() -> None:
 def test_va_queue_off_uses_in_batch_keys_only_and_its_chance_level() -> None:
     m = _method(in_batch_negatives=True, va_queue=False).eval()
     batch = _batch()
-    with torch.no_grad():
-        losses = m.training_losses(batch)
-        video = torch.cat([batch["a/video"], batch["b/video"]])
-        audio = torch.cat([batch["a/audio"], batch["b/audio"]])
-        zv, za = m.video(video)[1], m.audio(audio)[1]
-        kv, ka = m.video_key(video)[1], m.audio_key(audio)[1]
+    losses, (video, audio), (zv, za, kv, ka) = _losses_and_embeddings(m, batch)
     tau, a, b = m.cfg.tau, slice(0, B), slice(B, 2 * B)
 
     def in_batch(q, k):  # row i: k_i positive, the other rows of k negatives, nothing else
