@@ -135,6 +135,26 @@ def test_3d_encoder_and_hooks() -> None:
     assert hooks2.transforms()["frame"].blur_p == 0.5
 
 
+def test_cnn2d_frame_backbone_with_max_pooling() -> None:
+    """backbone_2d=cnn2d builds the plain frame CNN (depth 6 by default) and pools each item's map
+    by the configured spatial_pool; the four terms still train it."""
+    from glocal.models.cnn2d import PlainCNN2D
+
+    m = _method(backbone_2d="cnn2d", depth=None, spatial_pool="max")
+    trunk = m.online.encoder.trunk
+    assert isinstance(trunk, PlainCNN2D) and trunk.depth == 6 and m.online.encoder.pool == "max"
+    losses = m.training_losses(_batch())
+    assert torch.isfinite(losses["loss"])
+    losses["loss"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in trunk.parameters())
+    video = torch.randn(2, 3, 1, 16, 16)
+    with torch.no_grad():
+        m.eval()
+        fmap = trunk(video)  # (B, C, 1, 2, 2)
+        torch.testing.assert_close(m.video_features(video), fmap.amax(dim=(3, 4)).mean(dim=2))
+    assert _method().online.encoder.trunk.depth == 18  # TINY's depth; the default backbone_2d is resnet2d
+
+
 @pytest.mark.parametrize("k", [3, 4, 7])
 def test_other_segments_equals_the_boolean_mask_without_one(k: int) -> None:
     """The non-anchor segments without a boolean mask (whose size would be a host sync per step)."""

@@ -42,6 +42,7 @@ from ..data.build import train_clip_transform
 from ..models import MLPHead, ResNet1DAudio, build_video_backbone
 from ..models.pooling import SPATIAL_POOLS, SpatialPool, pool_positions
 from ..models.resnet2d import ResNet2D, TSNConsensus
+from ..models.cnn2d import CNN2D_DEPTHS, PlainCNN2D
 from ..objectives import FeatureQueue, momentum_update
 from ..runtime.gather import all_gather_no_grad, dist_info, shuffled_forward
 from .base import Method, fp32
@@ -64,7 +65,7 @@ __all__ = [
     "ClipPairMethod",
 ]
 
-VIDEO_ENCODERS = ("r3d", "r2plus1d", "resnet2d")
+VIDEO_ENCODERS = ("r3d", "r2plus1d", "resnet2d", "cnn2d")
 AUDIO_ENCODERS = ("resnet2d", "resnet1d")
 
 
@@ -72,8 +73,11 @@ AUDIO_ENCODERS = ("resnet2d", "resnet1d")
 class VideoEncoderConfig:
     """Video encoder and projection-head fields shared by the method configs (inherit them)."""
 
-    backbone: Literal["r3d", "r2plus1d", "resnet2d"] = "r3d"
-    depth: int = 18  # r3d / r2plus1d: 10, 18, 34; resnet2d: 18, 34, 50, 101
+    #: cnn2d: a plain VGG-style CNN per frame that keeps small frames at full resolution for its
+    #: first convolutions (:mod:`glocal.models.cnn2d`; with labels it learns real-parts classes
+    #: far faster than the ResNets, docs/methods_results.md "What the encoders learn with labels")
+    backbone: Literal["r3d", "r2plus1d", "resnet2d", "cnn2d"] = "r3d"
+    depth: int = 18  # r3d / r2plus1d: 10, 18, 34; resnet2d: 18, 34, 50, 101; cnn2d: 6, 8 conv layers
     width_mult: Annotated[float, Range(1e-3, 16.0)] = 1.0  # every backbone width times this
     temporal_stride: bool = False  # 3-D backbones: stride 2 in time in stages 3-5
     proj_hidden: Annotated[int, Range(1, 1 << 16)] = 2048  # MLP head hidden width
@@ -95,7 +99,7 @@ class VideoEncoderConfig:
 
     def validate_encoder(self) -> None:
         """The depths the backbone has (called from the method config's ``validate``)."""
-        allowed = (18, 34, 50, 101) if self.backbone == "resnet2d" else (10, 18, 34)
+        allowed = {"resnet2d": (18, 34, 50, 101), "cnn2d": tuple(CNN2D_DEPTHS)}.get(self.backbone, (10, 18, 34))
         check_choice("method.depth", self.depth, allowed)
 
 
@@ -153,8 +157,9 @@ class ClipEncoder(nn.Module):
 
 def build_clip_encoder(cfg: VideoEncoderConfig, consensus: Literal["mean", "max"] = "mean") -> ClipEncoder:
     """The pooled video encoder named by ``cfg.backbone`` / ``depth`` / ``width_mult``."""
-    if cfg.backbone == "resnet2d":
-        return ClipEncoder(ResNet2D(depth=cfg.depth, width_mult=cfg.width_mult, last_stride=cfg.last_stride),
+    if cfg.backbone in ("resnet2d", "cnn2d"):
+        frames = ResNet2D if cfg.backbone == "resnet2d" else PlainCNN2D
+        return ClipEncoder(frames(depth=cfg.depth, width_mult=cfg.width_mult, last_stride=cfg.last_stride),
                            frame_wise=True, consensus=consensus,
                            residual=cfg.video_input == "residual", pool=cfg.spatial_pool)
     trunk = build_video_backbone(cfg.backbone, depth=cfg.depth, width_mult=cfg.width_mult,

@@ -34,6 +34,7 @@ from ..data.samplers_vclr import VCLRSampler
 from ..errors import ConfigError
 from ..models import MLPHead
 from ..models.resnet2d import TSNConsensus
+from ..models.pooling import SpatialPool
 from ..objectives import (
     info_nce,
     normalize_order_features,
@@ -60,7 +61,12 @@ class VCLRConfig:
     name: Literal["vclr"] = "vclr"
     encoder: Literal["2d", "3d"] = "2d"  # 2d: frame-wise ResNet (paper); 3d: short clips per segment
     backbone_3d: Literal["r3d", "r2plus1d"] = "r3d"
-    depth: int | None = None  # None: 50 (2d) / 18 (3d)
+    #: encoder 2d: the frame network, the paper's ResNet or the plain CNN for small frames
+    #: (``glocal.models.cnn2d``; docs/methods_results.md "What the encoders learn with labels")
+    backbone_2d: Literal["resnet2d", "cnn2d"] = "resnet2d"
+    depth: int | None = None  # None: 50 (2d resnet2d) / 6 (2d cnn2d) / 18 (3d)
+    #: how each item's map becomes its feature (``VideoEncoderConfig.spatial_pool``; the paper: mean)
+    spatial_pool: SpatialPool = "mean"
     width_mult: Annotated[float, Range(1e-3, 16.0)] = 1.0
     temporal_stride: bool = False
     num_segments: Annotated[int, Range(3, 64)] = 3
@@ -97,11 +103,11 @@ class VCLRConfig:
     @property
     def video_encoder(self) -> VideoEncoderConfig:
         """The backbone as :class:`VideoEncoderConfig` fields."""
-        depth = self.depth if self.depth is not None else (50 if self.encoder == "2d" else 18)
-        backbone = "resnet2d" if self.encoder == "2d" else self.backbone_3d
+        backbone = self.backbone_2d if self.encoder == "2d" else self.backbone_3d
+        depth = self.depth if self.depth is not None else {"resnet2d": 50, "cnn2d": 6}.get(backbone, 18)
         return VideoEncoderConfig(backbone=backbone, depth=depth, width_mult=self.width_mult,  # type: ignore[arg-type]
                                   temporal_stride=self.temporal_stride, proj_hidden=self.proj_hidden,
-                                  proj_dim=self.proj_dim, proj_bn=False)
+                                  proj_dim=self.proj_dim, proj_bn=False, spatial_pool=self.spatial_pool)
 
     def item_frames(self, data_cfg: DataConfig) -> int:
         """Frames per segment item."""

@@ -1,5 +1,6 @@
-"""Backbones and heads: 3-D video ResNets, 1-D / 2-D audio ResNets, projection heads."""
+"""Backbones and heads: 3-D video ResNets, frame-wise 2-D CNNs, 1-D / 2-D audio ResNets, projection heads."""
 
+from glocal.models.cnn2d import CNN2D_DEPTHS, PlainCNN2D
 from glocal.models.heads import Conv1x1Head, MLPHead
 from glocal.models.resnet1d import BasicBlock1D, ResNet1DAudio
 from glocal.models.resnet2d_audio import BasicBlock2D, ResNet2DAudio
@@ -19,6 +20,7 @@ from glocal.models.resnet3d import (
 
 __all__ = [
     "BLOCK_TYPES",
+    "CNN2D_DEPTHS",
     "VIDEO_BACKBONES",
     "BasicBlock1D",
     "BasicBlock2D",
@@ -29,6 +31,7 @@ __all__ = [
     "Conv2Plus1D",
     "Conv3d",
     "MLPHead",
+    "PlainCNN2D",
     "ResNet1DAudio",
     "ResNet2DAudio",
     "ResNet3D",

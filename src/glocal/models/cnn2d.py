@@ -1,0 +1,77 @@
+"""A plain VGG-style 2-D CNN applied frame by frame, for small frames (32-128 px).
+
+The ResNets' stem (a 7x7 convolution at stride 2, then a max-pool: 64 px -> 16 px before the
+first residual stage) throws away most of a small object before anything has looked at it. This
+trunk keeps the full resolution for its first two convolutions and only halves it after every
+pair, the layout of the small CNNs that image classifiers at 32-64 px are built from
+(VGG-style stages of 3x3 convolutions).
+
+Layout (``depth`` 3x3 conv-BN-ReLU layers, two per stage; widths ``32·m, 64·m, 128·m[, 256·m]``,
+rounded, at least 1): after every stage a 2x2 max-pool, except after the last one with
+``last_stride=1``. So ``forward(x: (B, C, T, H, W)) -> (B, C', T, H / 2^s, W / 2^s)`` with
+``s = depth / 2`` stages (``s - 1`` with ``last_stride=1``): at 64 px and depth 6 an 8 x 8 map.
+
+Every convolution is a ``Conv3d`` with a ``1 x 3 x 3`` kernel (as in :mod:`glocal.models.resnet2d`):
+frames never mix, ``BatchNorm3d`` over ``(B, T, H, W)`` has the statistics of ``BatchNorm2d``
+over the ``B·T`` frames, and the module takes the 5-D clips every method receives.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from glocal.errors import ConfigError
+from glocal.models.resnet2d import frame_conv
+
+__all__ = ["PlainCNN2D", "CNN2D_DEPTHS"]
+
+#: depth (conv layers) -> stage widths before ``width_mult``
+CNN2D_DEPTHS: dict[int, tuple[int, ...]] = {6: (32, 64, 128), 8: (32, 64, 128, 256)}
+
+
+class PlainCNN2D(nn.Module):
+    """Stages of two ``3 x 3`` conv-BN-ReLU per frame, a ``2 x 2`` max-pool after each (see the
+    module docstring). Kaiming-normal (fan_out) conv init, BN weight 1 / bias 0.
+
+    ``forward(x: (B, C, T, H, W)) -> (B, out_channels, T, H', W')``; a 4-D image batch
+    ``(B, C, H, W)`` gives ``(B, out_channels, H', W')``.
+    """
+
+    def __init__(self, depth: int = 6, width_mult: float = 1.0, in_channels: int = 3, last_stride: int = 2) -> None:
+        super().__init__()
+        if depth not in CNN2D_DEPTHS:
+            raise ConfigError(f"cnn2d depth (its number of 3x3 conv layers) must be one of {sorted(CNN2D_DEPTHS)}, "
+                              f"got {depth!r}")
+        if not (isinstance(width_mult, (int, float)) and width_mult > 0):
+            raise ConfigError(f"width_mult must be a positive number, got {width_mult!r}")
+        if last_stride not in (1, 2):
+            raise ConfigError(f"cnn2d last_stride must be 1 or 2, got {last_stride!r}")
+        widths = [max(1, int(round(w * width_mult))) for w in CNN2D_DEPTHS[depth]]
+        layers: list[nn.Module] = []
+        cin = in_channels
+        for i, w in enumerate(widths):
+            for _ in range(2):
+                layers += [frame_conv(cin, w, 3), nn.BatchNorm3d(w), nn.ReLU(inplace=True)]
+                cin = w
+            if i < len(widths) - 1 or last_stride == 2:
+                layers.append(nn.MaxPool3d((1, 2, 2), (1, 2, 2)))
+        self.features = nn.Sequential(*layers)
+        self.depth = depth
+        self.out_channels = cin
+        for m in self.modules():
+            if isinstance(m, nn.Conv3d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm3d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, T, H, W) -> (B, C', T, H', W')`` (or 4-D in, 4-D out)."""
+        image = x.dim() == 4
+        if image:
+            x = x.unsqueeze(2)
+        if x.dim() != 5:
+            raise ValueError(f"PlainCNN2D expects (B, C, T, H, W) or (B, C, H, W), got shape {tuple(x.shape)}")
+        x = self.features(x)
+        return x.squeeze(2) if image else x
