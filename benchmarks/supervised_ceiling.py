@@ -23,7 +23,7 @@ Shapes: clips ``(B, 3, T, H, W)`` float in [0, 1], normalised by the ImageNet me
 Run (10 epochs at one thread, 64 px: r3d 4 min, cnn2d_w0.5 at 4 frames 2 min, cnn2d 6 min)::
 
     python benchmarks/supervised_ceiling.py --data data/rp_big --eval-data data/rp_dev --eval-split all \\
-        --encoders r3d,r3d_ls1max --epochs 10
+        --encoders r3d,r3d_ls1max --epochs 10 --eval-every 2 --threads 1
     python benchmarks/supervised_ceiling.py ... --encoders cnn2d_w0.5,r2d_max --clip-frames 4  # 2-D: 4 frames
 """
 
@@ -103,7 +103,9 @@ def to_input(frames: torch.Tensor) -> torch.Tensor:
 
 def random_crops(x: torch.Tensor, size: int, scale: tuple[float, float], g: torch.Generator) -> torch.Tensor:
     """A random resized crop (area ``scale``, aspect 3/4-4/3) and a coin-flip mirror per clip,
-    shared by its frames: ``(B, 3, T, H, W) -> (B, 3, T, size, size)``."""
+    shared by its frames: ``(B, 3, T, H, W) -> (B, 3, T, size, size)``. A side that would exceed
+    the frame is clipped to it (no retry, unlike torchvision's RandomResizedCrop), so a large crop
+    may be stretched a little when resized."""
     b, c, t, h, w = x.shape
     out = []
     for i in range(b):
@@ -194,6 +196,10 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--out", type=Path, help="write the per-epoch rows as JSON here")
     args = p.parse_args()
+    for name in args.encoders.split(","):
+        build_encoder(name)  # an unknown name stops here, before any decoding
+    if args.out:  # the output folder must be writable before the work starts
+        args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)
     train_v, train_y, classes = load_split(args.data, "train", args.fps)
     held_v, held_y, held_classes = load_split(args.eval_data or args.data, args.eval_split, args.fps)
@@ -206,7 +212,6 @@ def main() -> None:
         print(f"{r['encoder']:14s} params {r['params']:>9,d}  final {args.eval_split} top-1 {r['final_eval_top1']:.3f}"
               f"  best {r['best_eval_top1']:.3f}  final train loss {r['epochs'][-1]['train_loss']:.3f}")
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.out.with_suffix(".tmp")
         tmp.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=1))
         os.replace(tmp, args.out)

@@ -79,7 +79,7 @@ class VideoEncoderConfig:
     backbone: Literal["r3d", "r2plus1d", "resnet2d", "cnn2d"] = "r3d"
     depth: int = 18  # r3d / r2plus1d: 10, 18, 34; resnet2d: 18, 34, 50, 101; cnn2d: 6, 8 conv layers
     width_mult: Annotated[float, Range(1e-3, 16.0)] = 1.0  # every backbone width times this
-    temporal_stride: bool = False  # 3-D backbones: stride 2 in time in stages 3-5
+    temporal_stride: bool = False  # 3-D backbones: stride 2 in time in stages 3-5 (frame-wise ones: unused)
     proj_hidden: Annotated[int, Range(1, 1 << 16)] = 2048  # MLP head hidden width
     proj_dim: Annotated[int, Range(1, 1 << 16)] = 128  # embedding dimension (L2-normalised)
     proj_bn: bool = True  # BatchNorm in the MLP head (SimCLR / MoCo v2 style: False for MoCo v2)

@@ -1,10 +1,13 @@
 """A plain VGG-style 2-D CNN applied frame by frame, for small frames (32-128 px).
 
-The ResNets' stem (a 7x7 convolution at stride 2, then a max-pool: 64 px -> 16 px before the
-first residual stage) throws away most of a small object before anything has looked at it. This
-trunk keeps the full resolution for its first two convolutions and only halves it after every
-pair, the layout of the small CNNs that image classifiers at 32-64 px are built from
-(VGG-style stages of 3x3 convolutions).
+The ResNets' stem is one 7x7 convolution at stride 2 (in the 2-D ResNet also a max-pool), so at
+64 px the first residual stage already works at 32 px (R3D) or 16 px (ResNet-2D), and a small
+object is seen at full resolution by that one strided filter only. This trunk keeps the full
+resolution for its first two 3x3 convolutions and halves it only after every pair, the layout of
+the small VGG-style CNNs that image classifiers at 32-64 px are built from. With the labels it
+learns the real-parts classes about twice as well as R3D-10 or ResNet-18 at the same budget
+(``benchmarks/supervised_ceiling.py``; docs/methods_results.md "What the encoders learn with
+labels"), and it needs max pooling over positions to do so.
 
 Layout (``depth`` 3x3 conv-BN-ReLU layers, two per stage; widths ``32·m, 64·m, 128·m[, 256·m]``,
 rounded, at least 1): after every stage a 2x2 max-pool, except after the last one with
