@@ -80,3 +80,11 @@ def test_clip_encoder_pools_each_frame_then_averages_frames(pool: str) -> None:
         per_frame = fmap.amax(dim=(3, 4)) if pool == "max" else fmap.mean(dim=(3, 4))
         torch.testing.assert_close(enc(x), per_frame.mean(dim=2))
     assert fmap.shape == (2, enc.out_channels, 3, 4, 4)
+
+
+def test_frame_nets_reject_a_clip_of_the_wrong_rank_by_name() -> None:
+    from glocal.models.resnet2d import ResNet2D
+
+    for net, name in ((PlainCNN2D(width_mult=0.25), "PlainCNN2D"), (ResNet2D(depth=18, width_mult=0.125), "ResNet2D")):
+        with pytest.raises(ValueError, match=f"{name} expects"):
+            net(torch.randn(2, 3, 16))

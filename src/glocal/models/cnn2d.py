@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from glocal.errors import ConfigError
-from glocal.models.resnet2d import frame_conv
+from glocal.models.resnet2d import frame_conv, init_frame_net, on_frames
 
 __all__ = ["PlainCNN2D", "CNN2D_DEPTHS"]
 
@@ -62,19 +62,8 @@ class PlainCNN2D(nn.Module):
         self.features = nn.Sequential(*layers)
         self.depth = depth
         self.out_channels = cin
-        for m in self.modules():
-            if isinstance(m, nn.Conv3d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm3d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_frame_net(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, T, H, W) -> (B, C', T, H', W')`` (or 4-D in, 4-D out)."""
-        image = x.dim() == 4
-        if image:
-            x = x.unsqueeze(2)
-        if x.dim() != 5:
-            raise ValueError(f"PlainCNN2D expects (B, C, T, H, W) or (B, C, H, W), got shape {tuple(x.shape)}")
-        x = self.features(x)
-        return x.squeeze(2) if image else x
+        return on_frames(self.features, x, "PlainCNN2D")

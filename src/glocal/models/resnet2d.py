@@ -20,14 +20,15 @@ Depths: 18 / 34 (basic blocks, widths 64·m ... 512·m) and 50 / 101 (bottleneck
 
 from __future__ import annotations
 
-from typing import Literal, Mapping
+from typing import Callable, Literal, Mapping
 
 import torch
 from torch import nn
 
 from glocal.errors import ConfigError
 
-__all__ = ["ResNet2D", "BasicBlockFrame", "BottleneckFrame", "TSNConsensus", "frame_conv", "RESNET2D_DEPTHS"]
+__all__ = ["ResNet2D", "BasicBlockFrame", "BottleneckFrame", "TSNConsensus", "frame_conv", "init_frame_net",
+           "on_frames", "RESNET2D_DEPTHS"]
 
 #: depth -> (block, blocks per stage)
 RESNET2D_DEPTHS: dict[int, tuple[str, tuple[int, int, int, int]]] = {
@@ -43,6 +44,28 @@ def frame_conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Conv3d:
     """A 2-D ``k x k`` convolution per frame: ``Conv3d`` kernel ``(1, k, k)``, stride
     ``(1, s, s)``, padding ``(0, k // 2, k // 2)``, no bias."""
     return nn.Conv3d(cin, cout, (1, k, k), (1, stride, stride), (0, k // 2, k // 2), bias=False)
+
+
+def init_frame_net(net: nn.Module) -> None:
+    """Kaiming-normal (fan_out) on every ``Conv3d``, weight 1 / bias 0 on every ``BatchNorm3d``."""
+    for m in net.modules():
+        if isinstance(m, nn.Conv3d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm3d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+def on_frames(trunk: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, name: str) -> torch.Tensor:
+    """Run a frame-wise ``trunk`` on a clip ``(B, C, T, H, W)``, or on an image batch ``(B, C, H, W)``
+    (as a one-frame clip, returned 4-D); any other rank raises naming ``name``."""
+    image = x.dim() == 4
+    if image:
+        x = x.unsqueeze(2)
+    if x.dim() != 5:
+        raise ValueError(f"{name} expects (B, C, T, H, W) or (B, C, H, W), got shape {tuple(x.shape)}")
+    y = trunk(x)
+    return y.squeeze(2) if image else y
 
 
 def _downsample(cin: int, cout: int, stride: int) -> nn.Module | None:
@@ -137,12 +160,7 @@ class ResNet2D(nn.Module):
             self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
         self.depth = depth
         self.out_channels = cin
-        for m in self.modules():
-            if isinstance(m, nn.Conv3d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm3d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_frame_net(self)
         if zero_init_residual:
             for m in self.modules():
                 if isinstance(m, BottleneckFrame):
@@ -152,15 +170,13 @@ class ResNet2D(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, T, H, W) -> (B, C', T, H', W')`` (or 4-D in, 4-D out)."""
-        image = x.dim() == 4
-        if image:
-            x = x.unsqueeze(2)
-        if x.dim() != 5:
-            raise ValueError(f"ResNet2D expects (B, C, T, H, W) or (B, C, H, W), got shape {tuple(x.shape)}")
+        return on_frames(self._trunk, x, "ResNet2D")
+
+    def _trunk(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         for i in range(1, 5):
             x = getattr(self, f"layer{i}")(x)
-        return x.squeeze(2) if image else x
+        return x
 
     def frame_features(self, x: torch.Tensor) -> torch.Tensor:
         """Per-frame pooled features: ``(B, C, T, H, W) -> (B, T, C')`` (spatial mean)."""
