@@ -143,6 +143,8 @@ def test_grl_lambda_scales_and_reverses_only_the_encoder_gradient_of_the_mi_term
          target_temperature=0.5),
     dict(mi_shortcut="cues", order_task="bin", order_bins=3, region_negatives="none"),
     dict(mi_bound="dv", mi_negatives="other_region", mi_layer=0, backbone="r2plus1d"),
+    dict(backbone="cnn2d", depth=6, width_mult=0.25, spatial_pool="max", mi_layer=0),
+    dict(backbone="cnn2d", depth=6, width_mult=0.25, mi_layer=3, region_grid=(2, 2, 2)),
 ])
 def test_knob_variants_run(kw: dict[str, Any]) -> None:
     m = _method(**kw)
@@ -160,7 +162,7 @@ def test_knob_variants_run(kw: dict[str, Any]) -> None:
     dict(region_radius=2), dict(local_iou=(0.6, 0.2)), dict(local_iou=(0.1, 0.2), local_iou_final=(0.0, 1.5),
                                                              local_iou_epochs=3),
     dict(local_iou_final=(0.0, 0.1), local_iou_epochs=3), dict(local_iou=(0.1, 0.2), local_iou_final=(0.0, 0.1)),
-    dict(local_iou_grid=(0, 2, 2)),
+    dict(local_iou_grid=(0, 2, 2)), dict(backbone="cnn2d", depth=6, mi_layer=4), dict(backbone="cnn2d", depth=10),
 ])
 def test_config_validation_errors(bad: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
@@ -186,6 +188,28 @@ def test_mi_negatives_need_two_videos_and_hooks() -> None:
     assert controlled.iou_grid == (2, 3, 3)  # region_grid by default
     with torch.no_grad():
         assert m.eval().video_features(torch.randn(2, 3, 4, 16, 16)).shape == (2, m.encoder.out_channels)
+
+
+def test_cnn2d_mi_pairs_read_the_frame_net_after_its_first_stage() -> None:
+    """With the frame-wise cnn2d the early map of mi_layer=1 is its first stage (two conv-BN-ReLU
+    and a pool, full time), the critic's width is that stage's; the MI term recomputed from it."""
+    m = _method(backbone="cnn2d", depth=6, width_mult=0.25, spatial_pool="max").eval()
+    batch = _batch()
+    boxes = batch["target/boxes"]
+    trunk = m.encoder.trunk
+    assert m.critic.net[0].in_features == 2 * 8  # 2 x stage 1's 32 x 0.25 channels
+    with torch.no_grad():
+        m.critic.net[-1].weight.mul_(100.0)
+        losses = m.training_losses(batch)
+        early = trunk.features[:7]  # conv-BN-ReLU x 2, max-pool
+        e_l = torch.stack([early(batch[f"local{i}/video"]).mean(dim=(2, 3, 4)) for i in range(N)], 1).flatten(0, 1)
+        g = early(batch["global/video"])
+        assert g.shape[2:] == (8, 16, 16)
+        e_g = roi_align_3d(g, boxes, m.cfg.roi_samples).flatten(0, 1)
+        pos = m.critic(torch.cat([e_l, e_g], dim=1))
+        neg = m.critic(torch.cat([e_l, e_g.roll(N, dims=0)], dim=1))
+        mi = -jsd_mi_lower_bound(pos, neg)
+    assert losses["loss_mi"].item() == pytest.approx(mi.item(), rel=1e-4, abs=1e-6)
 
 
 @pytest.mark.slow

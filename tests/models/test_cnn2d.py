@@ -88,3 +88,38 @@ def test_frame_nets_reject_a_clip_of_the_wrong_rank_by_name() -> None:
     for net, name in ((PlainCNN2D(width_mult=0.25), "PlainCNN2D"), (ResNet2D(depth=18, width_mult=0.125), "ResNet2D")):
         with pytest.raises(ValueError, match=f"{name} expects"):
             net(torch.randn(2, 3, 16))
+
+
+@pytest.mark.parametrize("depth,last_stride", [(6, 2), (6, 1), (8, 2)])
+def test_forward_with_tap_returns_the_first_conv_or_a_stage_output_and_the_final_map(depth: int,
+                                                                                    last_stride: int) -> None:
+    """Tap 0 = the first conv-BN-ReLU (full resolution); tap k = stage k's output after its pool
+    (none after the last stage with last_stride=1), counted by hand from the layer list."""
+    torch.manual_seed(0)
+    net = PlainCNN2D(depth=depth, width_mult=0.25, last_stride=last_stride).eval()
+    x = torch.randn(2, 3, 2, 32, 32)
+    layers = list(net.features)
+    stages = depth // 2
+    ends, i = [3], 0
+    for k in range(stages):  # two conv-BN-ReLU (6 layers) per stage, then a pool unless dropped
+        i += 6 + (1 if (k < stages - 1 or last_stride == 2) else 0)
+        ends.append(i)
+    assert net.num_taps == stages + 1 and net.stage_channels == tuple(max(1, round(w * 0.25)) for w in
+                                                                     (32, 64, 128, 256)[:stages])
+    with torch.no_grad():
+        final = net(x)
+        for tap, end in enumerate(ends):
+            early, last = net.forward_with_tap(x, tap)
+            ref = x
+            for m in layers[:end]:
+                ref = m(ref)
+            torch.testing.assert_close(early, ref)
+            torch.testing.assert_close(last, final)
+            assert early.shape[1] == net.tap_channels(tap) and early.shape[2] == 2  # every frame kept
+    assert ends[-1] == len(layers)
+    with pytest.raises(ValueError, match="tap"):
+        net.forward_with_tap(x, stages + 1)
+    with pytest.raises(ValueError, match="tap"):
+        net.tap_channels(-1)
+    with pytest.raises(ValueError, match=r"\(B, C, T, H, W\)"):
+        net.forward_with_tap(x[:, :, 0], 1)

@@ -234,8 +234,11 @@ def test_forward_with_tap_returns_the_stage_map_and_the_final_map():
     assert torch.allclose(stem, ref0)
     assert torch.equal(final, net(x)) and torch.equal(final2, final)
     assert torch.allclose(s2, ref2)
+    assert (net.tap_channels(0), net.tap_channels(2)) == (stem.shape[1], s2.shape[1])
     with pytest.raises(ValueError, match="tap"):
         net.forward_with_tap(x, len(net.stages) + 1)
+    with pytest.raises(ValueError, match="tap"):
+        net.tap_channels(len(net.stages) + 1)
 
 
 def test_last_stride_sets_only_the_last_stage_of_a_named_backbone() -> None:

@@ -3,8 +3,9 @@
 Each video gives one global view (a sparse ``global_frames``-frame window, RandomResizedCrop)
 and ``N`` local clips (dense, a fraction of the window, a sub-box of the global crop) whose 3-D
 boxes ``b_n`` in the global view are known exactly (:class:`~glocal.data.samplers.GlobalLocalSampler`;
-the locals inherit the global flip, photometric augmentation is independent). One shared 3-D
-encoder ``f`` embeds both; with the MLP head ``h`` (L2-normalised): ``z^g = h(mean f(global))``,
+the locals inherit the global flip, photometric augmentation is independent). One shared
+encoder ``f`` (a 3-D ResNet, or the frame-wise cnn2d, whose map keeps every frame) embeds both;
+with the MLP head ``h`` (L2-normalised): ``z^g = h(mean f(global))``,
 ``z^l_n = h(mean f(local_n))`` and per cell ``c`` of the global map ``z^g_c = h(f(global)_c)``.
 
 - instance: ``L_inst = -log e^{z^l_n·z^g/τ} / Σ_{videos} e^{z^l_n·z^g'/τ}`` (mean over clips);
@@ -62,7 +63,9 @@ class CtrlAugConfig(VideoEncoderConfig):
     """CtrlAug knobs; every default is the spec's ``[INF]`` reconstruction (methods.md 3.2-3.4)."""
 
     name: Literal["ctrlaug"] = "ctrlaug"
-    backbone: Literal["r3d", "r2plus1d"] = "r3d"  # 3-D only (region boxes live in (t, y, x))
+    #: a backbone whose map keeps (t, y, x) for the region boxes and gives an early map (mi_layer):
+    #: the 3-D ResNets, or cnn2d (frame by frame; its map keeps every frame)
+    backbone: Literal["r3d", "r2plus1d", "cnn2d"] = "r3d"
     # ---- views (GlobalLocalSampler + transforms, spec 3.2)
     global_frames: Annotated[int, Range(1, 4096)] = 16  # T_g, sparse
     global_stride: Annotated[int, Range(1, 1024)] = 4  # native frames between global frames
@@ -101,7 +104,8 @@ class CtrlAugConfig(VideoEncoderConfig):
     mi_shortcut: Literal["pair", "cues"] = "pair"  # critic on low-level local/global pairs | cue regression
     mi_bound: Literal["jsd", "dv"] = "jsd"  # pair critic's bound: JSD | Donsker-Varadhan (MINE)
     mi_negatives: Literal["other_video", "other_region"] = "other_video"  # which shifted pairs are negatives
-    mi_layer: Annotated[int, Range(0, 4)] = 1  # early map: 0 = stem, k = after residual stage k
+    #: early map: 0 = stem (cnn2d: its first conv), k = after stage k (cnn2d has depth / 2 stages)
+    mi_layer: Annotated[int, Range(0, 4)] = 1
     roi_samples: Annotated[int, Range(1, 16)] = 4  # RoIAlign-3D sample points per axis
     critic_hidden: Annotated[int, Range(1, 1 << 16)] = 256
     grl_lambda: Annotated[float, Range(0.0, 1e3)] = 1.0  # encoder gradient of the MI term = -grl_lambda x that of the critic
@@ -117,6 +121,8 @@ class CtrlAugConfig(VideoEncoderConfig):
 
     def validate(self) -> None:
         self.validate_encoder()
+        if self.backbone == "cnn2d":
+            check_range("method.mi_layer", self.mi_layer, 0, self.depth // 2)
         permutation = self.order_task == "permutation"  # N_l! classes
         check_range("method.n_local", self.n_local, 2 if permutation else 1, 6 if permutation else 64)
         if self.local_iou_final is not None and (self.local_iou is None or self.local_iou_epochs < 1):
@@ -130,7 +136,7 @@ class CtrlAug(Method):
     ``target/boxes`` ``(B, N, 6)``, ``target/order`` ``(B, N)``. Terms: ``loss_inst``,
     ``loss_region``, ``loss_mi``, ``loss_order``.
 
-    Modules: ``encoder`` (:class:`~glocal.methods.common.ClipEncoder` over a 3-D ResNet),
+    Modules: ``encoder`` (:class:`~glocal.methods.common.ClipEncoder` over a 3-D ResNet or cnn2d),
     ``head`` (pooled and, with ``region_head: shared``, cell embeddings), ``cell_head``
     (``separate`` only), ``critic`` (MI pair critic or cue regressor), ``order_head``.
     """
@@ -147,8 +153,7 @@ class CtrlAug(Method):
         self.cell_head = MLPHead(c, cfg.proj_hidden, d, bn=cfg.proj_bn, l2=True) if cfg.region_head == "separate" \
             else None
         if cfg.mi_shortcut == "pair":
-            trunk = self.encoder.trunk
-            e = int(trunk.stem[-2].num_features) if cfg.mi_layer == 0 else int(trunk.stage_channels[cfg.mi_layer - 1])
+            e = self.encoder.trunk.tap_channels(cfg.mi_layer)
             self.critic = MLPHead(2 * e, cfg.critic_hidden, 1)
         else:
             self.critic = MLPHead(c, cfg.critic_hidden, N_CUES)

@@ -282,6 +282,12 @@ class ResNet3D(nn.Module):
     Attributes: ``out_channels``, ``stage_channels``.
     """
 
+    def tap_channels(self, tap: int) -> int:
+        """Channels of ``forward_with_tap``'s early map at ``tap`` (0: the stem, k: stage k)."""
+        if not 0 <= tap <= len(self.stages):
+            raise ValueError(f"tap must be in [0, {len(self.stages)}]; got {tap}")
+        return int(self.stem[-2].num_features) if tap == 0 else int(self.stage_channels[tap - 1])
+
     def __init__(
         self,
         block: str = "r3d",
