@@ -72,6 +72,20 @@ def test_losses_finite_and_gradients_reach_online_not_keys(audio_encoder: str, s
         assert all(p.grad is None and not p.requires_grad for p in key_enc.parameters())
 
 
+def test_cnn2d_video_backbone_trains_and_gives_frame_maps() -> None:
+    """``backbone=cnn2d``: every term finite, gradients reach the frame CNN, and the map the
+    localisation reads keeps every frame ``(B, C, T, h, w)``."""
+    m = _method(backbone="cnn2d", depth=6, width_mult=0.25, spatial_pool="max")
+    losses = m.training_losses(_batch())
+    assert all(bool(torch.isfinite(v).all()) for v in losses.values())
+    losses["loss"].backward()
+    assert _grads(m.video.encoder.trunk)
+    clip = _batch()["a/video"]
+    with torch.no_grad():
+        fmap = m.eval().video_feature_maps(clip)[0]
+    assert fmap.shape[:3] == (clip.shape[0], m.video.encoder.out_channels, clip.shape[2])
+
+
 def test_overlap_order_class_adds_a_class_and_labels_overlapping_pairs(monkeypatch) -> None:
     m = _method(order_overlap_class=True, order_va_sync=True)
     batch = {**_batch(), "target/overlap_ab": torch.tensor([0, 1, 1, 0])}

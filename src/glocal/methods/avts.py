@@ -66,7 +66,7 @@ class AVTSConfig(VideoEncoderConfig):
     """AVTS knobs (every value ``[INF]``; video encoder fields inherited)."""
 
     name: Literal["avts"] = "avts"
-    backbone: Literal["r3d", "r2plus1d", "resnet2d"] = "r2plus1d"
+    backbone: Literal["r3d", "r2plus1d", "resnet2d", "cnn2d"] = "r2plus1d"
     proj_hidden: int = 512  # contrastive MLP 512-512-128 per modality
     proj_bn: bool = False
     audio_encoder: Literal["resnet2d", "resnet1d"] = "resnet2d"
