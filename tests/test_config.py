@@ -261,7 +261,8 @@ def test_every_config_default_is_inside_its_bounds():
 
 def test_validate_keeps_only_rules_between_fields():
     """A fixed bound is a marker on its field and a fixed choice a Literal: validate() holds neither
-    (check_range is left for bounds that depend on another field: nn_k, n_local, frames_per_video)."""
+    (check_range is left for bounds that depend on another field: nn_k, n_local, frames_per_video,
+    CtrlAug's mi_layer with cnn2d)."""
     import inspect
 
     ranges = 0
@@ -269,7 +270,7 @@ def test_validate_keeps_only_rules_between_fields():
         source = inspect.getsource(cls.validate) if hasattr(cls, "validate") else ""
         assert "check_choice" not in source, cls
         ranges += source.count("check_range(")
-    assert ranges == 3
+    assert ranges == 4
 
 
 def test_pretrain_error_messages_keep_their_keys():
@@ -278,7 +279,7 @@ def test_pretrain_error_messages_keep_their_keys():
     for method, override, fragment in [
         ("glcm", "method.width_mult=0", "config key 'method.width_mult' = 0.0 is out of range; allowed: [0.001, 16.0]"),
         ("glcm", "method.weight_global=-1", "config key 'method.weight_global' = -1.0 is out of range; allowed: [0.0, inf]"),
-        ("ctrlaug", "method.backbone=resnet2d", "'method.backbone' = 'resnet2d' is not allowed; allowed values: ['r3d', 'r2plus1d']"),
+        ("ctrlaug", "method.backbone=resnet2d", "'method.backbone' = 'resnet2d' is not allowed; allowed values: ['r3d', 'r2plus1d', 'cnn2d']"),
         ("ctrlaug", "method.n_local=7", "config key 'method.n_local' = 7 is out of range; allowed: [2, 6]"),
         ("ctrlaug", "method.local_iou=[0.5, 0.2]", "'method.local_iou' = [0.5, 0.2] must satisfy 0 <= lo <= hi <= 1"),
         ("ctrlaug", "method.region_grid=[0, 4, 4]", "config key 'method.region_grid[0]' = 0"),
