@@ -282,12 +282,6 @@ class ResNet3D(nn.Module):
     Attributes: ``out_channels``, ``stage_channels``.
     """
 
-    def tap_channels(self, tap: int) -> int:
-        """Channels of ``forward_with_tap``'s early map at ``tap`` (0: the stem, k: stage k)."""
-        if not 0 <= tap <= len(self.stages):
-            raise ValueError(f"tap must be in [0, {len(self.stages)}]; got {tap}")
-        return int(self.stem[-2].num_features) if tap == 0 else int(self.stage_channels[tap - 1])
-
     def __init__(
         self,
         block: str = "r3d",
@@ -426,6 +420,12 @@ class ResNet3D(nn.Module):
             if k == tap:
                 tapped = x
         return tapped, x
+
+    def tap_channels(self, tap: int) -> int:
+        """Channels of ``forward_with_tap``'s early map at ``tap`` (0: the stem, k: stage k)."""
+        if not 0 <= tap <= len(self.stages):
+            raise ValueError(f"tap must be in [0, {len(self.stages)}]; got {tap}")
+        return int(self.stem[-2].num_features) if tap == 0 else int(self.stage_channels[tap - 1])
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, C_in, T, H, W) -> (feature_map (B, C, T', H', W'), pooled (B, C))``."""
