@@ -2,7 +2,7 @@
 
 Trains each named encoder from random init with cross-entropy on a labelled set's train split
 (Adam, batch 32, one random clip per video per epoch, a random resized crop and flip shared by the
-clip's frames) and scores top-1 on the eval split after every epoch (two clips per video, the full
+clip's frames, its box drawn by glocal's own ``sample_resized_crop``) and scores top-1 on the eval split after every epoch (two clips per video, the full
 frame, logits averaged). Every video is decoded once with glocal's PyAV reader (``read_clip``, the
 whole video at ``--fps``) and kept in memory, so the epochs time the encoder, not the decoder.
 
@@ -46,9 +46,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from glocal.data.io import read_clip  # noqa: E402
 from glocal.data.manifest import read_manifest  # noqa: E402
+from glocal.data.transforms import sample_resized_crop  # noqa: E402
 from glocal.methods.common import ClipEncoder, VideoEncoderConfig, build_clip_encoder  # noqa: E402
 from glocal.models import build_video_backbone  # noqa: E402
-from glocal.models.cnn2d import PlainCNN2D  # noqa: E402
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1, 1)
@@ -74,8 +74,8 @@ def build_encoder(name: str) -> ClipEncoder:
     if name.startswith("cnn2d"):  # cnn2d[_w<width>][_mean]: glocal's PlainCNN2D, depth 6
         parts = name.split("_")
         width = float(next((p[1:] for p in parts if p.startswith("w")), "1"))
-        return ClipEncoder(PlainCNN2D(depth=6, width_mult=width), frame_wise=True,
-                           pool="mean" if "mean" in parts else "max")
+        return build_clip_encoder(VideoEncoderConfig(backbone="cnn2d", depth=6, width_mult=width,
+                                                     spatial_pool="mean" if "mean" in parts else "max"))
     raise SystemExit(f"unknown encoder {name!r}")
 
 
@@ -101,23 +101,17 @@ def to_input(frames: torch.Tensor) -> torch.Tensor:
     return (x - MEAN) / STD
 
 
-def random_crops(x: torch.Tensor, size: int, scale: tuple[float, float], g: torch.Generator) -> torch.Tensor:
-    """A random resized crop (area ``scale``, aspect 3/4-4/3) and a coin-flip mirror per clip,
-    shared by its frames: ``(B, 3, T, H, W) -> (B, 3, T, size, size)``. A side that would exceed
-    the frame is clipped to it (no retry, unlike torchvision's RandomResizedCrop), so a large crop
-    may be stretched a little when resized."""
+def random_crops(x: torch.Tensor, size: int, scale: tuple[float, float], rng: np.random.Generator) -> torch.Tensor:
+    """A random resized crop (glocal's :func:`~glocal.data.transforms.sample_resized_crop`: area
+    ``scale``, aspect 3/4-4/3, 10 draws then a centre square) and a coin-flip mirror per clip, shared
+    by its frames: ``(B, 3, T, H, W) -> (B, 3, T, size, size)``."""
     b, c, t, h, w = x.shape
     out = []
-    for i in range(b):
-        area = h * w * float(torch.empty(1).uniform_(*scale, generator=g))
-        ratio = math.exp(float(torch.empty(1).uniform_(math.log(3 / 4), math.log(4 / 3), generator=g)))
-        ch = min(h, max(8, int(round(math.sqrt(area / ratio)))))
-        cw = min(w, max(8, int(round(math.sqrt(area * ratio)))))
-        y0 = int(torch.randint(0, h - ch + 1, (1,), generator=g))
-        x0 = int(torch.randint(0, w - cw + 1, (1,), generator=g))
+    for i in range(b):  # one window per clip (B boxes a step; the frames go through interpolate at once)
+        y0, x0, ch, cw = sample_resized_crop(rng, h, w, scale)
         crop = x[i, :, :, y0:y0 + ch, x0:x0 + cw].transpose(0, 1)  # (T, 3, ch, cw)
         crop = F.interpolate(crop, size=(size, size), mode="bilinear", align_corners=False)
-        if bool(torch.rand(1, generator=g) < 0.5):
+        if rng.random() < 0.5:
             crop = crop.flip(-1)
         out.append(crop.transpose(0, 1))
     return torch.stack(out)
@@ -141,7 +135,8 @@ def evaluate(encoder: nn.Module, head: nn.Module, video: torch.Tensor, labels: t
 def train_one(name: str, train: tuple[torch.Tensor, torch.Tensor], held: tuple[torch.Tensor, torch.Tensor],
               args: argparse.Namespace, n_classes: int) -> dict:
     torch.manual_seed(args.seed)
-    g = torch.Generator().manual_seed(args.seed)
+    g = torch.Generator().manual_seed(args.seed)  # batch order and clip starts
+    crop_rng = np.random.default_rng(args.seed)  # crop windows and mirrors
     encoder = build_encoder(name)
     head = nn.Linear(encoder.out_channels, n_classes)
     params = [*encoder.parameters(), *head.parameters()]
@@ -159,7 +154,7 @@ def train_one(name: str, train: tuple[torch.Tensor, torch.Tensor], held: tuple[t
             idx = order[i:i + args.batch_size]
             starts = torch.randint(0, video.shape[1] - args.clip_frames + 1, (len(idx),), generator=g)
             frames = torch.stack([video[j, s:s + args.clip_frames] for j, s in zip(idx.tolist(), starts.tolist())])
-            x = random_crops(to_input(frames), video.shape[2], (args.crop_min, 1.0), g)
+            x = random_crops(to_input(frames), video.shape[2], (args.crop_min, 1.0), crop_rng)
             logits = head(encoder(x))
             loss = F.cross_entropy(logits, labels[idx])
             optim.zero_grad(set_to_none=True)

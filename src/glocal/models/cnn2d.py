@@ -94,6 +94,9 @@ class PlainCNN2D(nn.Module):
         self._check_tap(tap)
         if x.dim() != 5:
             raise ValueError(f"PlainCNN2D.forward_with_tap expects (B, C, T, H, W), got shape {tuple(x.shape)}")
-        end = self._tap_ends[tap]
-        tapped = self.features[:end](x)
-        return tapped, self.features[end:](tapped)
+        end, tapped = self._tap_ends[tap], x
+        for i, layer in enumerate(self.features, start=1):  # one pass; the early map kept on the way
+            x = layer(x)
+            if i == end:
+                tapped = x
+        return tapped, x
