@@ -18,7 +18,7 @@ def test_dry_run_prints_the_claims_estimate_and_writes_nothing(tmp_path, monkeyp
     assert main(["study", "configs/study/claims.yaml", "--out", str(out), "--dry-run", "--parallel", "3"]) == 0
     printed = capsys.readouterr().out
     assert "96 cells = 2 dataset(s) x 16 arm(s) x 3 seed(s)" in printed and "3 cell(s) at once" in printed
-    assert "estimate: 34.0 CPU hours in all" in printed and "(fits)" in printed
+    assert "estimate: 36.6 CPU hours in all" in printed and "(fits)" in printed
     assert not out.exists()
 
 
