@@ -67,5 +67,17 @@ def test_refuses_a_non_empty_out_and_a_root_without_manifest(tmp_path) -> None:
     with pytest.raises(SystemExit, match="not empty"):
         cross_gallery.main(["--queries", str(q), "--gallery", str(g), "--out", str(out)])
     assert (out / "keep.txt").read_text() == "mine"
-    with pytest.raises(SystemExit, match="manifest.csv not found"):
+    with pytest.raises(SystemExit, match="manifest not found"):
         cross_gallery.main(["--queries", str(tmp_path), "--gallery", str(g), "--out", str(tmp_path / "d")])
+
+
+def test_a_tab_separated_manifest_is_read_like_glocal_reads_it(tmp_path) -> None:
+    q = tmp_path / "a"
+    (q / "videos").mkdir(parents=True)
+    (q / "videos" / "0.mp4").write_bytes(b"x")
+    (q / "manifest.csv").write_text("path\tlabel\tsplit\nvideos/0.mp4\towl\ttest\n")
+    g = _set(tmp_path / "b", [("videos/0.mp4", "owl", "train")])
+    cross_gallery.main(["--queries", str(q), "--gallery", str(g), "--out", str(tmp_path / "c")])
+    with (tmp_path / "c" / "manifest.csv").open(newline="") as f:
+        rows = [(r["path"], r["label"], r["split"]) for r in csv.DictReader(f)]
+    assert rows == [("queries/videos/0.mp4", "owl", "test"), ("gallery/videos/0.mp4", "owl", "train")]
