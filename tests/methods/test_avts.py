@@ -373,3 +373,48 @@ def test_localization_maps_use_the_online_video_head_per_position() -> None:
                                      m.audio.encoder(batch["a/audio"]), m.audio.head, m.cfg.tau, 4)
     assert maps.dim() == 4 and maps.shape[:2] == (B, frames.numel()) and torch.allclose(maps, ref)
     assert torch.allclose(maps.flatten(2).sum(dim=2), torch.ones(maps.shape[:2]), atol=1e-5)
+
+
+@pytest.mark.parametrize("va_queue", [True, False])
+def test_cross_clip_va_pairs_match_each_clip_with_the_other_clips_audio(va_queue: bool) -> None:
+    """``va_pairs: cross_clip``: clip a's video against clip b's audio key and b's against a's (and
+    the A-V side alike), the same reference loss as ``same_clip`` with the keys' clips swapped;
+    V-V is unchanged. The four embedding sets are fixed random unit rows (forward hooks), so that
+    pairing a clip with the wrong audio shows in the loss."""
+    g = torch.Generator().manual_seed(5)
+    fixed = {name: F.normalize(torch.randn(2 * B, TINY["proj_dim"], generator=g), dim=1)
+             for name in ("video", "audio", "video_key", "audio_key")}
+
+    def pinned(**kw) -> AVTS:
+        m = _method(in_batch_negatives=True, va_queue=va_queue, **kw).eval()
+        for name, z in fixed.items():
+            getattr(m, name).register_forward_hook(lambda mod, args, out, z=z: (out[0], z))
+        return m
+
+    batch = _batch()
+    cross_m, same_m = pinned(va_pairs="cross_clip"), pinned()
+    losses, _, (zv, za, kv, ka) = _losses_and_embeddings(cross_m, batch)
+    same_losses = _losses_and_embeddings(same_m, batch)[0]
+    qv, qa, tau, a, b = cross_m.video_queue.queue, cross_m.audio_queue.queue, cross_m.cfg.tau, slice(0, B), slice(B, 2 * B)
+
+    def ref(q, k, queue):  # -log softmax of q_i.k_i over every row of k (and the queue rows if va_queue)
+        rows = torch.cat([k, queue]) if va_queue else k
+        return sum(float(torch.logsumexp(q[i] @ rows.T / tau, 0) - q[i] @ k[i] / tau)
+                   for i in range(q.shape[0])) / q.shape[0]
+
+    other = {0: b, 1: a}
+    cross = 0.25 * sum(ref(zv[s], ka[other[i]], qa) + ref(za[s], kv[other[i]], qv) for i, s in enumerate((a, b)))
+    same = 0.25 * sum(ref(zv[s], ka[s], qa) + ref(za[s], kv[s], qv) for s in (a, b))
+    assert abs(cross - same) > 0.05
+    assert losses["loss_va"].item() == pytest.approx(cross, rel=1e-4)
+    assert same_losses["loss_va"].item() == pytest.approx(same, rel=1e-4)
+    assert same_losses["loss_vv"].item() == pytest.approx(losses["loss_vv"].item(), rel=1e-6)
+    with pytest.raises(ConfigError, match="va_pairs"):
+        check(AVTSConfig(**{**TINY, "va_pairs": "shuffled"}))  # type: ignore[arg-type]
+
+
+def test_chance_hint_suggests_dropping_the_va_queue_only_while_it_is_used() -> None:
+    """Regression: a run with ``va_queue=false`` was told to set ``va_queue=false``."""
+    assert "method.va_queue=false" in _method().active_chance_hints()["loss_va"]
+    hint = _method(in_batch_negatives=True, va_queue=False).active_chance_hints()["loss_va"]
+    assert "va_queue" not in hint and "more epochs" in hint

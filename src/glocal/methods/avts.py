@@ -11,7 +11,8 @@ top-``nn_k`` queue neighbours as positives, the rest of ``Q`` as negatives)::
     L_vv = ½ [L(z_v^a, k_v^b, Q_v) + L(z_v^b, k_v^a, Q_v)]
     L_va = ¼ Σ_{c ∈ {a, b}} [L(z_v^c, k_a^c, Q_a) + L(z_a^c, k_v^c, Q_v)]
            (``va_keys: online``: ``z_a^c`` / ``z_v^c`` with gradients in place of ``k_a^c`` / ``k_v^c``;
-           ``va_queue: false``: no queue rows, the other samples' keys as negatives)
+           ``va_queue: false``: no queue rows, the other samples' keys as negatives;
+           ``va_pairs: cross_clip``: the other clip's audio, ``k_a^{c'}`` / ``k_v^{c'}`` with c' ≠ c)
     L_pre = w_s (CE_speed^v + CE_speed^a) + w_d (CE_dir^v + CE_dir^a)
             + w_vv CE_ord^{vv} + w_aa CE_ord^{aa} + w_va CE_ord^{va}
     L = weight_vv L_vv + weight_va L_va + weight_pretext L_pre
@@ -61,6 +62,12 @@ from .support_set import SupportSet
 __all__ = ["AVTSConfig", "AVTS"]
 
 
+def _swap_clips(x: Tensor) -> Tensor:
+    """Rows of clips a then b ``(2B, D)`` -> clips b then a ``(2B, D)``."""
+    b = x.shape[0] // 2
+    return torch.cat([x[b:], x[:b]])
+
+
 @dataclass
 class AVTSConfig(VideoEncoderConfig):
     """AVTS knobs (every value ``[INF]``; video encoder fields inherited)."""
@@ -104,6 +111,14 @@ class AVTSConfig(VideoEncoderConfig):
     #: hard data) the cheapest way down is to pull both modalities onto one point, away from the
     #: queue, and the V-A term collapses to chance (docs/methods_results.md, "AVTS's V-A collapse")
     va_queue: bool = True
+    #: which audio a clip's video is contrasted with in the V-A / A-V terms: ``same_clip`` (its own
+    #: co-located audio, resampled and reversed with it: the spec) or ``cross_clip`` (the other
+    #: clip's audio of the same video: another time window, drawn with its own speed and
+    #: direction). Co-located audio shares the clip's playback speed, which on the real-parts set
+    #: is all the V-A term learned (docs/methods_results.md, "AVTS's V-A collapse"); across clips
+    #: the speeds are independent, so only what the two windows share (the animal and its call)
+    #: can match them. The order heads still see the co-located pairs
+    va_pairs: Literal["same_clip", "cross_clip"] = "same_clip"
     gather_negatives: bool = False  # in-batch keys of every rank
     nn_k: Annotated[int, Range(0)] = 5  # queue neighbours per query (0: plain MoCo InfoNCE; <= queue_size)
     nn_positives: bool = True  # neighbours are extra positives (False: only removed from negatives)
@@ -171,6 +186,17 @@ class AVTS(Method):
     step_queues = ("video_queue", "audio_queue")  # ... the step's gathered keys enter the queues
     chance_hints = {"loss_va": "method.in_batch_negatives=true method.va_queue=false: the queues' past keys of the other "
                                "modality can pull both modalities onto one point (docs/methods_results.md)"}
+
+    def active_chance_hints(self) -> dict[str, str]:
+        """The queue hint only while the V-A terms use the queues (``va_queue: true``); without
+        them a V-A term at chance has nothing shared to match: with ``va_pairs: cross_clip`` or
+        a single speed there is no playback-speed cue left (docs/methods_results.md)."""
+        if self.cfg.va_queue:
+            return dict(self.chance_hints)
+        return {"loss_va": "more epochs first: in configs/real/avts.yaml it sat at chance until epoch 12 on one "
+                           "seed; then method.va_keys=online method.tau=0.07 with 2 s clips (data.clip_frames) and "
+                           "audio (method.audio_seconds). Without the playback-speed cue a V-A term can only match "
+                           "what a clip and its audio share (docs/methods_results.md \"Fifth round\")"}
 
     def __init__(self, cfg: AVTSConfig, data: DataConfig) -> None:
         super().__init__(cfg, data)
@@ -286,7 +312,9 @@ class AVTS(Method):
         with fp32(video.device):
             # V-V: clip a's query vs clip b's key and vice versa; same-video keys never negatives
             loss_vv = 0.5 * (self._contrast(z_v[:b], k_v[b:], qv, qv, nn) + self._contrast(z_v[b:], k_v[:b], qv, qv, nn))
-            # V-A / A-V: each clip against its own (co-located, equally transformed) audio
+            # V-A / A-V: each clip against its own (co-located, equally transformed) audio, or
+            # with va_pairs=cross_clip against the other clip's (a's video with b's audio, ...)
+            ka_va, kv_va = (ka_va, kv_va) if cfg.va_pairs == "same_clip" else (_swap_clips(ka_va), _swap_clips(kv_va))
             loss_va = 0.25 * sum(
                 self._contrast(z_v[s], ka_va[s], qa, qv, nn, cfg.va_queue)
                 + self._contrast(z_a[s], kv_va[s], qv, qa, nn, cfg.va_queue)

@@ -148,6 +148,11 @@ class Method(nn.Module):
         adversarial ones) are left out. Reads only shapes and config: no host sync."""
         return {}
 
+    def active_chance_hints(self) -> dict[str, str]:
+        """The advice to print beside a term stuck at chance, for this method's config (default:
+        :attr:`chance_hints`; a method drops the hints its config already follows)."""
+        return dict(self.chance_hints)
+
     def on_step_end(self) -> None:
         """Called after each applied optimizer step: the EMA update of every pair of
         :attr:`momentum_pairs`, then the flush of every queue of :attr:`step_queues`

@@ -659,7 +659,7 @@ class Trainer:
             best = f" (best.pt: {self.best_criterion})" if is_best else ""
             print(f"[glocal] epoch {epoch + 1}/{t.epochs} done: {shown}{best}", flush=True)
             lines, warns = chance_lines(row, epoch + 1, t.chance_warn_epochs, t.chance_tolerance,
-                                        self.method.chance_hints)
+                                        self.method.active_chance_hints())
             for line in lines + warns:
                 print(f"[glocal]   {line}", flush=True)
         return regular
