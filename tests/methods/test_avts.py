@@ -416,5 +416,12 @@ def test_cross_clip_va_pairs_match_each_clip_with_the_other_clips_audio(va_queue
 def test_chance_hint_suggests_dropping_the_va_queue_only_while_it_is_used() -> None:
     """Regression: a run with ``va_queue=false`` was told to set ``va_queue=false``."""
     assert "method.va_queue=false" in _method().active_chance_hints()["loss_va"]
-    hint = _method(in_batch_negatives=True, va_queue=False).active_chance_hints()["loss_va"]
-    assert "va_queue" not in hint and "more epochs" in hint
+    def hint(frames: int, **kw) -> str:
+        cfg = AVTSConfig(**{**TINY, "in_batch_negatives": True, "va_queue": False, **kw})
+        return build_method(cfg, DataConfig(sample_rate=SR, fps=8.0, clip_frames=frames)).active_chance_hints()["loss_va"]
+
+    one_second = hint(8)
+    assert "va_queue" not in one_second and "more epochs" in one_second
+    assert "method.va_keys=online" in one_second and "method.tau=0.07" in one_second and "2 s clips" in one_second
+    followed = hint(16, va_keys="online", tau=0.07)  # the settings it would suggest: only "more epochs" is left
+    assert "more epochs" in followed and not any(k in followed for k in ("va_keys", "tau", "2 s clips"))

@@ -191,12 +191,18 @@ class AVTS(Method):
         """The queue hint only while the V-A terms use the queues (``va_queue: true``); without
         them a V-A term at chance has nothing shared to match: with ``va_pairs: cross_clip`` or
         a single speed there is no playback-speed cue left (docs/methods_results.md)."""
-        if self.cfg.va_queue:
+        cfg = self.cfg
+        if cfg.va_queue:
             return dict(self.chance_hints)
-        return {"loss_va": "more epochs first: in configs/real/avts.yaml it sat at chance until epoch 12 on one "
-                           "seed; then method.va_keys=online method.tau=0.07 with 2 s clips (data.clip_frames) and "
-                           "audio (method.audio_seconds). Without the playback-speed cue a V-A term can only match "
-                           "what a clip and its audio share (docs/methods_results.md \"Fifth round\")"}
+        tries = [name for name, wanted in (("method.va_keys=online", cfg.va_keys != "online"),
+                                           ("method.tau=0.07", cfg.tau > 0.07),
+                                           ("2 s clips (data.clip_frames) and audio (method.audio_seconds)",
+                                            self.data.clip_frames / self.data.fps < 2.0))
+                 if wanted]
+        return {"loss_va": "more epochs first: in configs/real/avts.yaml it sat at chance until epoch 12 on one seed"
+                           + (f"; then {', '.join(tries)}" if tries else "")
+                           + ". Without the playback-speed cue a V-A term can only match what a clip and its audio "
+                             "share (docs/methods_results.md \"Fifth round\")"}
 
     def __init__(self, cfg: AVTSConfig, data: DataConfig) -> None:
         super().__init__(cfg, data)
