@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
 from glocal.data.manifest import Manifest, read_manifest  # noqa: E402
 from glocal.errors import DataError  # noqa: E402
+from glocal.runtime.files import atomic_path  # noqa: E402
 
 __all__ = ["manifest_rows", "cross_rows", "write_cross_gallery", "main"]
 
@@ -84,13 +85,12 @@ def write_cross_gallery(queries: Path, gallery: Path, out: Path) -> int:
     for name, target in (("queries", queries), ("gallery", gallery)):
         (out / name).symlink_to(target.resolve(), target_is_directory=True)
     fields = ["path", "label", *q.columns, *(c for c in g.columns if c not in q.columns)]
-    tmp = out / "manifest.csv.tmp"
-    with tmp.open("w", newline="") as f:
+    with atomic_path(out / "manifest.csv", what="the cross-gallery manifest") as tmp, tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields, restval="")
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(out / "manifest.csv")
     return len(rows)
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
