@@ -41,7 +41,7 @@ def test_queries_are_test_rows_and_gallery_train_rows_through_links(tmp_path) ->
     # every path resolves to the file of the set it came from
     assert (out / rows[0]["path"]).resolve() == (q / "videos/0.mp4").resolve()
     assert (out / rows[2]["path"]).resolve() == (g / "videos/0.mp4").resolve()
-    assert not (out / "manifest.csv.tmp").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["gallery", "manifest.csv", "queries"]  # no temporary file left
 
 
 def test_absolute_paths_are_kept() -> None:
