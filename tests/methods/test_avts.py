@@ -310,6 +310,8 @@ def test_weights_and_config_checks() -> None:
         (dict(nn_k=9, queue_size=8), "nn_k"),
         (dict(gather_negatives=True), "in_batch_negatives"),
         (dict(weight_vv=0.0, weight_va=0.0, weight_pretext=0.0), "nothing to train"),
+        (dict(weight_vv=0.0, weight_va=0.0, n_speeds=1, weight_direction=0.0, weight_order_vv=0.0,
+              weight_order_aa=0.0, weight_order_va=0.0), "nothing to train"),  # only a one-class speed head
         (dict(weight_order_va=-1.0), "weight_order_va"),
         (dict(nn_anchor="both"), "nn_anchor"),
         (dict(n_speeds=0), "n_speeds"),
@@ -425,3 +427,69 @@ def test_chance_hint_suggests_dropping_the_va_queue_only_while_it_is_used() -> N
     assert "method.va_keys=online" in one_second and "method.tau=0.07" in one_second and "2 s clips" in one_second
     followed = hint(16, va_keys="online", tau=0.07)  # the settings it would suggest: only "more epochs" is left
     assert "more epochs" in followed and not any(k in followed for k in ("va_keys", "tau", "2 s clips"))
+
+
+RECIPE = dict(n_speeds=1, reverse_p=0.0, weight_vv=0.0, nn_k=0, in_batch_negatives=True, va_queue=False,
+              va_keys="online", weight_order_vv=0.5)  # configs/real/avts.yaml's switches
+
+
+def _all_terms_total(m: AVTS, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The objective as every term is defined, switched-off ones included with weight 0 (a slow reference)."""
+    cfg = m.cfg
+    video = torch.cat([batch["a/video"], batch["b/video"]])
+    audio = torch.cat([batch["a/audio"], batch["b/audio"]])
+    b = batch["a/video"].shape[0]
+    f_v, z_v = m.video(video)
+    f_a, z_a = m.audio(audio)
+    k_v = m.video_key(video)[1]
+    loss_vv = 0.5 * (m._contrast(z_v[:b], k_v[b:], m.video_queue, m.video_queue, False)
+                     + m._contrast(z_v[b:], k_v[:b], m.video_queue, m.video_queue, False))
+    loss_va = 0.25 * sum(m._contrast(z_v[s], z_a[s], m.audio_queue, m.video_queue, False, False)
+                         + m._contrast(z_a[s], z_v[s], m.video_queue, m.audio_queue, False, False)
+                         for s in (slice(0, b), slice(b, 2 * b)))
+    pre = m._pretext(f_v, f_a, batch, set(m.heads))
+    w = {"speed_v": cfg.weight_speed, "speed_a": cfg.weight_speed, "dir_v": cfg.weight_direction,
+         "dir_a": cfg.weight_direction, "order_vv": cfg.weight_order_vv, "order_aa": cfg.weight_order_aa,
+         "order_va": cfg.weight_order_va}
+    return cfg.weight_vv * loss_vv + cfg.weight_va * loss_va + cfg.weight_pretext * sum(w[n] * v for n, v in pre.items())
+
+
+def test_switched_off_terms_are_not_computed_and_the_gradients_are_unchanged() -> None:
+    """configs/real/avts.yaml: no V-V, online V-A keys without queue rows, one speed. The key
+    encoders are not run, the queues stay empty, loss_vv and the one-class speed terms are neither
+    in the losses nor in the chance levels; the loss and every online gradient equal those of the
+    objective with every term computed (weight 0 for the switched-off ones)."""
+    batch = _batch()
+    batch["target/speed_a"] = torch.zeros(B, dtype=torch.long)  # one speed: class 0
+    batch["target/speed_b"] = torch.zeros(B, dtype=torch.long)
+    batch["target/dir_a"] = torch.zeros(B, dtype=torch.long)  # reverse_p 0: forward only
+    batch["target/dir_b"] = torch.zeros(B, dtype=torch.long)
+    m = _method(**RECIPE).eval()  # eval: BatchNorm without batch statistics, so the two passes match
+    calls = []
+    for key in (m.video_key, m.audio_key):
+        key.register_forward_hook(lambda *a: calls.append(1))
+    out = m.training_losses(batch)
+    assert calls == [] and m.video_queue.num_staged == 0 and m.audio_queue.num_staged == 0
+    terms = {k for k in out if k.startswith("loss_")}
+    assert terms == {"loss_va", "loss_dir_v", "loss_dir_a", "loss_order_vv", "loss_order_aa", "loss_order_va"}
+    assert set(m.loss_chance(batch)) == terms
+    out["loss"].backward()
+    fast = {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}
+    m.zero_grad(set_to_none=True)
+    ref = _all_terms_total(m, batch)
+    assert out["loss"].item() == pytest.approx(ref.item(), rel=1e-6)
+    ref.backward()
+    slow = {n: p.grad for n, p in m.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    assert set(slow) <= set(fast) and any(n.startswith("video.") for n in slow)
+    for n, g in fast.items():
+        torch.testing.assert_close(g, slow.get(n, torch.zeros_like(g)), rtol=1e-5, atol=1e-7, msg=n)
+
+
+def test_keys_and_queues_run_whenever_a_term_reads_them() -> None:
+    for kw in (dict(weight_vv=0.5), dict(va_keys="momentum"), dict(va_queue=True)):
+        m = _method(**{**RECIPE, **kw})
+        calls = []
+        m.video_key.register_forward_hook(lambda *a: calls.append(1))
+        out = m.training_losses(_batch())
+        assert calls and m.video_queue.num_staged == 2 * B, kw
+        assert ("loss_vv" in out) == (kw.get("weight_vv", 0) > 0), kw

@@ -149,8 +149,12 @@ class AVTSConfig(VideoEncoderConfig):
             raise ConfigError("method.va_queue=false needs method.in_batch_negatives=true (the V-A terms would have no negatives)")
         if self.gather_negatives and not self.in_batch_negatives:
             raise ConfigError("method.gather_negatives=true needs method.in_batch_negatives=true (nothing to gather)")
-        if self.weight_vv + self.weight_va + self.weight_pretext == 0:
-            raise ConfigError("method.weight_vv, weight_va and weight_pretext are all 0: nothing to train")
+        speed_trains = self.n_speeds > 1 or self.speed_direction == "joint"
+        heads = (self.weight_speed * speed_trains, self.weight_direction, self.weight_order_vv,
+                 self.weight_order_aa, self.weight_order_va)
+        if self.weight_vv + self.weight_va == 0 and (self.weight_pretext == 0 or not any(heads)):
+            raise ConfigError("method.weight_vv and weight_va are 0 and no pretext head trains (weight_pretext, or "
+                              "every head's weight, is 0; the speed head needs n_speeds > 1): nothing to train")
 
 
 def _upgrade_fill_count(module: nn.Module, state: dict[str, Any], prefix: str, *args: Any) -> None:
@@ -279,70 +283,109 @@ class AVTS(Method):
         return nn_augmented_nce(q, k, key_queue.queue, nn_idx, tau=cfg.tau, nn_positives=cfg.nn_positives,
                                 in_batch_negatives=cfg.in_batch_negatives, gather=cfg.gather_negatives)
 
-    def _pretext(self, f_v: Tensor, f_a: Tensor, batch: dict[str, Any]) -> dict[str, Tensor]:
-        """Speed / direction / order cross-entropies from backbone features ``(2B, C)`` (clips a then b)."""
+    def _pretext(self, f_v: Tensor, f_a: Tensor, batch: dict[str, Any], names: set[str]) -> dict[str, Tensor]:
+        """Speed / direction / order cross-entropies from backbone features ``(2B, C)`` (clips a then b),
+        for the heads in ``names`` only."""
         b = f_v.shape[0] // 2
         speed = torch.cat([batch["target/speed_a"], batch["target/speed_b"]]).long()  # (2B,)
         back = torch.cat([batch["target/dir_a"], batch["target/dir_b"]]).long()
         order_ab = batch["target/order_ab"]
         overlap = batch["target/overlap_ab"] if self.cfg.order_overlap_class else None
+        labels = {"speed": speed, "dir": back, "speed_dir": speed_direction_labels(speed, back)}
         terms: dict[str, Tensor] = {}
         for mod, f in (("v", f_v), ("a", f_a)):
-            if self.cfg.speed_direction == "joint":
-                joint = speed_direction_labels(speed, back)
-                terms[f"speed_dir_{mod}"] = F.cross_entropy(self.heads[f"speed_dir_{mod}"](f).float(), joint)
-            else:
-                terms[f"speed_{mod}"] = F.cross_entropy(self.heads[f"speed_{mod}"](f).float(), speed)
-                terms[f"dir_{mod}"] = F.cross_entropy(self.heads[f"dir_{mod}"](f).float(), back)
+            for task in ("speed_dir",) if self.cfg.speed_direction == "joint" else ("speed", "dir"):
+                if f"{task}_{mod}" in names:
+                    terms[f"{task}_{mod}"] = F.cross_entropy(self.heads[f"{task}_{mod}"](f).float(), labels[task])
         for name, first, second, sync in (("vv", f_v, f_v, False), ("aa", f_a, f_a, False),
                                           ("va", f_v, f_a, self.cfg.order_va_sync)):
-            pairs, labels = order_pair_batch(first[:b], first[b:], second[:b], second[b:], order_ab, sync=sync,
-                                             overlap=overlap)
-            terms[f"order_{name}"] = F.cross_entropy(self.heads[f"order_{name}"](pairs).float(), labels)
+            if f"order_{name}" not in names:
+                continue
+            pairs, order = order_pair_batch(first[:b], first[b:], second[:b], second[b:], order_ab, sync=sync,
+                                            overlap=overlap)
+            terms[f"order_{name}"] = F.cross_entropy(self.heads[f"order_{name}"](pairs).float(), order)
         return terms
 
+    def _uses_keys(self) -> bool:
+        """Whether any active term reads the EMA key encoders or the queues: V-V (``weight_vv > 0``),
+        or V-A with ``va_keys: momentum`` or with queue rows. Otherwise (``configs/real/avts.yaml``)
+        the keys are not computed and the queues stay empty: the same gradients, one forward of
+        each encoder less per step (``benchmarks/method_step.py``)."""
+        cfg = self.cfg
+        return cfg.weight_vv > 0 or (cfg.weight_va > 0 and (cfg.va_keys == "momentum" or cfg.va_queue))
+
+    def _pretext_weights(self) -> dict[str, float]:
+        """Weight of each pretext head's term inside ``L_pre``; only heads that train something:
+        no term when ``weight_pretext`` or its own weight is 0, and no speed term with
+        ``n_speeds: 1`` (one class: the cross-entropy is identically 0)."""
+        cfg = self.cfg
+        if cfg.weight_pretext == 0:
+            return {}
+        speed = cfg.weight_speed if cfg.n_speeds > 1 else 0.0
+        w = {"speed_v": speed, "speed_a": speed, "speed_dir_v": cfg.weight_speed, "speed_dir_a": cfg.weight_speed,
+             "dir_v": cfg.weight_direction, "dir_a": cfg.weight_direction,
+             "order_vv": cfg.weight_order_vv, "order_aa": cfg.weight_order_aa, "order_va": cfg.weight_order_va}
+        return {name: w[name] for name in self.heads if w[name] > 0}
+
     def training_losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        """The weighted sum of the active terms (a term whose weight is 0 is neither computed nor
+        reported, so no warning says that a switched-off term sits at chance)."""
         cfg = self.cfg
         video = torch.cat([batch["a/video"], batch["b/video"]])  # (2B, 3, T, H, W): clips a then b
         audio = torch.cat([batch["a/audio"], batch["b/audio"]])  # (2B, N)
         b = batch["a/video"].shape[0]
         f_v, z_v = self.video(video)  # (2B, C_v), (2B, D)
         f_a, z_a = self.audio(audio)
-        _, k_v = self.video_key(video)  # no gradients
-        _, k_a = self.audio_key(audio)
-        z_v, z_a, k_v, k_a = z_v.float(), z_a.float(), k_v.float(), k_a.float()
+        z_v, z_a = z_v.float(), z_a.float()
+        k_v = k_a = None
+        if self._uses_keys():
+            k_v = self.video_key(video)[1].float()  # no gradients
+            k_a = self.audio_key(audio)[1].float()
         qv, qa = self.video_queue, self.audio_queue
         nn = self._neighbours_active()
-        # V-A keys: the EMA embeddings, or the online ones (gradients reach both encoders)
-        kv_va, ka_va = (z_v, z_a) if cfg.va_keys == "online" else (k_v, k_a)
+        out: dict[str, Tensor] = {}
+        total = z_v.new_zeros(())
+        diag: dict[str, Tensor] = {"feat/video": f_v[:b].float()}
         with fp32(video.device):
-            # V-V: clip a's query vs clip b's key and vice versa; same-video keys never negatives
-            loss_vv = 0.5 * (self._contrast(z_v[:b], k_v[b:], qv, qv, nn) + self._contrast(z_v[b:], k_v[:b], qv, qv, nn))
-            # V-A / A-V: each clip against its own (co-located, equally transformed) audio, or
-            # with va_pairs=cross_clip against the other clip's (a's video with b's audio, ...)
-            ka_va, kv_va = (ka_va, kv_va) if cfg.va_pairs == "same_clip" else (_swap_clips(ka_va), _swap_clips(kv_va))
-            loss_va = 0.25 * sum(
-                self._contrast(z_v[s], ka_va[s], qa, qv, nn, cfg.va_queue)
-                + self._contrast(z_a[s], kv_va[s], qv, qa, nn, cfg.va_queue)
-                for s in (slice(0, b), slice(b, 2 * b))
-            )
-            pre = self._pretext(f_v.float(), f_a.float(), batch)
-        w = {"speed_v": cfg.weight_speed, "speed_a": cfg.weight_speed, "speed_dir_v": cfg.weight_speed,
-             "speed_dir_a": cfg.weight_speed, "dir_v": cfg.weight_direction, "dir_a": cfg.weight_direction,
-             "order_vv": cfg.weight_order_vv, "order_aa": cfg.weight_order_aa, "order_va": cfg.weight_order_va}
-        loss_pre = sum(w[name] * value for name, value in pre.items())
-        self.video_queue.stage(k_v)  # rows aligned across the two queues: clip a keys, then clip b keys
-        self.audio_queue.stage(k_a)
-        total = cfg.weight_vv * loss_vv + cfg.weight_va * loss_va + cfg.weight_pretext * loss_pre
-        out = {"loss": total, "loss_vv": loss_vv.detach(), "loss_va": loss_va.detach()}
-        out.update({f"loss_{name}": value.detach() for name, value in pre.items()})
-        out.update(diag_entries(**{"pair/loss_vv": torch.stack([z_v[:b], k_v[b:]]),
-                                   "pair/loss_va": torch.stack([z_v, ka_va]), "feat/video": f_v[:b].float()}))
+            if cfg.weight_vv > 0:
+                # V-V: clip a's query vs clip b's key and vice versa; same-video keys never negatives
+                loss_vv = 0.5 * (self._contrast(z_v[:b], k_v[b:], qv, qv, nn)
+                                 + self._contrast(z_v[b:], k_v[:b], qv, qv, nn))
+                total = total + cfg.weight_vv * loss_vv
+                out["loss_vv"] = loss_vv.detach()
+                diag["pair/loss_vv"] = torch.stack([z_v[:b], k_v[b:]])
+            if cfg.weight_va > 0:
+                # V-A keys: the EMA embeddings, or the online ones (gradients reach both encoders)
+                kv_va, ka_va = (z_v, z_a) if cfg.va_keys == "online" else (k_v, k_a)
+                # V-A / A-V: each clip against its own (co-located, equally transformed) audio, or
+                # with va_pairs=cross_clip against the other clip's (a's video with b's audio, ...)
+                if cfg.va_pairs == "cross_clip":
+                    ka_va, kv_va = _swap_clips(ka_va), _swap_clips(kv_va)
+                loss_va = 0.25 * sum(
+                    self._contrast(z_v[s], ka_va[s], qa, qv, nn, cfg.va_queue)
+                    + self._contrast(z_a[s], kv_va[s], qv, qa, nn, cfg.va_queue)
+                    for s in (slice(0, b), slice(b, 2 * b))
+                )
+                total = total + cfg.weight_va * loss_va
+                out["loss_va"] = loss_va.detach()
+                diag["pair/loss_va"] = torch.stack([z_v, ka_va])
+            weights = self._pretext_weights()
+            if weights:
+                pre = self._pretext(f_v.float(), f_a.float(), batch, set(weights))
+                loss_pre = sum(weights[name] * value for name, value in pre.items())
+                total = total + cfg.weight_pretext * loss_pre
+                out.update({f"loss_{name}": value.detach() for name, value in pre.items()})
+        if k_v is not None:
+            self.video_queue.stage(k_v)  # rows aligned across the two queues: clip a keys, then clip b keys
+            self.audio_queue.stage(k_a)
+        out = {"loss": total, **out}
+        out.update(diag_entries(**diag))
         return out
 
     def loss_chance(self, batch: dict[str, Any]) -> dict[str, float]:
-        """Constant-score levels: V-V / V-A ``ln((N_c + K) / (1 + m))`` (:func:`nn_augmented_chance`;
-        ``m`` = active queue neighbours), each pretext head ``ln(#classes)``. No host sync."""
+        """Constant-score levels of the active terms: V-V / V-A ``ln((N_c + K) / (1 + m))``
+        (:func:`nn_augmented_chance`; ``m`` = active queue neighbours), each pretext head
+        ``ln(#classes)``. No host sync."""
         cfg = self.cfg
         b = batch["a/video"].shape[0]
         n_keys = b * (dist_info()[1] if cfg.gather_negatives and cfg.in_batch_negatives else 1)
@@ -350,8 +393,10 @@ class AVTS(Method):
         c = nn_augmented_chance(n_keys, cfg.queue_size, m, nn_positives=cfg.nn_positives,
                                 in_batch_negatives=cfg.in_batch_negatives)
         c_va = c if cfg.va_queue else nn_augmented_chance(n_keys, 0, 0, in_batch_negatives=True)
-        out = {"loss_vv": c, "loss_va": c_va}
-        out.update({f"loss_{name}": cross_entropy_chance(num_outputs(head)) for name, head in self.heads.items()})
+        out = {name: value for name, value, weight in (("loss_vv", c, cfg.weight_vv), ("loss_va", c_va, cfg.weight_va))
+               if weight > 0}
+        out.update({f"loss_{name}": cross_entropy_chance(num_outputs(self.heads[name]))
+                    for name in self._pretext_weights()})
         return out
 
     # ---------------------------------------------------------------- evaluation
