@@ -21,6 +21,8 @@ Pretext heads act on the pooled backbone features; order heads on concatenated c
 (:func:`~glocal.objectives.order_pair_batch`). Clips of different speed / direction stay
 mutual positives (invariance) while the heads keep that information (equivariance).
 After each step: EMA update of both key encoders, then the step's gathered keys enter the queues.
+Only active terms are computed: none of weight 0, no speed term with one speed, and no key
+forward or queue write when no active term reads them (V-V off, online V-A keys without queue rows).
 """
 
 from __future__ import annotations
