@@ -425,8 +425,9 @@ def test_chance_hint_suggests_dropping_the_va_queue_only_while_it_is_used() -> N
     one_second = hint(8)
     assert "va_queue" not in one_second and "more epochs" in one_second
     assert "method.va_keys=online" in one_second and "method.tau=0.07" in one_second and "2 s clips" in one_second
-    followed = hint(16, va_keys="online", tau=0.07)  # the settings it would suggest: only "more epochs" is left
-    assert "more epochs" in followed and not any(k in followed for k in ("va_keys", "tau", "2 s clips"))
+    assert "method.weight_pretext=0.1" in one_second  # the order tasks at full weight held the V-A term back
+    followed = hint(16, va_keys="online", tau=0.07, weight_pretext=0.1)  # all it would suggest: only "more epochs" left
+    assert "more epochs" in followed and not any(k in followed for k in ("va_keys", "tau", "2 s clips", "weight_pretext"))
 
 
 RECIPE = dict(n_speeds=1, reverse_p=0.0, weight_vv=0.0, nn_k=0, in_batch_negatives=True, va_queue=False,

@@ -202,10 +202,12 @@ class AVTS(Method):
             return dict(self.chance_hints)
         tries = [name for name, wanted in (("method.va_keys=online", cfg.va_keys != "online"),
                                            ("method.tau=0.07", cfg.tau > 0.07),
+                                           ("method.weight_pretext=0.1", cfg.weight_pretext > 0.1),
                                            ("2 s clips (data.clip_frames) and audio (method.audio_seconds)",
                                             self.data.clip_frames / self.data.fps < 2.0))
                  if wanted]
-        return {"loss_va": "more epochs first: in configs/real/avts.yaml it sat at chance until epoch 12 on one seed"
+        return {"loss_va": "more epochs first: in configs/real/avts.yaml it stays within 2 % of chance for the first 5-9 epochs "
+                           "(one seed of an earlier recipe until epoch 12)"
                            + (f"; then {', '.join(tries)}" if tries else "")
                            + ". Without the playback-speed cue a V-A term can only match what a clip and its audio "
                              "share (docs/methods_results.md \"Fifth round\")"}
