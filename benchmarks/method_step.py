@@ -6,7 +6,10 @@ samples of the recipe's dataset, decoded once), with the run's autocast (``train
 and the recipe's optimizer. After ``--warmup`` untimed steps per arm, the arms' timed steps are
 interleaved (round-robin), so a shared machine's changing load hits all alike. Reported per arm:
 median process CPU time and median wall time per step (CPU time is the figure to compare on a
-busy machine), and each arm's ratio to the first arm.
+busy machine), and each arm's ratio to the first arm. Beside them, what the data costs: the CPU
+time of producing one batch of samples in-process (decode, views, transforms; the loader's
+workers do this work in training), the median of ``--data-batches`` batches of other samples;
+on a machine whose cores the loader and the step share, the sum of both sets the pace.
 
     python benchmarks/real_parts.py ... (data first, see docs/real_parts.md), then:
     .venv/bin/python benchmarks/method_step.py --config configs/real/avts.yaml \\
@@ -46,10 +49,11 @@ class Step:
     def __init__(self, config: str, overrides: list[str], batch: dict[str, Any] | None) -> None:
         cfg = load_pretrain_config(config, overrides)
         torch.manual_seed(cfg.train.seed)
+        self.batch_size = cfg.train.batch_size
         self.method = build_method(cfg.method, cfg.data).train()
+        self.dataset = self.method.pretrain_dataset(seed=cfg.train.seed, augment_on_device=False)
         if batch is None:
-            ds = self.method.pretrain_dataset(seed=cfg.train.seed, augment_on_device=False)
-            batch = collate_samples([ds[i] for i in range(min(cfg.train.batch_size, len(ds)))])
+            batch = collate_samples([self.dataset[i] for i in range(min(self.batch_size, len(self.dataset)))])
         self.batch = batch
         self.dtype = resolve_precision(cfg.train.precision, torch.device("cpu"))
         self.opt = build_optimizer(self.method.parameters(), cfg.optim, cfg.train.batch_size)
@@ -66,6 +70,17 @@ class Step:
         return time.process_time() - c0, time.perf_counter() - t0
 
 
+def data_cpu(step: Step, batches: int) -> list[float]:
+    """Process CPU seconds to produce each of ``batches`` batches of samples in-process (the
+    samples after the timed batch, wrapping around the dataset)."""
+    n, out = len(step.dataset), []
+    for j in range(batches):
+        c0 = time.process_time()
+        collate_samples([step.dataset[(step.batch_size * (j + 1) + i) % n] for i in range(step.batch_size)])
+        out.append(time.process_time() - c0)
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True, help="a pretraining recipe (YAML)")
@@ -73,6 +88,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (CPU time counts every thread)")
+    ap.add_argument("--data-batches", type=int, default=3, help="batches of samples timed for the data cost (0: skip)")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -101,6 +117,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         out["arms"][name] = {"overrides": overrides, "cpu_s": c, "wall_s": w, "cpu_ratio": c / ref,
                              "cpu_samples": cpu[name]}
         print(f"{name:<44}{c:>11.3f}{w:>12.3f}{c / ref:>12.2f}")
+    if args.data_batches:
+        data = data_cpu(steps[arms[0][0]], args.data_batches)
+        out["data_cpu_s"] = statistics.median(data)
+        out["data_cpu_samples"] = data
+        print(f"{'data: one batch of samples, in-process':<44}{out['data_cpu_s']:>11.3f}")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
     return out

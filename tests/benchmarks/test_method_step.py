@@ -33,8 +33,10 @@ def test_two_arms_share_one_batch_and_report_cpu_time(tmp_path: Path) -> None:
     cfg.write_text(yaml.safe_dump(raw))
     out = tmp_path / "step.json"
     res = method_step.main(["--config", str(cfg), "--arm", "recipe=", "--arm", "keys=method.weight_vv=1e-9",
-                            "--iters", "2", "--warmup", "0", "--json", str(out)])
-    arms = json.loads(out.read_text())["arms"]
+                            "--iters", "2", "--warmup", "0", "--data-batches", "2", "--json", str(out)])
+    report = json.loads(out.read_text())
+    arms = report["arms"]
+    assert report["data_cpu_s"] > 0 and len(report["data_cpu_samples"]) == 2
     assert arms == json.loads(json.dumps(res["arms"]))
     assert arms["recipe"]["cpu_ratio"] == 1.0 and arms["keys"]["overrides"] == ["method.weight_vv=1e-9"]
     assert all(a["cpu_s"] > 0 and a["wall_s"] > 0 and len(a["cpu_samples"]) == 2 for a in arms.values())
