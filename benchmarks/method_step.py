@@ -11,9 +11,9 @@ time of producing one batch of samples in-process (decode, views, transforms; th
 workers do this work in training), the median of ``--data-batches`` batches of other samples;
 on a machine whose cores the loader and the step share, the sum of both sets the pace.
 
-    python benchmarks/real_parts.py ... (data first, see docs/real_parts.md), then:
-    .venv/bin/python benchmarks/method_step.py --config configs/real/avts.yaml \\
-        --arm "recipe=" --arm "with keys and V-V (weight 1e-9)=method.weight_vv=1e-9" --threads 1
+    python benchmarks/data/real_parts.py --out data/rp_big --object-size 0.3,0.5 --plants 0,1
+    python benchmarks/method_step.py --config configs/real/avts.yaml --arm "recipe=" \\
+        --arm "recipe + EMA keys and V-V at weight 1e-9=method.weight_vv=1e-9" --iters 7
 """
 
 from __future__ import annotations

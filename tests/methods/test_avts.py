@@ -475,6 +475,9 @@ def test_switched_off_terms_are_not_computed_and_the_gradients_are_unchanged() -
     assert terms == {"loss_va", "loss_dir_v", "loss_dir_a", "loss_order_vv", "loss_order_aa", "loss_order_va"}
     assert set(m.loss_chance(batch)) == terms
     out["loss"].backward()
+    # DDP's contract (find_unused_parameters off): every parameter that requires a gradient gets one
+    idle = [n for n, p in m.named_parameters() if p.requires_grad and p.grad is None]
+    assert idle == [] and not any(p.requires_grad for p in m.heads["speed_v"].parameters())
     fast = {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}
     m.zero_grad(set_to_none=True)
     ref = _all_terms_total(m, batch)

@@ -240,6 +240,8 @@ class AVTS(Method):
         heads["order_aa"] = _classifier(2 * ca, h, 2 + extra)
         heads["order_va"] = _classifier(cv + ca, h, (3 if cfg.order_va_sync else 2) + extra)
         self.heads = nn.ModuleDict(heads)
+        for name, head in self.heads.items():  # a head without a term gets no gradient: keep it out of
+            head.requires_grad_(name in self._pretext_weights())  # DDP's reduction and the optimizer
 
     # ---------------------------------------------------------------- data hooks
     def build_sampler(self) -> SpeedDirectionSampler:
