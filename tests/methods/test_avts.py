@@ -434,6 +434,14 @@ RECIPE = dict(n_speeds=1, reverse_p=0.0, weight_vv=0.0, nn_k=0, in_batch_negativ
               va_keys="online", weight_order_vv=0.5)  # configs/real/avts.yaml's switches
 
 
+def _one_speed_batch() -> dict[str, torch.Tensor]:
+    """:func:`_batch` as the recipe's sampler draws it: one speed (class 0), forward only."""
+    batch = _batch()
+    for key in ("target/speed_a", "target/speed_b", "target/dir_a", "target/dir_b"):
+        batch[key] = torch.zeros(B, dtype=torch.long)
+    return batch
+
+
 def _all_terms_total(m: AVTS, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """The objective as every term is defined, switched-off ones included with weight 0 (a slow reference)."""
     cfg = m.cfg
@@ -448,23 +456,19 @@ def _all_terms_total(m: AVTS, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     loss_va = 0.25 * sum(m._contrast(z_v[s], z_a[s], m.audio_queue, m.video_queue, False, False)
                          + m._contrast(z_a[s], z_v[s], m.video_queue, m.audio_queue, False, False)
                          for s in (slice(0, b), slice(b, 2 * b)))
-    pre = m._pretext(f_v, f_a, batch, set(m.heads))
+    pre = m._pretext(f_v, f_a, batch)
     w = {"speed_v": cfg.weight_speed, "speed_a": cfg.weight_speed, "dir_v": cfg.weight_direction,
          "dir_a": cfg.weight_direction, "order_vv": cfg.weight_order_vv, "order_aa": cfg.weight_order_aa,
          "order_va": cfg.weight_order_va}
     return cfg.weight_vv * loss_vv + cfg.weight_va * loss_va + cfg.weight_pretext * sum(w[n] * v for n, v in pre.items())
 
 
-def test_switched_off_terms_are_not_computed_and_the_gradients_are_unchanged() -> None:
+def test_keys_skipped_switched_off_terms_unreported_and_the_gradients_unchanged() -> None:
     """configs/real/avts.yaml: no V-V, online V-A keys without queue rows, one speed. The key
     encoders are not run, the queues stay empty, loss_vv and the one-class speed terms are neither
     in the losses nor in the chance levels; the loss and every online gradient equal those of the
     objective with every term computed (weight 0 for the switched-off ones)."""
-    batch = _batch()
-    batch["target/speed_a"] = torch.zeros(B, dtype=torch.long)  # one speed: class 0
-    batch["target/speed_b"] = torch.zeros(B, dtype=torch.long)
-    batch["target/dir_a"] = torch.zeros(B, dtype=torch.long)  # reverse_p 0: forward only
-    batch["target/dir_b"] = torch.zeros(B, dtype=torch.long)
+    batch = _one_speed_batch()
     m = _method(**RECIPE).eval()  # eval: BatchNorm without batch statistics, so the two passes match
     calls = []
     for key in (m.video_key, m.audio_key):
@@ -477,7 +481,7 @@ def test_switched_off_terms_are_not_computed_and_the_gradients_are_unchanged() -
     out["loss"].backward()
     # DDP's contract (find_unused_parameters off): every parameter that requires a gradient gets one
     idle = [n for n, p in m.named_parameters() if p.requires_grad and p.grad is None]
-    assert idle == [] and not any(p.requires_grad for p in m.heads["speed_v"].parameters())
+    assert idle == []  # the weight-0 and one-class heads too: the same parameter set in every config
     fast = {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}
     m.zero_grad(set_to_none=True)
     ref = _all_terms_total(m, batch)
@@ -494,6 +498,14 @@ def test_keys_and_queues_run_whenever_a_term_reads_them() -> None:
         m = _method(**{**RECIPE, **kw})
         calls = []
         m.video_key.register_forward_hook(lambda *a: calls.append(1))
-        out = m.training_losses(_batch())
+        out = m.training_losses(_one_speed_batch())
         assert calls and m.video_queue.num_staged == 2 * B, kw
         assert ("loss_vv" in out) == (kw.get("weight_vv", 0) > 0), kw
+
+
+def test_a_weight_0_head_is_not_reported_but_stays_in_the_graph() -> None:
+    m = _method(**{**RECIPE, "weight_order_aa": 0.0})
+    out = m.training_losses(_one_speed_batch())
+    assert "loss_order_aa" not in out and "loss_order_aa" not in m.loss_chance(_one_speed_batch())
+    out["loss"].backward()
+    assert all(p.grad is not None for p in m.heads["order_aa"].parameters())  # DDP sees every parameter

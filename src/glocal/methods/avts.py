@@ -21,8 +21,8 @@ Pretext heads act on the pooled backbone features; order heads on concatenated c
 (:func:`~glocal.objectives.order_pair_batch`). Clips of different speed / direction stay
 mutual positives (invariance) while the heads keep that information (equivariance).
 After each step: EMA update of both key encoders, then the step's gathered keys enter the queues.
-Only active terms are computed: none of weight 0, no speed term with one speed, and no key
-forward or queue write when no active term reads them (V-V off, online V-A keys without queue rows).
+The keys, the V-V term and the queue writes are skipped when nothing reads them (V-V off, online
+V-A keys without queue rows); terms of weight 0 and one-class speed terms are not reported.
 """
 
 from __future__ import annotations
@@ -240,8 +240,6 @@ class AVTS(Method):
         heads["order_aa"] = _classifier(2 * ca, h, 2 + extra)
         heads["order_va"] = _classifier(cv + ca, h, (3 if cfg.order_va_sync else 2) + extra)
         self.heads = nn.ModuleDict(heads)
-        for name, head in self.heads.items():  # a head without a term gets no gradient: keep it out of
-            head.requires_grad_(name in self._pretext_weights())  # DDP's reduction and the optimizer
 
     # ---------------------------------------------------------------- data hooks
     def build_sampler(self) -> SpeedDirectionSampler:
@@ -289,9 +287,10 @@ class AVTS(Method):
         return nn_augmented_nce(q, k, key_queue.queue, nn_idx, tau=cfg.tau, nn_positives=cfg.nn_positives,
                                 in_batch_negatives=cfg.in_batch_negatives, gather=cfg.gather_negatives)
 
-    def _pretext(self, f_v: Tensor, f_a: Tensor, batch: dict[str, Any], names: set[str]) -> dict[str, Tensor]:
-        """Speed / direction / order cross-entropies from backbone features ``(2B, C)`` (clips a then b),
-        for the heads in ``names`` only."""
+    def _pretext(self, f_v: Tensor, f_a: Tensor, batch: dict[str, Any]) -> dict[str, Tensor]:
+        """Speed / direction / order cross-entropies from backbone features ``(2B, C)`` (clips a then b).
+        Every head's term, weight 0 or not: each head stays in the graph, so DDP (without
+        ``find_unused_parameters``) and the optimizer see the same parameters in every config."""
         b = f_v.shape[0] // 2
         speed = torch.cat([batch["target/speed_a"], batch["target/speed_b"]]).long()  # (2B,)
         back = torch.cat([batch["target/dir_a"], batch["target/dir_b"]]).long()
@@ -301,41 +300,48 @@ class AVTS(Method):
         terms: dict[str, Tensor] = {}
         for mod, f in (("v", f_v), ("a", f_a)):
             for task in ("speed_dir",) if self.cfg.speed_direction == "joint" else ("speed", "dir"):
-                if f"{task}_{mod}" in names:
-                    terms[f"{task}_{mod}"] = F.cross_entropy(self.heads[f"{task}_{mod}"](f).float(), labels[task])
+                terms[f"{task}_{mod}"] = F.cross_entropy(self.heads[f"{task}_{mod}"](f).float(), labels[task])
         for name, first, second, sync in (("vv", f_v, f_v, False), ("aa", f_a, f_a, False),
                                           ("va", f_v, f_a, self.cfg.order_va_sync)):
-            if f"order_{name}" not in names:
-                continue
             pairs, order = order_pair_batch(first[:b], first[b:], second[:b], second[b:], order_ab, sync=sync,
                                             overlap=overlap)
             terms[f"order_{name}"] = F.cross_entropy(self.heads[f"order_{name}"](pairs).float(), order)
         return terms
 
     def _uses_keys(self) -> bool:
-        """Whether any active term reads the EMA key encoders or the queues: V-V (``weight_vv > 0``),
-        or V-A with ``va_keys: momentum`` or with queue rows. Otherwise (``configs/real/avts.yaml``)
-        the keys are not computed and the queues stay empty: the same gradients, one forward of
-        each encoder less per step (``benchmarks/method_step.py``)."""
+        """Whether a term reads the EMA key encoders or the queues: V-V (``weight_vv > 0``), or the
+        V-A terms with ``va_keys: momentum`` or with queue rows. Otherwise (``configs/real/avts.yaml``)
+        neither the keys nor the V-V term are computed and the queues stay empty: the same
+        gradients (V-V adds no parameter to the graph that V-A lacks), one forward of each encoder
+        less per step (``benchmarks/method_step.py``)."""
         cfg = self.cfg
-        return cfg.weight_vv > 0 or (cfg.weight_va > 0 and (cfg.va_keys == "momentum" or cfg.va_queue))
+        return cfg.weight_vv > 0 or cfg.va_keys == "momentum" or cfg.va_queue
 
     def _pretext_weights(self) -> dict[str, float]:
-        """Weight of each pretext head's term inside ``L_pre``; only heads that train something:
-        no term when ``weight_pretext`` or its own weight is 0, and no speed term with
-        ``n_speeds: 1`` (one class: the cross-entropy is identically 0)."""
+        """Weight of each pretext head's term inside ``L_pre`` (every head, 0 included)."""
         cfg = self.cfg
-        if cfg.weight_pretext == 0:
-            return {}
-        speed = cfg.weight_speed if cfg.n_speeds > 1 else 0.0
-        w = {"speed_v": speed, "speed_a": speed, "speed_dir_v": cfg.weight_speed, "speed_dir_a": cfg.weight_speed,
-             "dir_v": cfg.weight_direction, "dir_a": cfg.weight_direction,
+        w = {"speed_v": cfg.weight_speed, "speed_a": cfg.weight_speed, "speed_dir_v": cfg.weight_speed,
+             "speed_dir_a": cfg.weight_speed, "dir_v": cfg.weight_direction, "dir_a": cfg.weight_direction,
              "order_vv": cfg.weight_order_vv, "order_aa": cfg.weight_order_aa, "order_va": cfg.weight_order_va}
-        return {name: w[name] for name in self.heads if w[name] > 0}
+        return {name: w[name] for name in self.heads}
+
+    def _reported(self) -> set[str]:
+        """Terms that train something, the ones logged and checked against chance: ``loss_vv`` /
+        ``loss_va`` with weight > 0, each pretext head with ``weight_pretext`` and its own weight
+        > 0, and no speed term with ``n_speeds: 1`` (one class: identically 0). The others are
+        computed at weight 0 (so their parameters stay in the graph) but not reported, so no
+        warning says that a switched-off term sits at chance."""
+        cfg = self.cfg
+        out = {name for name, w in (("loss_vv", cfg.weight_vv), ("loss_va", cfg.weight_va)) if w > 0}
+        if cfg.weight_pretext > 0:
+            one_speed = cfg.n_speeds == 1 and cfg.speed_direction == "separate"
+            out |= {f"loss_{name}" for name, w in self._pretext_weights().items()
+                    if w > 0 and not (one_speed and name.startswith("speed_"))}
+        return out
 
     def training_losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
-        """The weighted sum of the active terms (a term whose weight is 0 is neither computed nor
-        reported, so no warning says that a switched-off term sits at chance)."""
+        """The weighted sum of the terms; only :meth:`_reported` terms are returned beside ``loss``.
+        The keys and the V-V term are computed only when used (:meth:`_uses_keys`)."""
         cfg = self.cfg
         video = torch.cat([batch["a/video"], batch["b/video"]])  # (2B, 3, T, H, W): clips a then b
         audio = torch.cat([batch["a/audio"], batch["b/audio"]])  # (2B, N)
@@ -343,48 +349,45 @@ class AVTS(Method):
         f_v, z_v = self.video(video)  # (2B, C_v), (2B, D)
         f_a, z_a = self.audio(audio)
         z_v, z_a = z_v.float(), z_a.float()
-        k_v = k_a = None
-        if self._uses_keys():
+        keys = self._uses_keys()
+        if keys:
             k_v = self.video_key(video)[1].float()  # no gradients
             k_a = self.audio_key(audio)[1].float()
         qv, qa = self.video_queue, self.audio_queue
         nn = self._neighbours_active()
-        out: dict[str, Tensor] = {}
-        total = z_v.new_zeros(())
+        terms: dict[str, Tensor] = {}
         diag: dict[str, Tensor] = {"feat/video": f_v[:b].float()}
         with fp32(video.device):
-            if cfg.weight_vv > 0:
+            if keys:
                 # V-V: clip a's query vs clip b's key and vice versa; same-video keys never negatives
-                loss_vv = 0.5 * (self._contrast(z_v[:b], k_v[b:], qv, qv, nn)
-                                 + self._contrast(z_v[b:], k_v[:b], qv, qv, nn))
-                total = total + cfg.weight_vv * loss_vv
-                out["loss_vv"] = loss_vv.detach()
+                terms["loss_vv"] = 0.5 * (self._contrast(z_v[:b], k_v[b:], qv, qv, nn)
+                                          + self._contrast(z_v[b:], k_v[:b], qv, qv, nn))
                 diag["pair/loss_vv"] = torch.stack([z_v[:b], k_v[b:]])
-            if cfg.weight_va > 0:
-                # V-A keys: the EMA embeddings, or the online ones (gradients reach both encoders)
-                kv_va, ka_va = (z_v, z_a) if cfg.va_keys == "online" else (k_v, k_a)
-                # V-A / A-V: each clip against its own (co-located, equally transformed) audio, or
-                # with va_pairs=cross_clip against the other clip's (a's video with b's audio, ...)
-                if cfg.va_pairs == "cross_clip":
-                    ka_va, kv_va = _swap_clips(ka_va), _swap_clips(kv_va)
-                loss_va = 0.25 * sum(
-                    self._contrast(z_v[s], ka_va[s], qa, qv, nn, cfg.va_queue)
-                    + self._contrast(z_a[s], kv_va[s], qv, qa, nn, cfg.va_queue)
-                    for s in (slice(0, b), slice(b, 2 * b))
-                )
-                total = total + cfg.weight_va * loss_va
-                out["loss_va"] = loss_va.detach()
-                diag["pair/loss_va"] = torch.stack([z_v, ka_va])
-            weights = self._pretext_weights()
-            if weights:
-                pre = self._pretext(f_v.float(), f_a.float(), batch, set(weights))
-                loss_pre = sum(weights[name] * value for name, value in pre.items())
-                total = total + cfg.weight_pretext * loss_pre
-                out.update({f"loss_{name}": value.detach() for name, value in pre.items()})
-        if k_v is not None:
+            # V-A keys: the EMA embeddings, or the online ones (gradients reach both encoders)
+            kv_va, ka_va = (z_v, z_a) if cfg.va_keys == "online" else (k_v, k_a)
+            # V-A / A-V: each clip against its own (co-located, equally transformed) audio, or
+            # with va_pairs=cross_clip against the other clip's (a's video with b's audio, ...)
+            if cfg.va_pairs == "cross_clip":
+                ka_va, kv_va = _swap_clips(ka_va), _swap_clips(kv_va)
+            terms["loss_va"] = 0.25 * sum(
+                self._contrast(z_v[s], ka_va[s], qa, qv, nn, cfg.va_queue)
+                + self._contrast(z_a[s], kv_va[s], qv, qa, nn, cfg.va_queue)
+                for s in (slice(0, b), slice(b, 2 * b))
+            )
+            diag["pair/loss_va"] = torch.stack([z_v, ka_va])
+            pre = self._pretext(f_v.float(), f_a.float(), batch)
+        w = self._pretext_weights()
+        loss_pre = sum(w[name] * value for name, value in pre.items())
+        if keys:
             self.video_queue.stage(k_v)  # rows aligned across the two queues: clip a keys, then clip b keys
             self.audio_queue.stage(k_a)
-        out = {"loss": total, **out}
+        total = cfg.weight_va * terms["loss_va"]
+        if keys:  # summed in the order w_vv L_vv + w_va L_va + w_pre L_pre, as without the skip
+            total = cfg.weight_vv * terms["loss_vv"] + total
+        total = total + cfg.weight_pretext * loss_pre
+        terms.update({f"loss_{name}": value for name, value in pre.items()})
+        reported = self._reported()
+        out = {"loss": total, **{k: v.detach() for k, v in terms.items() if k in reported}}
         out.update(diag_entries(**diag))
         return out
 
@@ -399,11 +402,10 @@ class AVTS(Method):
         c = nn_augmented_chance(n_keys, cfg.queue_size, m, nn_positives=cfg.nn_positives,
                                 in_batch_negatives=cfg.in_batch_negatives)
         c_va = c if cfg.va_queue else nn_augmented_chance(n_keys, 0, 0, in_batch_negatives=True)
-        out = {name: value for name, value, weight in (("loss_vv", c, cfg.weight_vv), ("loss_va", c_va, cfg.weight_va))
-               if weight > 0}
-        out.update({f"loss_{name}": cross_entropy_chance(num_outputs(self.heads[name]))
-                    for name in self._pretext_weights()})
-        return out
+        out = {"loss_vv": c, "loss_va": c_va}
+        out.update({f"loss_{name}": cross_entropy_chance(num_outputs(head)) for name, head in self.heads.items()})
+        reported = self._reported()
+        return {name: value for name, value in out.items() if name in reported}
 
     # ---------------------------------------------------------------- evaluation
     def video_features(self, video: Tensor) -> Tensor:
