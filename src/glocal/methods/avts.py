@@ -296,16 +296,19 @@ class AVTS(Method):
         back = torch.cat([batch["target/dir_a"], batch["target/dir_b"]]).long()
         order_ab = batch["target/order_ab"]
         overlap = batch["target/overlap_ab"] if self.cfg.order_overlap_class else None
-        labels = {"speed": speed, "dir": back, "speed_dir": speed_direction_labels(speed, back)}
         terms: dict[str, Tensor] = {}
         for mod, f in (("v", f_v), ("a", f_a)):
-            for task in ("speed_dir",) if self.cfg.speed_direction == "joint" else ("speed", "dir"):
-                terms[f"{task}_{mod}"] = F.cross_entropy(self.heads[f"{task}_{mod}"](f).float(), labels[task])
+            if self.cfg.speed_direction == "joint":
+                joint = speed_direction_labels(speed, back)
+                terms[f"speed_dir_{mod}"] = F.cross_entropy(self.heads[f"speed_dir_{mod}"](f).float(), joint)
+            else:
+                terms[f"speed_{mod}"] = F.cross_entropy(self.heads[f"speed_{mod}"](f).float(), speed)
+                terms[f"dir_{mod}"] = F.cross_entropy(self.heads[f"dir_{mod}"](f).float(), back)
         for name, first, second, sync in (("vv", f_v, f_v, False), ("aa", f_a, f_a, False),
                                           ("va", f_v, f_a, self.cfg.order_va_sync)):
-            pairs, order = order_pair_batch(first[:b], first[b:], second[:b], second[b:], order_ab, sync=sync,
-                                            overlap=overlap)
-            terms[f"order_{name}"] = F.cross_entropy(self.heads[f"order_{name}"](pairs).float(), order)
+            pairs, labels = order_pair_batch(first[:b], first[b:], second[:b], second[b:], order_ab, sync=sync,
+                                             overlap=overlap)
+            terms[f"order_{name}"] = F.cross_entropy(self.heads[f"order_{name}"](pairs).float(), labels)
         return terms
 
     def _uses_keys(self) -> bool:
