@@ -312,6 +312,10 @@ def test_weights_and_config_checks() -> None:
         (dict(weight_vv=0.0, weight_va=0.0, weight_pretext=0.0), "nothing to train"),
         (dict(weight_vv=0.0, weight_va=0.0, n_speeds=1, weight_direction=0.0, weight_order_vv=0.0,
               weight_order_aa=0.0, weight_order_va=0.0), "nothing to train"),  # only a one-class speed head
+        (dict(weight_vv=0.0, weight_va=0.0, n_speeds=1, reverse_p=0.0, weight_order_vv=0.0,
+              weight_order_aa=0.0, weight_order_va=0.0), "nothing to train"),  # one-class speed and direction
+        (dict(weight_vv=0.0, weight_va=0.0, n_speeds=1, reverse_p=1.0, speed_direction="joint",
+              weight_order_vv=0.0, weight_order_aa=0.0, weight_order_va=0.0), "nothing to train"),
         (dict(weight_order_va=-1.0), "weight_order_va"),
         (dict(nn_anchor="both"), "nn_anchor"),
         (dict(n_speeds=0), "n_speeds"),
@@ -476,7 +480,7 @@ def test_keys_skipped_switched_off_terms_unreported_and_the_gradients_unchanged(
     out = m.training_losses(batch)
     assert calls == [] and m.video_queue.num_staged == 0 and m.audio_queue.num_staged == 0
     terms = {k for k in out if k.startswith("loss_")}
-    assert terms == {"loss_va", "loss_dir_v", "loss_dir_a", "loss_order_vv", "loss_order_aa", "loss_order_va"}
+    assert terms == {"loss_va", "loss_order_vv", "loss_order_aa", "loss_order_va"}  # reverse_p 0: one direction
     assert set(m.loss_chance(batch)) == terms
     out["loss"].backward()
     # DDP's contract (find_unused_parameters off): every parameter that requires a gradient gets one
@@ -509,3 +513,27 @@ def test_a_weight_0_head_is_not_reported_but_stays_in_the_graph() -> None:
     assert "loss_order_aa" not in out and "loss_order_aa" not in m.loss_chance(_one_speed_batch())
     out["loss"].backward()
     assert all(p.grad is not None for p in m.heads["order_aa"].parameters())  # DDP sees every parameter
+
+
+@pytest.mark.parametrize("kw, reported", [
+    (dict(reverse_p=0.5), {"loss_dir_v", "loss_dir_a"}),  # two directions: trains, reported
+    (dict(reverse_p=1.0), set()),  # always reversed: one class
+    (dict(n_speeds=2), {"loss_speed_v", "loss_speed_a"}),
+    (dict(speed_direction="joint"), set()),  # one speed, one direction: one joint class
+    (dict(speed_direction="joint", reverse_p=0.5), {"loss_speed_dir_v", "loss_speed_dir_a"}),
+])
+def test_only_pretext_heads_of_two_or_more_classes_are_reported(kw, reported) -> None:
+    """A head whose target has one class (its loss goes to 0 within an epoch) trains nothing the
+    log should show: it is neither among the losses nor checked against chance."""
+    m = _method(**{**RECIPE, **kw})
+    m.cfg.validate()
+    batch = _batch()  # targets as the sampler would draw them under these switches
+    for key in ("target/speed_a", "target/speed_b"):
+        batch[key] = batch[key] % m.cfg.n_speeds
+    if m.cfg.reverse_p in (0.0, 1.0):
+        for key in ("target/dir_a", "target/dir_b"):
+            batch[key] = torch.full((B,), int(m.cfg.reverse_p), dtype=torch.long)
+    out = m.training_losses(batch)
+    pretext = {k for k in out if k.startswith(("loss_speed", "loss_dir"))}
+    assert pretext == reported and set(m.loss_chance(batch)) & {"loss_speed_v", "loss_dir_v", "loss_speed_dir_v"} \
+        == {k for k in reported if k.endswith("_v")}

@@ -38,3 +38,22 @@ def test_chance_and_diagnostic_entries(name):
             assert value.dim() == 3 and value.shape[0] == 2, key
         if key.startswith("attn/"):
             assert torch.allclose(value.sum(dim=1), torch.ones(value.shape[0]), atol=1e-5)
+
+
+@pytest.mark.parametrize("name, weight, term", [
+    ("test_glcm", "weight_local", "loss_local"), ("test_glcm", "weight_global", "loss_global"),
+    ("test_vclr", "weight_order", "loss_order"), ("test_ctrlaug", "weight_order", "loss_order"),
+    ("test_ctrlaug", "weight_inst", "loss_inst"),
+])
+def test_a_term_of_weight_0_keeps_its_value_but_loses_its_chance_level(name, weight, term):
+    """The trainer checks only :meth:`trained_loss_chance`: a switched-off term is still logged
+    (its value is computed) but never reported as "still at chance"."""
+    mod = importlib.import_module(name)
+    torch.manual_seed(0)
+    m, batch = mod._method(), mod._batch()
+    assert term in m.trained_loss_chance(batch) and m.trained_loss_chance(batch) == m.loss_chance(batch)
+    setattr(m.cfg, weight, 0.0)
+    out = m.training_losses(batch)
+    trained = m.trained_loss_chance(batch)
+    assert term in out and term not in trained
+    assert trained == {k: v for k, v in m.loss_chance(batch).items() if k != term}

@@ -116,6 +116,19 @@ def test_engine_logs_diagnostic_columns_and_warns_at_chance(tmp_path, tiny_confi
     assert plot_run(tmp_path / "run").stat().st_size > 0  # chance lines + diagnostic panels render
 
 
+def test_a_term_of_weight_0_is_logged_but_never_called_at_chance(tmp_path, tiny_config, capsys):
+    """GLCM global-only (``method.weight_local=0``): the local loss is still logged, but it has no
+    chance level, so no "still at chance" warning names a term the run does not train."""
+    cfg = tiny_config(tmp_path / "run", method={"weight_local": 0.0}, epochs=1, chance_warn_epochs=1,
+                      chance_tolerance=1.0)
+    pretrain(cfg)
+    out = capsys.readouterr().out
+    step = _rows(tmp_path / "run" / "log.csv")[0]
+    assert step["loss_local"] != "" and "loss_local/chance" not in step and "loss_global/chance" in step
+    assert "warning: loss_global is still at chance" in out  # the trained term is still checked
+    assert "loss_local is still at chance" not in out and "loss_local " not in out  # no per-term chance line
+
+
 def test_engine_without_labels_or_diagnostics(tmp_path, tiny_config, capsys):
     pretrain(tiny_config(tmp_path / "run", epochs=1, diagnostics=False, online_probe=False))
     epoch = _rows(tmp_path / "run" / "epochs.csv")[-1]

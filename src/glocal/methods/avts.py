@@ -151,12 +151,14 @@ class AVTSConfig(VideoEncoderConfig):
             raise ConfigError("method.va_queue=false needs method.in_batch_negatives=true (the V-A terms would have no negatives)")
         if self.gather_negatives and not self.in_batch_negatives:
             raise ConfigError("method.gather_negatives=true needs method.in_batch_negatives=true (nothing to gather)")
-        speed_trains = self.n_speeds > 1 or self.speed_direction == "joint"
-        heads = (self.weight_speed * speed_trains, self.weight_direction, self.weight_order_vv,
+        direction_trains = 0.0 < self.reverse_p < 1.0  # reverse_p 0 or 1: one direction, one class
+        speed_trains = self.n_speeds > 1 or (self.speed_direction == "joint" and direction_trains)
+        heads = (self.weight_speed * speed_trains, self.weight_direction * direction_trains, self.weight_order_vv,
                  self.weight_order_aa, self.weight_order_va)
         if self.weight_vv + self.weight_va == 0 and (self.weight_pretext == 0 or not any(heads)):
             raise ConfigError("method.weight_vv and weight_va are 0 and no pretext head trains (weight_pretext, or "
-                              "every head's weight, is 0; the speed head needs n_speeds > 1): nothing to train")
+                              "every head's weight, is 0; the speed head needs n_speeds > 1, the direction head "
+                              "0 < reverse_p < 1): nothing to train")
 
 
 def _upgrade_fill_count(module: nn.Module, state: dict[str, Any], prefix: str, *args: Any) -> None:
@@ -331,15 +333,19 @@ class AVTS(Method):
     def _reported(self) -> set[str]:
         """Terms that train something, the ones logged and checked against chance: ``loss_vv`` /
         ``loss_va`` with weight > 0, each pretext head with ``weight_pretext`` and its own weight
-        > 0, and no speed term with ``n_speeds: 1`` (one class: identically 0). The others are
+        > 0, and no term of one class (identically 0 after a few steps): no speed term with
+        ``n_speeds: 1``, no direction term with ``reverse_p`` 0 or 1, no joint speed-direction term
+        with both. The others are
         computed at weight 0 (so their parameters stay in the graph) but not reported, so no
         warning says that a switched-off term sits at chance."""
         cfg = self.cfg
         out = {name for name, w in (("loss_vv", cfg.weight_vv), ("loss_va", cfg.weight_va)) if w > 0}
         if cfg.weight_pretext > 0:
-            one_speed = cfg.n_speeds == 1 and cfg.speed_direction == "separate"
+            one_speed, one_dir = cfg.n_speeds == 1, cfg.reverse_p in (0.0, 1.0)
+            one_class = {"speed_v": one_speed, "speed_a": one_speed, "dir_v": one_dir, "dir_a": one_dir,
+                         "speed_dir_v": one_speed and one_dir, "speed_dir_a": one_speed and one_dir}
             out |= {f"loss_{name}" for name, w in self._pretext_weights().items()
-                    if w > 0 and not (one_speed and name.startswith("speed_"))}
+                    if w > 0 and not one_class.get(name, False)}
         return out
 
     def training_losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:

@@ -148,6 +148,19 @@ class Method(nn.Module):
         adversarial ones) are left out. Reads only shapes and config: no host sync."""
         return {}
 
+    def term_weights(self) -> dict[str, float]:
+        """Weight of each logged loss term inside ``"loss"``, for the terms a config can switch off
+        (default: none listed, every term trains). A term of weight 0 is still logged but has no
+        chance level (:meth:`trained_loss_chance`), so no "still at chance" warning is printed for
+        a term the run does not train."""
+        return {}
+
+    def trained_loss_chance(self, batch: dict[str, Any]) -> dict[str, float]:
+        """:meth:`loss_chance` of the terms that train (:meth:`term_weights` > 0): what the trainer
+        logs as ``<term>/chance`` and checks for "still at chance". No host sync."""
+        weights = self.term_weights()
+        return {term: c for term, c in self.loss_chance(batch).items() if weights.get(term, 1.0) > 0}
+
     def active_chance_hints(self) -> dict[str, str]:
         """The advice to print beside a term stuck at chance, for this method's config (default:
         :attr:`chance_hints`; a method drops the hints its config already follows)."""

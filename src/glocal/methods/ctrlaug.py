@@ -256,6 +256,12 @@ class CtrlAug(Method):
         }))
         return out
 
+    def term_weights(self) -> dict[str, float]:
+        """The four terms' weights (``method.weight_inst`` ... ``weight_order``)."""
+        cfg = self.cfg
+        return {"loss_inst": cfg.weight_inst, "loss_region": cfg.weight_region, "loss_mi": cfg.weight_mi,
+                "loss_order": cfg.weight_order}
+
     def loss_chance(self, batch: dict[str, Any]) -> dict[str, float]:
         """Constant-score levels: instance ``ln B`` (``B`` globals; all ranks' with gather), region
         ``ln(G + negatives)`` (``G`` own cells; ``cells``: ``(B-1)·G``, ``pooled``: ``B-1`` other

@@ -194,6 +194,10 @@ class GLCM(Method):
         }))
         return out
 
+    def term_weights(self) -> dict[str, float]:
+        """``weight_global`` / ``weight_local`` (``method.weight_local=0``: a global-only run)."""
+        return {"loss_global": self.cfg.weight_global, "loss_local": self.cfg.weight_local}
+
     def loss_chance(self, batch: dict[str, Any]) -> dict[str, float]:
         """Symmetric MIL-NCE at constant scores: global ``ln 2B``, local ``ln 2BT`` (``B`` = clips
         contrasted: all ranks' with ``gather_negatives``; ``T`` = clip frames)."""

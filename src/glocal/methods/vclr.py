@@ -232,6 +232,12 @@ class VCLR(Method):
                                    "pair/loss_inter": torch.stack([q_inter, k_inter[:, 0]]), "feat/video": f_anchor}))
         return out
 
+    def term_weights(self) -> dict[str, float]:
+        """The four terms' weights (``method.weight_inter`` ... ``weight_segment``)."""
+        cfg = self.cfg
+        return {"loss_inter": cfg.weight_inter, "loss_intra": cfg.weight_intra, "loss_order": cfg.weight_order,
+                "loss_segment": cfg.weight_segment}
+
     def loss_chance(self, batch: dict[str, Any]) -> dict[str, float]:
         """Constant-score levels: inter ``ln(1 + K)`` per row, intra ``ln 2`` (pairwise) or
         ``ln K_seg`` (joint), segment ``ln(1 + K)``, order ``ln 4``."""

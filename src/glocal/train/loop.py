@@ -549,7 +549,7 @@ class Trainer:
             # ---- end of an optimizer step
             norm_t = self._grad_norm()
             terms, grad_norm, stop_now = self._read_step(sums, norm_t, stop.requested)  # the one host sync
-            chance = self.method.loss_chance(batch) if self.diag is not None else {}
+            chance = self.method.trained_loss_chance(batch) if self.diag is not None else {}
             lr = self.optimizer.param_groups[0]["lr"]
             applied = self._optimizer_step(terms, grad_norm, norm_t, epoch)
             with warnings.catch_warnings():  # a skipped first step is intended, not an ordering mistake
