@@ -151,8 +151,11 @@ class AVTSConfig(VideoEncoderConfig):
             raise ConfigError("method.va_queue=false needs method.in_batch_negatives=true (the V-A terms would have no negatives)")
         if self.gather_negatives and not self.in_batch_negatives:
             raise ConfigError("method.gather_negatives=true needs method.in_batch_negatives=true (nothing to gather)")
-        direction_trains = 0.0 < self.reverse_p < 1.0  # reverse_p 0 or 1: one direction, one class
-        speed_trains = self.n_speeds > 1 or (self.speed_direction == "joint" and direction_trains)
+        two_dirs = 0.0 < self.reverse_p < 1.0  # reverse_p 0 or 1: one direction, one class
+        if self.speed_direction == "joint":  # one head over (speed, direction), weighted by weight_speed
+            speed_trains, direction_trains = self.n_speeds > 1 or two_dirs, False
+        else:
+            speed_trains, direction_trains = self.n_speeds > 1, two_dirs
         heads = (self.weight_speed * speed_trains, self.weight_direction * direction_trains, self.weight_order_vv,
                  self.weight_order_aa, self.weight_order_va)
         if self.weight_vv + self.weight_va == 0 and (self.weight_pretext == 0 or not any(heads)):
