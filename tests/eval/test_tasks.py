@@ -105,6 +105,29 @@ def test_localization_reports_pointing_oracle_and_small_object_warning(tiny_meth
     assert res["meta"]["gt_source"] == {"masks": 0, "boxes": res["meta"]["maps"]}
 
 
+def test_localization_warns_when_the_maps_point_worse_than_a_centre_point(tiny_method, make_ctx, capsys,
+                                                                           monkeypatch):
+    """Maps that always peak in the top-left corner: below the centre prior, so a warning names both
+    figures; the report carries it in meta.warnings. (The full-frame case in the next test: no warning.)"""
+    import torch
+
+    maps_of = tiny_method.localization_maps
+
+    def corner(video, audio):
+        maps, frames = maps_of(video, audio)
+        peak = torch.zeros_like(maps)
+        peak[..., 0, 0] = 1.0
+        return peak, frames
+
+    monkeypatch.setattr(tiny_method, "localization_maps", corner)
+    res = TASKS["localization"].run(tiny_method, make_ctx())
+    assert res["pointing"] < res["centre_pointing"]
+    err = capsys.readouterr().err
+    line = f"the map's peak lies on the source in {res['pointing']:.1%} of the maps, a fixed point at the frame " \
+           f"centre in {res['centre_pointing']:.1%}"
+    assert line in err and any(line in w for w in res["meta"]["warnings"])
+
+
 def test_localization_with_mask_ground_truth(tiny_world, tmp_path, tiny_method, make_ctx, capsys):
     """Masks drawn from the boxes give the boxes' scores; masks win over boxes; large masks: no warning."""
     import json

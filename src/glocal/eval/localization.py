@@ -42,7 +42,7 @@ from .localization_scores import (
     upsample,
 )
 
-__all__ = ["clip_box", "frame_gt", "LocalizationMaps", "collect_maps", "requires", "run", "SMALL_GT_AREA",
+__all__ = ["clip_box", "frame_gt", "LocalizationMaps", "collect_maps", "requires", "run", "centre_prior_warning", "SMALL_GT_AREA",
            "ORACLE_KEYS", "CENTRE_KEYS", "SUMMARY_KEYS"]
 
 #: below this mean ground-truth area fraction the median rule cannot reach cIoU 0.5 (cIoU <= 2 x area)
@@ -127,6 +127,13 @@ def small_object_warning(area: float, small_share: float, oracle_ciou: float) ->
             f"(oracle cIoU@0.5 = {oracle_ciou:.3f}): pointing accuracy and mass share are the meaningful figures")
 
 
+def centre_prior_warning(pointing: float, centre: float) -> str:
+    """The warning line printed when a model's pointing accuracy is below a fixed centre point's."""
+    return (f"[glocal] warning: localization: the map's peak lies on the source in {pointing:.1%} of the maps, a "
+            f"fixed point at the frame centre in {centre:.1%}: these maps do not localise better than a centre "
+            f"prior (compare pointing with the random-init twin's and with centre_pointing; docs/evaluation.md)")
+
+
 def run(method: Method, ctx: EvalContext) -> dict[str, Any]:
     """Every localisation score of the model's maps on the test split, beside the oracle and a centre prior."""
     maps = collect_maps(method, ctx)
@@ -147,6 +154,9 @@ def run(method: Method, ctx: EvalContext) -> dict[str, Any]:
     warnings = []
     if res["gt_area"] < SMALL_GT_AREA:
         warnings.append(small_object_warning(res["gt_area"], small_share, oracle["cIoU@0.5"]))
+        print(warnings[-1], file=sys.stderr)
+    if res["pointing"] < centre["pointing"]:
+        warnings.append(centre_prior_warning(res["pointing"], centre["pointing"]))
         print(warnings[-1], file=sys.stderr)
     res["meta"] = {"maps": int(len(gts)), "skipped_maps": maps.skipped, "box_merge": ctx.options.box_merge,
                    "map_size": list(maps.heat.shape[1:]), "gt_size": list(gts.shape[1:]),
