@@ -538,3 +538,14 @@ def test_only_pretext_heads_of_two_or_more_classes_are_reported(kw, reported) ->
     out = m.training_losses(batch)
     assert {k for k in out if k.startswith(("loss_speed", "loss_dir"))} == reported
     assert {k for k in m.loss_chance(batch) if k.startswith(("loss_speed", "loss_dir"))} == reported
+
+
+def test_term_weights_are_the_one_source_of_what_is_reported() -> None:
+    """The recipe's effective weights: V-V 0, one-class direction heads 0, order heads at a tenth
+    of their own weight; the reported terms and the shared trained_loss_chance follow them."""
+    m = _method(**{**RECIPE, "weight_pretext": 0.1})
+    w = m.term_weights()
+    assert w["loss_vv"] == 0.0 and w["loss_dir_v"] == 0.0 and w["loss_va"] == 1.0
+    assert w["loss_order_vv"] == pytest.approx(0.05) and w["loss_order_aa"] == pytest.approx(0.1)
+    batch = _one_speed_batch()
+    assert set(m.trained_loss_chance(batch)) == m._reported() == {k for k, v in w.items() if v > 0}

@@ -42,8 +42,8 @@ from .localization_scores import (
     upsample,
 )
 
-__all__ = ["clip_box", "frame_gt", "LocalizationMaps", "collect_maps", "requires", "run", "centre_prior_warning", "SMALL_GT_AREA",
-           "ORACLE_KEYS", "CENTRE_KEYS", "SUMMARY_KEYS"]
+__all__ = ["clip_box", "frame_gt", "LocalizationMaps", "collect_maps", "requires", "run", "centre_prior_warning",
+           "SMALL_GT_AREA", "ORACLE_KEYS", "CENTRE_KEYS", "SUMMARY_KEYS"]
 
 #: below this mean ground-truth area fraction the median rule cannot reach cIoU 0.5 (cIoU <= 2 x area)
 SMALL_GT_AREA = 0.25

@@ -22,7 +22,7 @@ Pretext heads act on the pooled backbone features; order heads on concatenated c
 mutual positives (invariance) while the heads keep that information (equivariance).
 After each step: EMA update of both key encoders, then the step's gathered keys enter the queues.
 The keys, the V-V term and the queue writes are skipped when nothing reads them (V-V off, online
-V-A keys without queue rows); terms of weight 0 and one-class speed terms are not reported.
+V-A keys without queue rows); terms of weight 0 and one-class heads are not reported.
 """
 
 from __future__ import annotations
@@ -333,23 +333,27 @@ class AVTS(Method):
              "order_vv": cfg.weight_order_vv, "order_aa": cfg.weight_order_aa, "order_va": cfg.weight_order_va}
         return {name: w[name] for name in self.heads}
 
-    def _reported(self) -> set[str]:
-        """Terms that train something, the ones logged and checked against chance: ``loss_vv`` /
-        ``loss_va`` with weight > 0, each pretext head with ``weight_pretext`` and its own weight
-        > 0, and no term of one class (identically 0 after a few steps): no speed term with
-        ``n_speeds: 1``, no direction term with ``reverse_p`` 0 or 1, no joint speed-direction term
-        with both. The others are
-        computed at weight 0 (so their parameters stay in the graph) but not reported, so no
-        warning says that a switched-off term sits at chance."""
+    def term_weights(self) -> dict[str, float]:
+        """The effective weight of every term inside ``loss``: ``weight_vv`` / ``weight_va``, and
+        ``weight_pretext`` x the head's own weight for each pretext head, 0 for a head of one class
+        (identically 0 after a few steps: a speed head with ``n_speeds: 1``, a direction head with
+        ``reverse_p`` 0 or 1, a joint speed-direction head with both). The shared mechanism
+        (:meth:`~glocal.methods.Method.trained_loss_chance`) drops the chance level of a weight-0
+        term; AVTS also leaves such terms out of its outputs (:meth:`_reported`)."""
         cfg = self.cfg
-        out = {name for name, w in (("loss_vv", cfg.weight_vv), ("loss_va", cfg.weight_va)) if w > 0}
-        if cfg.weight_pretext > 0:
-            one_speed, one_dir = cfg.n_speeds == 1, cfg.reverse_p in (0.0, 1.0)
-            one_class = {"speed_v": one_speed, "speed_a": one_speed, "dir_v": one_dir, "dir_a": one_dir,
-                         "speed_dir_v": one_speed and one_dir, "speed_dir_a": one_speed and one_dir}
-            out |= {f"loss_{name}" for name, w in self._pretext_weights().items()
-                    if w > 0 and not one_class.get(name, False)}
+        one_speed, one_dir = cfg.n_speeds == 1, cfg.reverse_p in (0.0, 1.0)
+        one_class = {"speed_v": one_speed, "speed_a": one_speed, "dir_v": one_dir, "dir_a": one_dir,
+                     "speed_dir_v": one_speed and one_dir, "speed_dir_a": one_speed and one_dir}
+        out = {"loss_vv": cfg.weight_vv, "loss_va": cfg.weight_va}
+        out.update({f"loss_{name}": 0.0 if one_class.get(name, False) else cfg.weight_pretext * w
+                    for name, w in self._pretext_weights().items()})
         return out
+
+    def _reported(self) -> set[str]:
+        """Terms that train something (:meth:`term_weights` > 0), the ones logged and checked
+        against chance. The others are computed at weight 0 (so their parameters stay in the
+        graph) but not reported, so no warning says that a switched-off term sits at chance."""
+        return {name for name, w in self.term_weights().items() if w > 0}
 
     def training_losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         """The weighted sum of the terms; only :meth:`_reported` terms are returned beside ``loss``.
